@@ -1,0 +1,214 @@
+"""Judging a request: what a client sent, against the clauses that bind clients.
+
+The fake server refuses exactly the requests this module finds violations in, so a
+client's verdict and the fake's answer can never disagree. Images are decoded once
+here and handed on, so nothing downstream decodes them again.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from .clauses import Api, Level
+from .exchange import HttpRequest
+from .images import ImageDecodeError, decode_image
+from .multipart import Form, FormError, parse_form
+from .rules import (
+    DEFAULT_OUTPUT_FORMAT, INPUT_FORMATS, MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES, OUTPUT_FORMATS, PATHS,
+    SEED_MAX, SEED_MIN, VYRO_MODEL_VERSIONS, credential, effective_mask,
+)
+from .violations import Violation
+
+_INTEGER = re.compile(r"-?[0-9]+")
+KNOWN_FIELDS = {
+    Api.AITHRIVING: {"image", "mask", "prompt", "negative_prompt", "seed", "output_format"},
+    Api.VYRO: {"image", "mask", "prompt", "model_version"},
+}
+
+
+@dataclass
+class InpaintRequest:
+    """The parts of a request, decoded. Fields a client did not send are None."""
+
+    api: Api
+    credential: str | None = None
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    image: Image.Image | None = None
+    image_format: str | None = None
+    mask: Image.Image | None = None
+    mask_format: str | None = None
+    seed: int | None = None
+    output_format: str | None = None
+    model_version: str | None = None
+    extra_fields: list[str] = field(default_factory=list)
+    filenames: dict[str, str | None] = field(default_factory=dict)  # file part -> filename sent
+
+    @property
+    def response_format(self) -> str:
+        """The format the answer's image must have (A11 default png; Vyro always png)."""
+        if self.api is Api.VYRO:
+            return "png"
+        return self.output_format or DEFAULT_OUTPUT_FORMAT
+
+    def strength_mask(self) -> Image.Image | None:
+        return effective_mask(self.image, self.mask) if self.image is not None else None
+
+
+@dataclass
+class RequestVerdict:
+    request: InpaintRequest | None
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def refused(self) -> list[Violation]:
+        """The violations a server answers with a failure."""
+        return [v for v in self.violations if v.refuse]
+
+    @property
+    def acceptable(self) -> bool:
+        return not self.refused
+
+    def broken(self, level: Level = Level.MUST) -> list[Violation]:
+        return [v for v in self.violations if v.level is level]
+
+    def clause_ids(self) -> list[str]:
+        return [v.clause for v in self.violations]
+
+
+def validate_request(api: "Api | str", http: HttpRequest) -> RequestVerdict:
+    """Every clause a client can break in this request, and the decoded request."""
+    api = Api.parse(api)
+    p = api.prefix
+    found: list[Violation] = []
+
+    if http.method != "POST" or not http.path.rstrip("/").endswith(PATHS[api]):
+        found.append(Violation(f"{p}.transport.post", f"expected POST {PATHS[api]}, got {http.method} {http.path}"))
+    request = InpaintRequest(api=api, credential=credential(api, http.headers))
+    found += _auth_violations(api, http, request)
+    if len(http.body) > MAX_UPLOAD_BYTES:
+        found.append(Violation(f"{p}.limits.size", f"body is {len(http.body)} bytes, over the {MAX_UPLOAD_BYTES}-byte limit"))
+        return RequestVerdict(request, found)
+    try:
+        form = parse_form(http.headers.get("content-type", ""), http.body)
+    except FormError as exc:
+        malformed = "transport.multipart" if "expected Content-Type" in str(exc) else "robust.malformed"
+        found.append(Violation(f"{p}.{malformed}", f"{exc}; send the fields with multipart/form-data (requests: files=..., data=...)"))
+        return RequestVerdict(request, found)
+
+    found += _text_fields(api, form, request)
+    found += _image_fields(api, form, request)
+    if api is Api.AITHRIVING:
+        found += _aithriving_options(form, request)
+    else:
+        found += _vyro_options(form, request)
+    request.extra_fields = [name for name in form.names() if name not in KNOWN_FIELDS[api]]
+    request.filenames = {p.name: p.filename for p in form.parts if p.name in ("image", "mask")}
+    return RequestVerdict(request, found)
+
+
+def _auth_violations(api: Api, http: HttpRequest, request: InpaintRequest) -> list[Violation]:
+    p = api.prefix
+    if request.credential is None:
+        header = "authorization" if api is Api.AITHRIVING else "bearer"
+        return [Violation(f"{p}.auth.missing", f"no credentials: expected the `{header}` header with your key")]
+    if api is Api.AITHRIVING and request.credential.lower().startswith("bearer "):
+        return [Violation("ait.auth.header", "`authorization` carries 'Bearer <key>'; the document sends the raw key", refuse=False)]
+    if api is Api.VYRO and "bearer" not in http.headers:
+        return [Violation("vyro.auth.header", "token sent as `Authorization: Bearer`; the documented header is `bearer`", refuse=False)]
+    return []
+
+
+def _text(api: Api, form: Form, name: str) -> tuple[str | None, list[Violation]]:
+    part = form.get(name)
+    if part is None:
+        return None, []
+    try:
+        return part.data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        return None, [Violation(f"{api.prefix}.robust.malformed", f"`{name}` is not valid UTF-8 ({exc.reason} at byte {exc.start})")]
+
+
+def _text_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violation]:
+    p = api.prefix
+    found: list[Violation] = []
+    request.prompt, bad = _text(api, form, "prompt")
+    found += bad
+    if form.get("prompt") is None:
+        found.append(Violation(f"{p}.prompt.required", "no `prompt` field: it is required"))
+    elif request.prompt is not None and not request.prompt.strip():
+        clause = "ait.prompt.blank" if api is Api.AITHRIVING else "vyro.prompt.required"
+        found.append(Violation(clause, "`prompt` is blank: expected a non-empty description"))
+    if request.prompt is not None and len(request.prompt) > MAX_PROMPT_CHARS:
+        found.append(Violation(f"{p}.limits.dimensions", f"`prompt` has {len(request.prompt)} characters, over {MAX_PROMPT_CHARS}"))
+    if api is Api.AITHRIVING:
+        request.negative_prompt, bad = _text(api, form, "negative_prompt")
+        found += bad
+    return found
+
+
+def _decode(api: Api, form: Form, name: str, invalid_clause: str) -> tuple[Image.Image | None, str | None, list[Violation]]:
+    part = form.get(name)
+    if part is None:
+        return None, None, []
+    try:
+        image = decode_image(part.data, INPUT_FORMATS[api])
+    except ImageDecodeError as exc:
+        clause = f"{api.prefix}.limits.dimensions" if exc.kind == "dimensions" else invalid_clause
+        return None, None, [Violation(clause, f"`{name}`: {exc}")]
+    return image, (image.format or "").lower() or None, []
+
+
+def _image_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violation]:
+    p = api.prefix
+    found: list[Violation] = []
+    if form.get("image") is None:
+        found.append(Violation(f"{p}.image.required", "no `image` file part: it is required"))
+    request.image, request.image_format, bad = _decode(api, form, "image", f"{p}.image.invalid")
+    found += bad
+    mask_invalid = "ait.mask.format" if api is Api.AITHRIVING else "vyro.mask.invalid"
+    request.mask, request.mask_format, bad = _decode(api, form, "mask", mask_invalid)
+    found += bad
+    if api is Api.VYRO and form.get("mask") is None:
+        found.append(Violation("vyro.mask.required", "no `mask` file part: it is required"))
+    if api is Api.AITHRIVING and request.image is not None and form.get("mask") is None:
+        if request.strength_mask() is None:
+            found.append(Violation("ait.mask.absent", f"no `mask` part and the {request.image.mode} image has no alpha channel: send a mask or an RGBA image"))
+    return found
+
+
+def _aithriving_options(form: Form, request: InpaintRequest) -> list[Violation]:
+    found: list[Violation] = []
+    seed_text, bad = _text(Api.AITHRIVING, form, "seed")
+    found += bad
+    if seed_text is not None:
+        stripped = seed_text.strip()
+        if not _INTEGER.fullmatch(stripped):
+            found.append(Violation("ait.seed.integer", f"seed {seed_text!r} is not an integer: expected digits in [{SEED_MIN}, {SEED_MAX}]"))
+        else:
+            value = int(stripped)
+            if value < SEED_MIN:
+                found.append(Violation("ait.seed.range", f"seed {value} is below the minimum {SEED_MIN}"))
+            elif value > SEED_MAX:
+                found.append(Violation("ait.seed.range", f"seed {value} is above the maximum {SEED_MAX}"))
+            else:
+                request.seed = value
+    fmt, bad = _text(Api.AITHRIVING, form, "output_format")
+    found += bad
+    if fmt is not None:
+        if fmt not in OUTPUT_FORMATS:
+            found.append(Violation("ait.output_format.enum", f"output_format {fmt!r} is not one of {', '.join(OUTPUT_FORMATS)}"))
+        else:
+            request.output_format = fmt
+    return found
+
+
+def _vyro_options(form: Form, request: InpaintRequest) -> list[Violation]:
+    version, bad = _text(Api.VYRO, form, "model_version")
+    if version is not None and version.strip() not in VYRO_MODEL_VERSIONS:
+        bad.append(Violation("vyro.model_version.unknown", f"model_version {version!r} is unknown: expected one of {', '.join(VYRO_MODEL_VERSIONS)}"))
+    request.model_version = version
+    return bad
+

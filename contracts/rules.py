@@ -1,0 +1,89 @@
+"""The numbers and meanings the two documents fix, in one place.
+
+Everything that needs a bound, a path, a credit price or the meaning of a mask
+imports it from here: the fake, the reference engine, the harness and the OpenAPI
+export never write these values themselves.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from .clauses import Api
+from .images import alpha_channel, has_alpha
+
+PATHS = {Api.AITHRIVING: "/api/edit/inpaint", Api.VYRO: "/v1/imagine/api/edits/inpaint"}
+PROVIDER_HOSTS = {Api.AITHRIVING: "www.aithriving.com", Api.VYRO: "api.vyro.ai"}
+PROVIDER_ORIGINS = {Api.AITHRIVING: "https://www.aithriving.com", Api.VYRO: "https://api.vyro.ai/v1/imagine/api"}
+
+# A13/A15: the seed range, and the range a server-picked seed falls in.
+SEED_MIN, SEED_MAX = 0, 4294967294
+RANDOM_SEED_MIN = 1
+# A17: price of one successful AIThriving result.
+CREDITS_PER_SUCCESS = 6
+# A11: AIThriving output formats; Vyro always answers PNG (V3).
+OUTPUT_FORMATS = ("jpeg", "png", "webp")
+DEFAULT_OUTPUT_FORMAT = "png"
+INPUT_FORMATS = {Api.AITHRIVING: frozenset({"jpeg", "png", "webp"}), Api.VYRO: frozenset({"jpeg", "png"})}
+# V6: model versions a Vyro server must accept.
+VYRO_MODEL_VERSIONS = ("1",)
+VYRO_DEFAULT_MODEL_VERSION = "1"
+# A12/A16: how close "equal" has to be where encoders may differ.
+KEPT_PSNR_DB = 40.0
+# B4: limits any server MAY enforce; B2: the fake's upload limit.
+MAX_PROMPT_CHARS = 10_000
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+AUTH_HEADER = {Api.AITHRIVING: "authorization", Api.VYRO: "bearer"}
+
+
+def credential(api: Api, headers) -> str | None:
+    """The key or token the client sent, from the header its API uses (V2 also allows Authorization: Bearer)."""
+    if api is Api.AITHRIVING:
+        value = headers.get("authorization")
+        return value.strip() if value and value.strip() else None
+    value = headers.get("bearer")
+    if value and value.strip():
+        return value.strip()
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer ") and auth[7:].strip():
+        return auth[7:].strip()
+    return None
+
+
+def effective_mask(image: Image.Image, mask: Image.Image | None) -> Image.Image | None:
+    """The per-pixel strength the API means (A8, A9): "L", image-sized, 0 keeps, 255 repaints.
+
+    A mask part wins over the alpha channel; colour masks are read as grey; a mask
+    of another size is resized to the image. Without either: None (a failure).
+    """
+    if mask is not None:
+        grey = mask.convert("RGBA").convert("L") if has_alpha(mask) else mask.convert("L")
+        if grey.size != image.size:
+            grey = grey.resize(image.size, Image.Resampling.BILINEAR)
+        return grey
+    if has_alpha(image):
+        # Transparent (alpha 0) is repainted: strength is the inverse of opacity.
+        return Image.eval(alpha_channel(image), lambda a: 255 - a)
+    return None
+
+
+def kept_and_repainted(mask: Image.Image, margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean maps of the pixels judged as kept (exactly 0) and repainted (exactly 255).
+
+    Values in between are partial strength or thresholded, both allowed (A8), so no
+    probe judges them. ``margin`` shrinks both regions away from their edges: a mask
+    resized by the server (nearest, bilinear, ...) may place an edge a pixel or two
+    off, which is a free choice, not a defect.
+    """
+    values = np.asarray(mask)
+    kept, repainted = values == 0, values == 255
+    if margin > 0:
+        kept, repainted = _erode(kept, margin), _erode(repainted, margin)
+    return kept, repainted
+
+
+def _erode(region: np.ndarray, margin: int) -> np.ndarray:
+    image = Image.fromarray(region.astype(np.uint8) * 255, "L")
+    return np.asarray(image.filter(ImageFilter.MinFilter(2 * margin + 1))) == 255

@@ -1,0 +1,11 @@
+"""A fake of both inpaint providers: one handler, a server door and in-process mocks."""
+from .engine import Engine, FakeEngine, InpaintJob
+from .faults import DEVIATIONS, TRANSPORT_FAULTS, Fault, FaultBook
+from .journal import Journal
+from .ledger import DEFAULT_CREDITS, MemoryLedger, SqliteLedger
+from .provider import Answer, FakeProvider
+
+__all__ = [
+    "Answer", "DEFAULT_CREDITS", "DEVIATIONS", "Engine", "FakeEngine", "FakeProvider", "Fault", "FaultBook",
+    "InpaintJob", "Journal", "MemoryLedger", "SqliteLedger", "TRANSPORT_FAULTS",
+]

@@ -1,0 +1,93 @@
+"""The server door: a FastAPI app serving both APIs from one FakeProvider.
+
+The two inpaint paths are raw ASGI endpoints so the fake can read the body with a
+size limit, wait, drop the connection or send half a body when a fault says so;
+everything they answer comes from `FakeProvider.handle`, run in a worker thread so
+the event loop never blocks on image work.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+from fastapi import FastAPI
+from starlette.routing import Route
+
+from contracts import Api, HttpRequest, HttpResponse
+from contracts.rules import MAX_UPLOAD_BYTES, PATHS
+
+from .provider import Answer, FakeProvider
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(receive, limit: int) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionResetError("client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def to_http_request(scope, body: bytes) -> HttpRequest:
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+    host = dict(headers).get("host", "localhost")
+    query = scope.get("query_string", b"").decode("latin-1")
+    url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}" + (f"?{query}" if query else "")
+    return HttpRequest(scope["method"], url, headers, body)
+
+
+async def send_answer(send, answer: Answer) -> None:
+    if answer.delay:
+        await asyncio.sleep(answer.delay)
+    if answer.transport in ("drop", "timeout"):
+        raise ConnectionAbortedError(f"fault: {answer.transport}")  # uvicorn closes the socket, no answer sent
+    response = answer.response
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items() if k != "content-length"]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+class InpaintEndpoint:
+    """Raw ASGI endpoint for one API (a class, so Starlette passes every method through)."""
+
+    def __init__(self, provider: FakeProvider, api: Api) -> None:
+        self.provider, self.api = provider, api
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            body = await _read_body(receive, MAX_UPLOAD_BYTES)
+        except _BodyTooLarge:
+            # B2: refuse without reading the rest; the shape of the refusal is the provider's.
+            await send_answer(send, self.provider.refuse_too_large(self.api, to_http_request(scope, b"")))
+            return
+        except ConnectionResetError:
+            return
+        answer = await anyio.to_thread.run_sync(self.provider.handle, to_http_request(scope, body))
+        await send_answer(send, answer)
+
+
+def create_app(provider: FakeProvider | None = None, *, admin_token: str | None = None, loopback_only: bool = True) -> FastAPI:
+    """The fake as an ASGI app. `provider` is its state: keep a reference to inspect it."""
+    provider = provider or FakeProvider()
+    app = FastAPI(title="inpaint-conformance fake provider", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.provider = provider
+    for api, path in PATHS.items():
+        app.router.routes.append(Route(path, endpoint=InpaintEndpoint(provider, api), methods=None))
+    from .inspection import install_inspection
+
+    install_inspection(app, provider, admin_token=admin_token, loopback_only=loopback_only)
+    return app
+
+
+__all__ = ["create_app", "to_http_request", "send_answer", "HttpResponse"]

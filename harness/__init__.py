@@ -1,0 +1,1 @@
+"""The conformance harness: verify servers, judge clients, proxy, report."""
