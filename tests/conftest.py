@@ -1,0 +1,31 @@
+"""Shared test fixtures: a live fake server on loopback, and small images."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from fakes import FakeProvider
+from fakes.app import create_app
+from fakes.server import serving
+
+
+@pytest.fixture
+def provider() -> FakeProvider:
+    fake = FakeProvider()
+    fake.add_key("test-key", 6000)
+    return fake
+
+
+@pytest.fixture
+def live_fake(provider):
+    """The fake on a real loopback socket; yields (base_url, provider)."""
+    with serving(create_app(provider)) as server:
+        yield server.url, provider
+
+
+def png_bytes(size=(96, 64), mode="RGB", color=(40, 120, 200)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, color if mode != "L" else 0).save(buffer, "PNG")
+    return buffer.getvalue()
