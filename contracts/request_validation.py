@@ -138,9 +138,9 @@ def _text_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violatio
     found += bad
     if form.get("prompt") is None:
         found.append(Violation(f"{p}.prompt.required", "no `prompt` field: it is required"))
-    elif request.prompt is not None and not request.prompt.strip():
-        clause = "ait.prompt.blank" if api is Api.AITHRIVING else "vyro.prompt.required"
-        found.append(Violation(clause, "`prompt` is blank: expected a non-empty description"))
+    elif api is Api.AITHRIVING and request.prompt is not None and not request.prompt.strip():
+        # A7 makes a blank prompt an AIThriving failure; V4 only requires Vyro's to be present.
+        found.append(Violation("ait.prompt.blank", "`prompt` is blank: expected a non-empty description"))
     if request.prompt is not None and len(request.prompt) > MAX_PROMPT_CHARS:
         found.append(Violation(f"{p}.limits.dimensions", f"`prompt` has {len(request.prompt)} characters, over {MAX_PROMPT_CHARS}"))
     if api is Api.AITHRIVING:

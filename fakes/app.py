@@ -8,6 +8,8 @@ the event loop never blocks on image work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 
 import anyio
 from fastapi import FastAPI
@@ -46,11 +48,36 @@ def to_http_request(scope, body: bytes) -> HttpRequest:
     return HttpRequest(scope["method"], url, headers, body)
 
 
+class InjectedDisconnect(Exception):
+    """Raised by the app to make the server close the connection without a byte of answer."""
+
+
+class _HideInjectedDisconnects(logging.Filter):
+    """An injected drop is the fault working, not a server error: keep it out of the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], InjectedDisconnect))
+
+
+logging.getLogger("uvicorn.error").addFilter(_HideInjectedDisconnects())
+
+
+async def _close_without_answer(send, why: str) -> None:
+    # ASGI has no "close the socket" message, and an app that raises before starting
+    # its response gets a 500 from uvicorn, which is an answer. uvicorn marks the
+    # response started before it checks header values and closes the connection of
+    # a started response when the app raises: an invalid header value therefore ends
+    # the connection with nothing written (tests/test_fake_faults.py checks this).
+    with contextlib.suppress(Exception):
+        await send({"type": "http.response.start", "status": 500, "headers": [(b"x-fault", b"drop\r\n")]})
+    raise InjectedDisconnect(f"fault: {why}")
+
+
 async def send_answer(send, answer: Answer) -> None:
     if answer.delay:
         await asyncio.sleep(answer.delay)
     if answer.transport in ("drop", "timeout"):
-        raise ConnectionAbortedError(f"fault: {answer.transport}")  # uvicorn closes the socket, no answer sent
+        await _close_without_answer(send, answer.transport)
     response = answer.response
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items() if k != "content-length"]
     headers.append((b"content-length", str(len(response.body)).encode()))

@@ -22,7 +22,7 @@ from contracts.violations import Violation
 
 from .engine import Engine, FakeEngine, InpaintJob
 from .faults import FaultBook
-from .imaging import add_noise, composite, encode
+from .imaging import add_noise, composite, encode, thumbnail_uri
 from .journal import Journal
 from .ledger import DEFAULT_CREDITS, Ledger, MemoryLedger
 
@@ -47,6 +47,7 @@ class _Trace:
     request: InpaintRequest | None = None
     seed: int | None = None
     message: str | None = None
+    pictures: dict = field(default_factory=dict)  # name -> PIL image, for journal thumbnails
 
 
 class FakeProvider:
@@ -58,6 +59,7 @@ class FakeProvider:
         journal: Journal | None = None,
         faults: FaultBook | None = None,
         ait_failure_status: int = 200,
+        thumbnails: bool = True,
     ) -> None:
         self.engine = engine or FakeEngine()
         self.ledger = ledger or MemoryLedger()
@@ -65,6 +67,8 @@ class FakeProvider:
         self.faults = faults or FaultBook()
         # A5 allows 200 or 4xx for AIThriving failures; the provider's likely choice is 200.
         self.ait_failure_status = ait_failure_status
+        # Small pictures of each request's image, mask and output for the dashboard.
+        self.thumbnails = thumbnails
 
     # -- state a user inspects and resets (the moto idea) --------------------------
     def add_key(self, key: str, credits: int = DEFAULT_CREDITS, *, keep_existing: bool = True) -> int:
@@ -156,6 +160,7 @@ class FakeProvider:
             fmt = "jpeg" if fmt == "png" else "png"
         data = encode(output, fmt)
         trace.seed = seed
+        trace.pictures = {"image": job.image, "mask": mask, "output": output}
         if api is Api.VYRO:
             media = "image/jpeg" if "vyro_jpeg_content_type" in dev else MEDIA_TYPES[fmt]
             return Answer(HttpResponse(200, {"content-type": media}, data))
@@ -219,6 +224,7 @@ class FakeProvider:
             "credits_after": self.ledger.balance(key) if key else None,
             "faults": sorted(fired),
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "thumbnails": {name: thumbnail_uri(img) for name, img in trace.pictures.items()} if self.thumbnails else {},
         })
 
 

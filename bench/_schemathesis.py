@@ -1,0 +1,91 @@
+"""Schemathesis, the tool a user would pick instead of `verify`: its CLI on the exported
+OpenAPI document, against a live fake, with as many generated cases as `verify` draws.
+
+What it checked is read from its NDJSON event report: every check result names its
+check, so the distinct names are the checks it actually ran on this API.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from _common import BENCH_KEY, Api
+from _load import LOOPBACK, which
+from contracts.rules import AUTH_HEADER
+
+TIMEOUT_S = 300
+
+
+@dataclass
+class SchemathesisRun:
+    api: Api
+    wall_s: float
+    exit_code: int
+    cases: int | None = None
+    checks_run: dict[str, int] = field(default_factory=dict)  # check name -> results
+    failures: list[str] = field(default_factory=list)  # "ST201 Schema-violating request accepted: 1"
+    note: str = ""
+    requests: int | None = None  # counted by the caller at the server
+
+
+def command() -> list[str] | None:
+    """The `schemathesis` CLI next to this Python, or on PATH; None when not installed."""
+    beside = Path(sys.executable).with_name("schemathesis")
+    if beside.exists():
+        return [str(beside)]
+    found = which("schemathesis") or which("st")
+    return [found] if found else None
+
+
+def run(api: Api, document: dict, port: int, examples: int, seed: int = 0) -> SchemathesisRun:
+    cli = command()
+    if cli is None:
+        return SchemathesisRun(api, 0.0, -1, note="schemathesis is not installed (pip install schemathesis)")
+    folder = Path(tempfile.mkdtemp(prefix="bench-schemathesis-"))
+    spec, events, summary = folder / f"{api.value}.json", folder / "events.ndjson", folder / "report.json"
+    spec.write_text(json.dumps(document))
+    argv = [*cli, "run", str(spec), "--url", f"http://{LOOPBACK}:{port}", "--max-examples", str(examples),
+            "--seed", str(seed), "--checks", "all", "--continue-on-failure", "--generation-database", "none",
+            "--header", f"{AUTH_HEADER[api]}: {BENCH_KEY}", "--report", "json,ndjson",
+            "--report-json-path", str(summary), "--report-ndjson-path", str(events), "--report-dir", str(folder), "--no-color"]
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return SchemathesisRun(api, time.perf_counter() - started, -1, note=f"schemathesis ran over {TIMEOUT_S} s")
+    result = SchemathesisRun(api, time.perf_counter() - started, done.returncode)
+    try:
+        report = json.loads(summary.read_text())
+        result.cases = report["test_cases"]["generated"]
+        result.failures = [f"{f['code']} {f['title']}: {f['count']}" for f in report.get("failures", [])]
+        result.checks_run = _checks(events)
+    except (OSError, ValueError, KeyError) as exc:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+        result.note = f"could not read its report ({type(exc).__name__}: {exc}); it said: {' | '.join(tail)}"
+    return result
+
+
+def _checks(events: Path) -> dict[str, int]:
+    """Check name -> number of results, over every check result in the event stream."""
+    counts: dict[str, int] = {}
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("name"), str) and isinstance(node.get("status"), str):
+                counts[node["name"]] = counts.get(node["name"], 0) + 1
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for line in events.read_text().splitlines():
+        event = json.loads(line)
+        if "ScenarioFinished" in event:
+            walk(event["ScenarioFinished"])
+    return counts

@@ -1,0 +1,137 @@
+"""The cost of one call through the in-process mocks (httpx via respx, requests via
+responses) against the floor: the same decode, fill and encode with no HTTP at all.
+
+    python bench/mock.py            # about 1 minute
+    python bench/mock.py --quick    # about 15 s
+
+Target (issue "Benchmarks"): one mocked call costs at most 1.3x the floor. Calls run
+one at a time (a mock has no socket to queue on), interleaved round by round with
+the floor, and the median of each is compared. Numbers are printed, never asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    APIS, BENCH_CREDITS, BENCH_KEY, Api, build_call, command_line, console, floor_once, fmt_ms, fmt_ratio,
+    print_machine, ratio, write_json,
+)
+
+TARGET = 1.3
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer calls (about 15 s)")
+    parser.add_argument("--sizes", default="256,1024", help="image sides in pixels, comma-separated")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 2)")
+    parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
+    args = parser.parse_args(argv)
+    args.rounds = args.rounds or (2 if args.quick else 5)
+    try:
+        args.sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        parser.error(f"--sizes takes whole numbers separated by commas, got {args.sizes!r}")
+    if min(args.sizes) < 64 or max(args.sizes) > 4096:
+        parser.error("sizes must be 64..4096 px")
+    return args
+
+
+def provider_url(api: Api) -> str:
+    """The real provider URL: the mocks intercept it, so user code needs no change."""
+    from contracts.rules import PATHS, PROVIDER_HOSTS
+
+    return f"https://{PROVIDER_HOSTS[api]}{PATHS[api]}"
+
+
+def callers(api: Api, side: int):
+    """name -> a function making one mocked call; each checks it got the fake's 200."""
+    import httpx
+    import requests
+
+    call, url = build_call(api, side), provider_url(api)
+    session, client = requests.Session(), httpx.Client()
+
+    def check(status: int, body: bytes) -> None:
+        if status != 200 or not body:
+            raise RuntimeError(f"the mock answered {status}: {body[:200]!r}")
+
+    return {
+        "httpx (respx)": lambda: check(*(lambda r: (r.status_code, r.content))(client.post(url, content=call.body, headers=call.headers))),
+        "requests (responses)": lambda: check(*(lambda r: (r.status_code, r.content))(session.post(url, data=call.body, headers=call.headers))),
+    }
+
+
+def per_call(fn, calls: int) -> list[float]:
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    con = console()
+    info = print_machine(con, "bench/mock.py: one call through the in-process mocks", command_line())
+    try:
+        from fakes import FakeProvider
+        from fakes.mocks import mock_providers
+    except ImportError as exc:
+        con.print(f"[red]the mocks are not available ({exc}): fakes/mocks.py provides mock_providers()[/]")
+        return 2
+    provider = FakeProvider()
+    provider.add_key(BENCH_KEY, BENCH_CREDITS)
+    times: dict[tuple, list[float]] = {}
+    with mock_providers(provider), con.status("measuring ...") as status:
+        for api in APIS:
+            for side in args.sizes:
+                doors = callers(api, side)
+                calls = max(3, (40 if side <= 256 else 6) // (2 if args.quick else 1))
+                for door in doors.values():  # warm-up: imports, route tables, first decode
+                    door()
+                floor_once(api, side)
+                for round_no in range(1, args.rounds + 1):
+                    status.update(f"round {round_no}/{args.rounds}: {api.value} {side}x{side}")
+                    times.setdefault(("floor", api, side), []).extend(per_call(lambda: floor_once(api, side), calls))
+                    for name, door in doors.items():
+                        times.setdefault((name, api, side), []).extend(per_call(door, calls))
+    results = report(con, args, times)
+    write_json(args.json, {"machine": info, "command": command_line(), "results": results})
+    return 0
+
+
+def report(con, args, times: dict[tuple, list[float]]) -> list[dict]:
+    from rich.table import Table
+
+    table = Table(title=f"median ms per call, mocked call / floor (target <= {TARGET}x)", title_justify="left")
+    for name in ("API", "image", "floor", "httpx (respx)", "ratio", "requests (responses)", "ratio"):
+        table.add_column(name, justify="left" if name in ("API", "image") else "right")
+    results = []
+    for api in APIS:
+        for side in args.sizes:
+            floor = statistics.median(times[("floor", api, side)])
+            row = [api.value, f"{side}x{side}", fmt_ms(floor)]
+            for door in ("httpx (respx)", "requests (responses)"):
+                median = statistics.median(times[(door, api, side)])
+                value = ratio(median, floor)
+                row += [fmt_ms(median), fmt_ratio(value, TARGET, higher_is_better=False)]
+                results.append({"api": api.value, "side": side, "door": door, "median_ms": round(median * 1000, 3),
+                                "floor_ms": round(floor * 1000, 3), "ratio": value, "target": TARGET,
+                                "calls": len(times[(door, api, side)])})
+            table.add_row(*row)
+    con.print(table)
+    con.print("floor: decode + fill + composite + encode in this process, no HTTP, no validation, no journal; "
+              "a mocked call adds the client library, the mock's routing, validation, ledger and journal.")
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())

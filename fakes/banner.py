@@ -1,0 +1,56 @@
+"""The start-up banner of `inpaint-conformance serve`: where things are and how to try them."""
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+
+from contracts import Api
+from contracts.rules import AUTH_HEADER, PATHS
+
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def display_base_url(host: str, port: int) -> str:
+    """The base URL a user on this machine types: a wildcard bind is shown as loopback."""
+    shown = "127.0.0.1" if host in WILDCARD_HOSTS else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"  # IPv6 literal
+    return f"http://{shown}:{port}"
+
+
+def banner(
+    *,
+    base_url: str,
+    engine: str,
+    keys: Mapping[str, str],
+    other_keys: int,
+    ledger: str,
+    admin: str,
+) -> str:
+    """Lines for stderr. ``keys``: the keys the user named (or dev-key), shown in full, each with
+    a note on its balance; the user typed them, so showing them leaks nothing."""
+    ait, vyro = base_url + PATHS[Api.AITHRIVING], base_url + PATHS[Api.VYRO]
+    key_lines = [f"    {key}: {note}" for key, note in keys.items()]
+    if other_keys:
+        key_lines.append(f"    (+{other_keys} more stored in the ledger)")
+    first_key = next(iter(keys), "YOUR-KEY")
+    curl = " ".join([
+        "curl -s", shlex.quote(ait), "-H", shlex.quote(f"{AUTH_HEADER[Api.AITHRIVING]}: {first_key}"),
+        "-F image=@your-image.png -F mask=@your-mask.png", "-F", shlex.quote("prompt=a bowl of fruit"),
+    ])
+    probe = " ".join(["curl -s", shlex.quote(base_url + "/__fake__/credits"), "-H",
+                      shlex.quote(f"{AUTH_HEADER[Api.AITHRIVING]}: {first_key}")])
+    return "\n".join([
+        f"inpaint-conformance fake provider ready (engine: {engine})",
+        f"  AIThriving  POST {ait}   (key in header `{AUTH_HEADER[Api.AITHRIVING]}`)",
+        f"  Vyro        POST {vyro}   (key in header `{AUTH_HEADER[Api.VYRO]}`)",
+        f"  credits     GET  {base_url}/__fake__/credits",
+        f"  admin       {base_url}/__fake__/ (keys, journal, faults, reset): {admin}",
+        f"  ledger      {ledger}",
+        "  keys",
+        *key_lines,
+        "  try it",
+        f"    {curl}",
+        f"    {probe}",
+        "  Ctrl-C stops the server.",
+    ])

@@ -1,0 +1,49 @@
+"""What the pytest fixtures hand a test: a fake's controls plus test-shaped helpers."""
+from __future__ import annotations
+
+from contracts import Api, Level
+from contracts.rules import PATHS, PROVIDER_ORIGINS
+
+from .control import FakeControl
+from .mocks import TEST_KEY
+from .provider import FakeProvider
+
+
+class InpaintFake(FakeControl):
+    """A fake provider under a test's control (the `inpaint_fake` fixture).
+
+    ``key`` is the key the fixture created. ``ait_url`` / ``vyro_url`` are the
+    endpoints the client under test should call: for the in-process mocks the real
+    provider URLs, for a live server its own.
+    """
+
+    def __init__(self, provider: FakeProvider, key: str = TEST_KEY, base_urls: dict[Api, str] | None = None) -> None:
+        super().__init__(provider)
+        self.key = key
+        origins = base_urls or PROVIDER_ORIGINS
+        self.ait_url = origins[Api.AITHRIVING] + PATHS[Api.AITHRIVING]
+        self.vyro_url = origins[Api.VYRO] + PATHS[Api.VYRO]
+
+    def balance(self, key: str | None = None) -> int | None:
+        """The balance of ``key`` (default: the fixture's key)."""
+        return self.credits(key or self.key)
+
+    def assert_client_conformant(self, level: "Level | str" = Level.MUST) -> None:
+        """Fail, listing each clause and request, if a journalled request broke a clause at ``level`` or stricter.
+
+        The default judges MUST clauses; ``level="SHOULD"`` also judges SHOULD ones.
+        """
+        broken = self.client_violations(Level(level))
+        if broken:
+            requests = len(self.journal())
+            lines = "\n  ".join(broken)
+            raise AssertionError(f"the client broke {len(broken)} clause(s) over {requests} journalled request(s):\n  {lines}")
+
+
+class LiveInpaintFake(InpaintFake):
+    """A fake on a real loopback socket (the `inpaint_server` fixture); ``url`` is its base URL."""
+
+    def __init__(self, provider: FakeProvider, url: str, key: str = TEST_KEY) -> None:
+        self.url = url.rstrip("/")
+        super().__init__(provider, key, {Api.AITHRIVING: self.url, Api.VYRO: self.url})
+        self.credits_url = f"{self.url}/__fake__/credits"

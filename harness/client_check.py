@@ -1,0 +1,201 @@
+"""Judging a client from what it sent: the fake's journal or a HAR file, clause by clause.
+
+Every request of an API is held against every client clause of that API: a clause
+fails when any request broke it, passes when requests of its API were seen and none
+broke it, and is skipped when no request of its API was seen. Journal entries carry
+the fake's own verdict (`violations`: the journal keeps no bodies); HAR requests are
+rebuilt and judged here by `contracts.validate_request`, the same judge.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from contracts import Api, Level, clauses, validate_request
+from contracts.catalog import clause as catalog_clause
+from contracts.clauses import UnknownClause
+from fakes.provider import FakeProvider
+
+from .har import HarError, HarRequest, har_requests, is_har
+from .results import ClauseResult
+
+# Clauses judged from the bytes of the file parts: not judged for a HAR entry whose
+# tool lost those bytes (a false alarm otherwise).
+_FILE_BYTES_CLAUSES = ("image.invalid", "image.formats", "mask.format", "mask.invalid", "mask.absent",
+                       "limits.dimensions", "limits.size", "robust.malformed")
+_EVIDENCE_LIMIT = 20
+
+
+class ClientInputError(ValueError):
+    """The file is neither a journal nor a HAR; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class JudgedRequest:
+    """One request of a client, with the violations the judge found in it."""
+
+    api: Api
+    label: str  # how a person finds it again: "#3 POST /api/edit/inpaint (journal id 17, 2024-...)"
+    violations: tuple[dict, ...] = ()  # Violation.to_dict() shapes: clause, level, message, refuse
+    unjudged: tuple[str, ...] = ()  # clause-id suffixes not judged for this request
+    note: str = ""
+
+
+@dataclass
+class ClientInput:
+    source: str
+    kind: str  # "journal" or "har"
+    requests: list[JudgedRequest] = field(default_factory=list)
+    ignored: int = 0  # entries for other URLs (or CORS preflights) left out
+    notes: list[str] = field(default_factory=list)
+
+
+def client_results(entries: Iterable[dict], apis: Iterable[str | Api] | None = None) -> list[ClauseResult]:
+    """The client verdict of the fake's journal entries (`provider.journal.entries()`), one per clause."""
+    return judge(from_journal(entries).requests, apis)
+
+
+def judge(requests: list[JudgedRequest], apis: Iterable[str | Api] | None = None) -> list[ClauseResult]:
+    """One ClauseResult per client clause of each API (plus any other clause a request broke)."""
+    wanted = [Api.parse(a) for a in apis] if apis is not None else list(Api)
+    results: list[ClauseResult] = []
+    for api in wanted:
+        mine = [r for r in requests if r.api is api]
+        client_ids = [c.id for c in clauses(api, side="client")]
+        broken_elsewhere = [v["clause"] for r in mine for v in r.violations if v["clause"] not in client_ids]
+        for clause_id in client_ids + list(dict.fromkeys(broken_elsewhere)):
+            results.append(_verdict(api, clause_id, mine))
+    return results
+
+
+def _verdict(api: Api, clause_id: str, requests: list[JudgedRequest]) -> ClauseResult:
+    level = _level(clause_id, requests)
+    judged = [r for r in requests if not clause_id.endswith(r.unjudged)] if requests else []
+    if not judged:
+        why = f"no {api.value} request in the input" if not requests else \
+            f"the {len(requests)} {api.value} request(s) lost their file bytes in the HAR export"
+        return ClauseResult(api.value, clause_id, level, "skipped", why)
+    breaking = [(r, v) for r in judged for v in r.violations if v["clause"] == clause_id]
+    if not breaking:
+        return ClauseResult(api.value, clause_id, level, "passed",
+                            f"{len(judged)} {api.value} request(s), none broke it", evidence={"requests": len(judged)})
+    first_request, first = breaking[0]
+    offenders = list(dict.fromkeys(r.label for r, _ in breaking))
+    messages = list(dict.fromkeys(v["message"] for _, v in breaking))
+    detail = (f"{len(offenders)} of {len(judged)} {api.value} request(s) broke it; "
+              f"first: {first_request.label}: {first['message']}")
+    evidence = {"requests": len(judged), "broken_by": offenders[:_EVIDENCE_LIMIT], "broken_count": len(offenders),
+                "messages": messages[:5]}
+    return ClauseResult(api.value, clause_id, level, "failed", detail, None, evidence)
+
+
+def _level(clause_id: str, requests: list[JudgedRequest]) -> str:
+    try:
+        return catalog_clause(clause_id).level.value
+    except UnknownClause:  # a journal from another version of the catalog: trust what it says
+        levels = [v.get("level") for r in requests for v in r.violations if v["clause"] == clause_id]
+        return next((lv for lv in levels if lv in Level.__members__), Level.MUST.value)
+
+
+# -- the fake's journal --------------------------------------------------------------
+
+def from_journal(entries: Iterable[dict], source: str = "journal") -> ClientInput:
+    found = ClientInput(source, "journal")
+    for number, entry in enumerate(entries, 1):
+        try:
+            api = Api.parse(str(entry.get("api")))
+        except ValueError:
+            found.ignored += 1
+            continue
+        violations = tuple(_violation(v) for v in entry.get("violations") or ())
+        when = _when(entry.get("time"))
+        where = f"journal id {entry['id']}, {when}" if "id" in entry else when
+        label = f"#{number} {entry.get('method', '?')} {entry.get('path', '?')} ({where})"
+        found.requests.append(JudgedRequest(api, label, violations))
+    return found
+
+
+def _violation(raw: object) -> dict:
+    if not isinstance(raw, dict) or not isinstance(raw.get("clause"), str):
+        raise ClientInputError(f"a journal violation must be an object with a clause id, got {raw!r}")
+    return {"clause": raw["clause"], "level": raw.get("level"), "message": str(raw.get("message", "")),
+            "refuse": bool(raw.get("refuse", True))}
+
+
+def _when(stamp: object) -> str:
+    if isinstance(stamp, (int, float)):
+        return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return str(stamp) if stamp else "time unknown"
+
+
+# -- HAR -------------------------------------------------------------------------------
+
+def from_har(document: dict, source: str = "HAR") -> ClientInput:
+    found = ClientInput(source, "har")
+    for entry in har_requests(document):
+        http = entry.request
+        api = FakeProvider.api_for_path(http.path)
+        if api is None or http.method == "OPTIONS":  # other URLs; a CORS preflight is the browser's, not the client's
+            found.ignored += 1
+            continue
+        found.requests.append(_judge_har_entry(api, entry, len(found.requests) + 1))
+        if entry.lossy:
+            found.notes.append(f"HAR entry {entry.index}: {entry.note}; its image bytes are not judged")
+    return found
+
+
+def _judge_har_entry(api: Api, entry: HarRequest, number: int) -> JudgedRequest:
+    verdict = validate_request(api, entry.request)
+    unjudged = _FILE_BYTES_CLAUSES if entry.lossy else ()
+    violations = tuple(v.to_dict() for v in verdict.violations if not v.clause.endswith(unjudged))
+    label = f"#{number} {entry.request.method} {entry.request.path} (HAR entry {entry.index}, {entry.started or 'time unknown'})"
+    return JudgedRequest(api, label, violations, unjudged, entry.note)
+
+
+# -- reading a file ------------------------------------------------------------------
+
+def load_client_input(path: str | Path) -> ClientInput:
+    """A journal (JSON lines, or a JSON array of entries) or a HAR file, detected from its content."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ClientInputError(f"{path}: no such file; export the fake's journal with "
+                               "`curl http://HOST:PORT/__fake__/journal.jsonl > journal.jsonl` or save a HAR") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ClientInputError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
+    if not text.strip():
+        raise ClientInputError(f"{path} is empty: expected journal JSON lines or a HAR file")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    try:
+        if is_har(document):
+            return from_har(document, str(path))
+    except HarError as exc:
+        raise ClientInputError(f"{path}: {exc}") from None
+    if isinstance(document, dict) and isinstance(document.get("entries"), list):
+        document = document["entries"]
+    entries = document if isinstance(document, list) else [document] if isinstance(document, dict) else _json_lines(path, text)
+    for number, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or "api" not in entry or "violations" not in entry:
+            raise ClientInputError(f"{path}: entry {number} is not a journal entry (expected an object with api, "
+                                   f"method, path and violations), and the file is not a HAR (no log.entries)")
+    return from_journal(entries, str(path))
+
+
+def _json_lines(path: Path, text: str) -> list:
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(json.loads(line))
+        except ValueError as exc:
+            raise ClientInputError(f"{path}: line {number} is not JSON ({exc.args[0]}); expected journal JSON lines "
+                                   "(GET /__fake__/journal.jsonl) or a HAR file") from None
+    return entries

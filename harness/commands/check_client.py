@@ -1,0 +1,43 @@
+"""`inpaint-conformance check-client FILE`: judge a client from the fake's journal or a HAR file."""
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+
+from rich.console import Console
+from rich.markup import escape
+
+from contracts import Api
+from contracts.rules import PATHS
+
+from .. import reports
+from ..client_check import ClientInputError, judge, load_client_input
+from ..results import EXIT_CANNOT_RUN, RunReport, tool_version
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(highlight=False, soft_wrap=True)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        found = load_client_input(args.file)
+    except ClientInputError as exc:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_CANNOT_RUN
+    ignored = f"; {found.ignored} entr{'y' if found.ignored == 1 else 'ies'} for other URLs ignored" if found.ignored else ""
+    console.print(f"{len(found.requests)} inpaint request(s) in {found.kind} {escape(found.source)}{ignored}")
+    for note in found.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    if not found.requests:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[red]error:[/] nothing to judge: {escape(found.source)} holds no request to "
+            f"{' or '.join(PATHS.values())}; export the journal after your client ran, or record a HAR of its traffic")
+        return EXIT_CANNOT_RUN
+    report = RunReport(apis=[api.value for api in Api], target=f"client traffic in {found.source}",
+                       results=judge(found.requests), started=started, tool_version=tool_version())
+    reports.print_console(report, console)
+    if args.json_report:
+        reports.write_json(report, args.json_report)
+    if args.junit_xml:
+        reports.write_junit(report, args.junit_xml)
+    return report.exit_code(args.strict)
+

@@ -1,0 +1,61 @@
+"""`inpaint-conformance clauses`: the clause catalog as a table, JSON or Markdown.
+
+Exit codes: 0 printed, 2 an unknown API or format (argparse normally stops those first).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from contracts import Api, Clause, clauses
+from contracts.catalog_docs import API_HEADINGS, render_markdown
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        selected = clauses(args.api)
+    except ValueError as exc:
+        Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(str(exc))}")
+        return 2
+    if args.format == "json":
+        write_stdout(json.dumps([c.to_dict() for c in selected], indent=2, ensure_ascii=False) + "\n")
+    elif args.format == "markdown":
+        # Plain text, not rich: the output is a file (docs/clauses.md), byte for byte.
+        write_stdout(render_markdown(selected))
+    else:
+        console = Console(highlight=False)
+        for api in Api:
+            rows = [c for c in selected if c.api is api]
+            if rows:
+                console.print(_table(api, rows))
+    return 0
+
+
+def _table(api: Api, rows: list[Clause]) -> Table:
+    table = Table(title=f"{API_HEADINGS[api].replace('`', '')}: {len(rows)} clauses", title_justify="left")
+    table.add_column("id", style="bold", no_wrap=True)
+    table.add_column("level", no_wrap=True)
+    table.add_column("sides", no_wrap=True)
+    table.add_column("statement")
+    colours = {"MUST": "red", "SHOULD": "yellow", "MAY": "green"}
+    for clause in rows:
+        level = clause.level.value
+        table.add_row(clause.id, f"[{colours[level]}]{level}[/]", ", ".join(sorted(s.value for s in clause.sides)),
+                      escape(clause.statement))
+    return table
+
+
+def write_stdout(text: str) -> None:
+    """Print ``text``; a reader that stops early (`| head`) ends the output quietly, not with a traceback."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would report the broken pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

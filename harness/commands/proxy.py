@@ -1,0 +1,50 @@
+"""`inpaint-conformance proxy`: forward to an upstream and judge both directions live."""
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+from rich.console import Console
+from rich.markup import escape
+
+from contracts import Api
+from contracts.rules import PATHS
+
+from ..proxy import create_proxy_app
+from ..recording import Recorder
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(highlight=False, soft_wrap=True)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    api = Api.parse(args.api)
+    recorder = None
+    if args.record:
+        try:
+            recorder = Recorder(args.record)
+        except OSError as exc:
+            errors.print(f"[red]error:[/] cannot write the recording {escape(args.record)}: {escape(str(exc))}")
+            return 2
+    try:
+        app = create_proxy_app(api, args.upstream, recorder, console=console)
+    except ValueError as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}")
+        return 2
+    origin = f"http://{args.host}:{args.port}"
+    console.print(f"proxying {api.value}: {origin}{PATHS[api]} → {escape(app.state.upstream)}{PATHS[api]} "
+                  "(any prefix before the path is kept)")
+    if recorder is not None:
+        console.print(f"recording exchanges to {escape(str(recorder.path))} (secret headers redacted)")
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False))
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind the port
+        errors.print(f"[red]error:[/] could not listen on {args.host}:{args.port}; choose another with --port")
+        return 2
+    exchanges = list(app.state.exchanges)
+    judged = [x for x in exchanges if x.api is not None]
+    client_bad = sum(1 for x in judged if x.request_violations)
+    server_bad = sum(1 for x in judged if x.response_violations)
+    console.print(f"{len(judged)} inpaint exchange(s): {client_bad} with client violations, "
+                  f"{server_bad} with server violations" + (f"; {recorder.count} recorded" if recorder else ""))
+    return 0 if server.started else 2

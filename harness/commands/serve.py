@@ -1,0 +1,264 @@
+"""`inpaint-conformance serve`: both APIs on one port, from the fake or the reference engine.
+
+Exit codes: 0 after a clean shutdown (Ctrl-C or SIGTERM), 2 when it cannot start
+(bad flag, port in use, unreadable --db, engine that does not load), with one line
+saying why and what to do. `--workers N` (with `--db`) runs N processes sharing the
+ledger; `--ray` hands over to harness.commands.serve_ray.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import ipaddress
+import os
+import signal
+import socket
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import uvicorn
+
+from fakes.banner import banner, display_base_url
+from fakes.control import check_key
+from fakes.engine import Engine, FakeEngine
+from fakes.ledger import DEFAULT_CREDITS, Ledger, MemoryLedger, SqliteLedger
+from fakes.provider import FakeProvider
+
+DEV_KEY = "dev-key"
+# A held request (the "timeout" fault) must not keep Ctrl-C waiting for its full 30 s.
+GRACEFUL_SHUTDOWN_S = 5
+
+
+class CannotServe(Exception):
+    """A reason the server cannot start, already phrased for the user."""
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.ray is not None:
+        return _hand_over_to_ray(args)
+    try:
+        _check_flags(args)
+        sock = _bind(args.host, args.port)
+    except CannotServe as exc:
+        return _refuse(exc)
+    ledger: Ledger | None = None
+    engine: Engine | None = None
+    try:
+        ledger = _open_ledger(args.db)
+        keys = _add_keys(ledger, args.api_key)
+        host, port = sock.getsockname()[:2]
+        loopback = ipaddress.ip_address(host).is_loopback
+        ait_failure_status = 400 if args.ait_failure_status == "4xx" else 200
+        base_url = display_base_url(host, port)
+
+        def describe(engine_name: str) -> str:
+            return banner(
+                base_url=base_url, engine=engine_name, keys=keys, other_keys=len(ledger.balances()) - len(keys),
+                ledger=f"SQLite {args.db} (kept across restarts)" if args.db else "in memory (balances are lost on exit; --db PATH keeps them)",
+                admin=_admin_rule(loopback, args.admin_token),
+            )
+
+        if args.workers > 1:
+            _serve_workers(args, sock, base_url, describe(f"fake, {args.workers} worker processes sharing the ledger; "
+                                                          "journal and faults are per worker, so /__fake__/ refuses them"),
+                           loopback, ait_failure_status)
+            return 0
+        engine = _load_engine(args)
+        provider = FakeProvider(engine=engine, ledger=ledger, ait_failure_status=ait_failure_status)
+        from fakes.app import create_app
+
+        app = create_app(provider, admin_token=args.admin_token, loopback_only=loopback)
+        with _signals_end_cleanly():
+            _BannerServer(_uvicorn_config(app), describe(engine.name)).run(sockets=[sock])
+    except CannotServe as exc:
+        return _refuse(exc)
+    finally:
+        sock.close()
+        if engine is not None:
+            engine.close()
+        if args.db and ledger is not None:
+            _checkpoint(args.db)
+    return 0
+
+
+def _uvicorn_config(app, **options) -> uvicorn.Config:
+    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                          timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, **options)
+
+
+def _serve_workers(args: argparse.Namespace, sock: socket.socket, base_url: str, text: str,
+                   loopback: bool, ait_failure_status: int) -> None:
+    """uvicorn worker processes on the socket bound here, each building its app from the environment."""
+    from uvicorn.supervisors import Multiprocess
+
+    from fakes.app_factory import settings_env
+
+    os.environ.update(settings_env(db=args.db, admin_token=args.admin_token, loopback=loopback,
+                                   ait_failure_status=ait_failure_status))
+    config = _uvicorn_config("fakes.app_factory:create_app_from_env", factory=True, workers=args.workers)
+    served = threading.Event()
+    threading.Thread(target=_announce_when_serving, args=(base_url, text, served), daemon=True).start()
+    # The supervisor stops the workers on SIGINT/SIGTERM, or when they fail to start, and returns.
+    Multiprocess(config, sockets=[sock]).run()
+    if not served.is_set():
+        raise CannotServe("the worker processes stopped before serving: see the errors above")
+
+
+def _announce_when_serving(base_url: str, text: str, served: threading.Event, timeout: float = 120.0) -> None:
+    """Print the banner once a worker answers (any HTTP answer means it serves)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base_url}/__fake__/credits", timeout=1.0, trust_env=False)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+            continue
+        served.set()
+        print(text, file=sys.stderr, flush=True)
+        return
+
+
+def _hand_over_to_ray(args: argparse.Namespace) -> int:
+    try:
+        from harness.commands.serve_ray import run_ray
+    except ImportError as exc:
+        return _refuse(CannotServe(f"--ray is not available in this installation ({exc}): run without it"))
+    return run_ray(args)
+
+
+def _refuse(exc: CannotServe) -> int:
+    print(f"inpaint-conformance serve: {exc}", file=sys.stderr)
+    return 2
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    if args.replicas != 1 or args.autoscale:
+        raise CannotServe("--replicas and --autoscale only apply with --ray: drop them")
+    if args.workers < 1:
+        raise CannotServe(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1 and not args.db:
+        # Each worker is a process: only a SQLite ledger is shared between them.
+        raise CannotServe("--workers > 1 needs --db PATH: the workers share their credits through it")
+    if args.workers > 1 and args.engine != "fake":
+        raise CannotServe("--workers > 1 runs the fake engine only (each worker would load the model): "
+                          "for more reference replicas use --ray")
+    if not 0 <= args.port <= 65535:
+        raise CannotServe(f"--port must be in 0..65535 (0 picks a free port), got {args.port}")
+    if args.admin_token is not None and not args.admin_token.strip():
+        raise CannotServe("--admin-token is empty: give a token, or drop the flag")
+    seen: set[str] = set()
+    for key, _ in args.api_key:
+        try:
+            check_key(key)
+        except ValueError as exc:
+            raise CannotServe(f"--api-key {key!r}: {exc}") from None
+        if key in seen:
+            raise CannotServe(f"--api-key {key} is given twice: give each key once")
+        seen.add(key)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind now, so a taken port is reported before any model loads (uvicorn listens later)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise CannotServe(f"--host {host!r} is not an address this machine can bind ({exc.strerror}): try 127.0.0.1 or 0.0.0.0") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CannotServe(f"port {port} is in use: pick another with --port") from None
+        if exc.errno == errno.EACCES:
+            raise CannotServe(f"no permission to bind port {port}: pick one above 1023 with --port") from None
+        raise CannotServe(f"cannot bind {host}:{port} ({exc.strerror}): check --host and --port") from None
+    return sock
+
+
+def _open_ledger(path: str | None) -> Ledger:
+    if not path:
+        return MemoryLedger()
+    try:
+        return SqliteLedger(path)
+    except sqlite3.Error as exc:
+        raise CannotServe(f"cannot open --db {path} as a SQLite ledger ({exc}): give a writable file path") from None
+
+
+def _add_keys(ledger: Ledger, requested: list[tuple[str, int | None]]) -> dict[str, str]:
+    """Create the keys (a stored key keeps its balance); returns key -> banner note."""
+    notes: dict[str, str] = {}
+    for key, asked in requested or [(DEV_KEY, None)]:
+        wanted = DEFAULT_CREDITS if asked is None else asked
+        balance = ledger.add_key(key, wanted, keep_existing=True)
+        kept = " (stored balance kept)" if balance != wanted else ""
+        notes[key] = f"{balance} credits{kept}"
+    return notes
+
+
+def _load_engine(args: argparse.Namespace) -> Engine:
+    if args.engine == "fake":
+        return FakeEngine()
+    try:
+        from reference_impl import load_engine
+    except ImportError as exc:
+        raise CannotServe(f"the reference engine is not available ({exc}): pip install 'inpaint-conformance[reference]'") from None
+    print(f"loading the reference engine ({args.model}); the server answers once it is ready...", file=sys.stderr, flush=True)
+    try:
+        return load_engine(args.model, device=args.device, dtype=args.dtype, steps=args.steps,
+                           max_batch=args.max_batch, compile=args.compile)
+    except Exception as exc:  # a missing model, a CUDA problem...: one line, not a traceback
+        raise CannotServe(f"the reference engine did not load: {type(exc).__name__}: {exc}") from None
+
+
+def _admin_rule(loopback: bool, token: str | None) -> str:
+    if loopback:
+        return "open (the server is bound to loopback)"
+    if token:
+        return "needs the --admin-token value in header `x-admin-token`"
+    return "refused (not bound to loopback): add --admin-token TOKEN to allow it"
+
+
+class _BannerServer(uvicorn.Server):
+    """uvicorn that prints the banner once the socket listens, so "ready" is true when shown."""
+
+    def __init__(self, config: uvicorn.Config, text: str) -> None:
+        super().__init__(config)
+        self.text = text
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and not self.should_exit:
+            print(self.text, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _signals_end_cleanly() -> Iterator[None]:
+    """Let SIGINT/SIGTERM end the server with exit code 0.
+
+    uvicorn shuts down gracefully on them, then re-raises the signal to whatever
+    handler was there before it; a no-op one here turns that into a normal return.
+    """
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in handled}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _checkpoint(path: str) -> None:
+    """Fold the WAL into the database file, so a stopped server leaves one self-contained file."""
+    with contextlib.suppress(sqlite3.Error):
+        db = sqlite3.connect(path, timeout=5)
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            db.close()

@@ -1,0 +1,129 @@
+"""`inpaint-conformance serve --ray [ADDRESS]`: the same server, on Ray Serve, past one GPU.
+
+`serve` hands over here when `--ray` is given. No ADDRESS starts a local Ray instance
+(this machine's CPUs and GPUs); an ADDRESS ("auto", "HOST:6379", "ray://HOST:10001")
+joins a running cluster. The app is one ingress (the same HTTP layer as `serve`) and
+`--replicas N` engine replicas, one GPU each where there are GPUs, or `--autoscale
+MIN:MAX` replicas scaled on queued requests. Ctrl-C removes the app (and stops the
+local Ray instance it started). For a long-lived deployment on a cluster use
+`inpaint-conformance ray-config ... > serve.yaml && serve deploy serve.yaml`.
+
+Exit codes: 0 after a clean shutdown, 2 when it cannot start, with one line saying why.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from reference_impl.ray_settings import RaySettings, SettingsError, is_loopback, parse_autoscale
+
+DEV_KEY = "dev-key"
+
+
+def settings_from_args(args: argparse.Namespace) -> tuple[RaySettings, str | None]:
+    """The `serve` flags as Ray settings, and the cluster address (None: start Ray locally)."""
+    from fakes.control import check_key
+
+    if getattr(args, "workers", 1) != 1:
+        raise SettingsError("--workers does not apply with --ray: use --replicas N (engine replicas)")
+    if not 0 <= args.port <= 65535:
+        raise SettingsError(f"--port must be in 0..65535, got {args.port}")
+    if args.admin_token is not None and not args.admin_token.strip():
+        raise SettingsError("--admin-token is empty: give a token, or drop the flag")
+    keys = list(args.api_key) or [(DEV_KEY, None)]
+    for key, _ in keys:
+        try:
+            check_key(key)
+        except ValueError as exc:
+            raise SettingsError(f"--api-key {key!r}: {exc}") from None
+    if len({key for key, _ in keys}) != len(keys):
+        raise SettingsError("an --api-key is given twice: give each key once")
+    address = None if args.ray in (None, "", "local") else args.ray
+    settings = RaySettings(
+        engine=args.engine, model=args.model, device=args.device, dtype=args.dtype, steps=args.steps,
+        compile=args.compile, max_batch=args.max_batch, replicas=args.replicas,
+        autoscale=parse_autoscale(args.autoscale),
+        gpus_per_replica=getattr(args, "gpus_per_replica", None),
+        cpus_per_replica=getattr(args, "cpus_per_replica", None),
+        api_keys=keys,
+        # The ledger file is opened by the ingress replica: give it a path that means the same there.
+        db=str(Path(args.db).resolve()) if args.db else None,
+        ait_failure_status=400 if args.ait_failure_status == "4xx" else 200,
+        admin_token=args.admin_token,
+    )
+    return settings, address
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def run_ray(args: argparse.Namespace) -> int:
+    try:
+        settings, address = settings_from_args(args)
+        from reference_impl.ray_runtime import require_ray
+
+        require_ray()
+    except SettingsError as exc:
+        return _refuse(str(exc))
+    if address is None and args.port and not _port_is_free(args.host, args.port):
+        return _refuse(f"port {args.port} on {args.host} is in use: pick another with --port")
+    from reference_impl.ray_runtime import RayDeployError, deploy, deployed_settings, shutdown
+
+    where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+    scale = f"{settings.autoscale[0]}..{settings.autoscale[1]} (autoscaled)" if settings.autoscale else str(settings.replicas)
+    print(f"starting {where}; {scale} engine replica(s) of {settings.engine} ({settings.model}); "
+          "the URL is printed once every replica has loaded the model...", file=sys.stderr, flush=True)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            base_url = deploy(settings, address=address, host=args.host, port=args.port)
+        except (RayDeployError, SettingsError) as exc:
+            return _refuse(str(exc))
+        print(_banner(deployed_settings() or settings, base_url, address), file=sys.stderr, flush=True)
+        stop.wait()
+        print("stopping: removing the app" + ("" if address else " and the local Ray instance"), file=sys.stderr)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        shutdown()
+
+
+def _refuse(message: str) -> int:
+    print(f"inpaint-conformance serve --ray: {message}", file=sys.stderr)
+    return 2
+
+
+def _banner(settings: RaySettings, base_url: str, address: str | None) -> str:
+    from fakes.banner import banner
+    from fakes.ledger import DEFAULT_CREDITS
+
+    keys = {key: f"{DEFAULT_CREDITS if credits is None else credits} credits (a stored --db balance is kept)"
+            for key, credits in settings.api_keys}
+    if is_loopback(base_url.split("//", 1)[-1].rsplit(":", 1)[0]):
+        admin = "open (the proxy is bound to loopback)"
+    elif settings.admin_token or os.environ.get("INPAINT_CONFORMANCE_ADMIN_TOKEN"):
+        admin = "needs the admin token in header `x-admin-token`"
+    else:
+        admin = "refused (not bound to loopback): add --admin-token TOKEN to allow it"
+    replicas = (f"autoscaled {settings.autoscale[0]}..{settings.autoscale[1]}" if settings.autoscale
+                else f"{settings.replicas}")
+    engine = (f"{settings.engine} ({settings.model}) on Ray Serve: {replicas} engine replica(s), "
+              f"{settings.gpus_per_replica or 0:g} GPU and {settings.cpus_per_replica or 1:g} CPU each"
+              + (f", cluster {address}" if address else ""))
+    ledger = f"SQLite {settings.db} (kept across restarts)" if settings.db else "in memory, in the ingress replica"
+    text = banner(base_url=base_url, engine=engine, keys=keys, other_keys=0, ledger=ledger, admin=admin)
+    return text + f"\n  replicas    GET  {base_url}/__ray__/replicas   (jobs each engine replica painted)"

@@ -1,0 +1,154 @@
+"""`inpaint-conformance verify`: exercise every clause of a server, report each one's verdict.
+
+Without --base-url the embedded fake is verified in-process (no network, no keys).
+Exit codes: 0 no MUST clause failed (no clause at all with --strict), 1 one did,
+2 the run could not happen (bad flags, unreachable target), with a one-line reason.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from contracts import Api
+from contracts.rules import CREDITS_PER_SUCCESS
+
+from ..probes import planned_successes, probes_for
+from ..reports import print_console, write_json, write_junit
+from ..reproduce import Reproducer
+from ..results import EXIT_CANNOT_RUN, RunReport, tool_version
+from ..runner import Runner
+from ..target import WRONG_KEY, EmbeddedTarget, RemoteTarget, Target, TargetError
+
+DEFAULT_EXAMPLES = 10  # per property: keeps a run against the embedded fake well under 10 s
+# Where a remote run reads keys that were not given as flags; reproducers use the same names.
+KEY_ENV = {Api.AITHRIVING: ("AIT_API_KEY", "AIT_API_KEY_2"), Api.VYRO: ("VYRO_TOKEN", "VYRO_TOKEN_2")}
+LOW_KEY_ENV = "AIT_LOW_CREDIT_KEY"
+
+
+@dataclass
+class Plan:
+    apis: list[Api]
+    successes: dict[Api, int]
+
+    @property
+    def credits(self) -> int:
+        return self.successes.get(Api.AITHRIVING, 0) * CREDITS_PER_SUCCESS
+
+    def describe(self) -> str:
+        parts = []
+        if Api.AITHRIVING in self.successes:
+            n = self.successes[Api.AITHRIVING]
+            parts.append(f"aithriving: up to {n} charged requests x {CREDITS_PER_SUCCESS} credits = {self.credits} credits")
+        if Api.VYRO in self.successes:
+            parts.append(f"vyro: up to {self.successes[Api.VYRO]} successful requests (Vyro's price is not documented)")
+        return "; ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    _keep_hypothesis_out_of_the_working_directory()
+    progress_console = Console(stderr=True)
+    try:
+        # Logs and CI consoles are not terminals; give the table room there instead of 80 columns.
+        return _verify(args, progress_console, Console(width=None if sys.stdout.isatty() else 140))
+    except TargetError as exc:
+        print(f"inpaint-conformance verify: error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+
+
+def _keep_hypothesis_out_of_the_working_directory() -> None:
+    """Hypothesis caches into ./.hypothesis; a CLI run should not leave that in the user's project.
+
+    Inside a pytest session (the pytest plugin, tests) hypothesis' storage belongs to the session.
+    """
+    if "pytest" in sys.modules or "HYPOTHESIS_STORAGE_DIRECTORY" in os.environ:
+        return
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(cache / "inpaint-conformance" / "hypothesis")
+
+
+def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
+    apis = [Api.parse(args.api)] if args.api else list(Api)
+    examples = DEFAULT_EXAMPLES if args.examples is None else args.examples
+    if examples < 0:
+        raise TargetError(f"--examples must be 0 or more, got {examples}")
+    if args.html_report:
+        err.print("--html-report: not yet: write --json-report and render it later with `inpaint-conformance report`",
+                  soft_wrap=True, highlight=False, markup=False)
+    plan = Plan(apis, {api: planned_successes(api, examples) for api in apis})
+    target = _target(args, apis)
+    try:
+        if not target.embedded:
+            err.print(f"verify {target.description}: {plan.describe()}", soft_wrap=True, highlight=False, markup=False)
+        if args.max_credits is not None and plan.credits > args.max_credits:
+            raise TargetError(f"this run would spend up to {plan.credits} credits, over --max-credits {args.max_credits}: "
+                              "lower --examples, pick one --api, or raise --max-credits")
+        if not target.embedded:
+            _confirm(args, plan)
+            target.preflight()
+        report, errors = _run(target, apis, args, examples, err)
+    finally:
+        target.close()
+    if args.json_report:
+        write_json(report, args.json_report)
+    if args.junit_xml:
+        write_junit(report, args.junit_xml)
+    print_console(report, out)
+    if errors:
+        for line in errors:
+            err.print(f"[red]harness error[/]: {line}", highlight=False)
+        raise TargetError(f"{len(errors)} probe(s) crashed, so the verdicts above are incomplete (a harness bug: please report it)")
+    return report.exit_code(args.strict)
+
+
+def _target(args: argparse.Namespace, apis: list[Api]) -> Target:
+    if args.base_url is None:
+        for flag, value in (("--credits-url", args.credits_url), ("--low-credit-key", args.low_credit_key)):
+            if value:
+                raise TargetError(f"{flag} needs --base-url: the embedded fake's credits are read directly")
+        return EmbeddedTarget(args.deviation, timeout=args.timeout)
+    if args.deviation:
+        raise TargetError("--deviation turns on a deviation of the embedded fake; it cannot change a server at --base-url")
+    keys = {}
+    for api in apis:
+        main_env, second_env = KEY_ENV[api]
+        main = args.api_key[0] if args.api_key else os.environ.get(main_env)
+        if not main:
+            raise TargetError(f"no key for {api.value}: pass --api-key KEY or set {main_env}")
+        if main == WRONG_KEY:
+            raise TargetError(f"{WRONG_KEY!r} is the key verify uses as a wrong one: pick another")
+        second = args.api_key[1] if len(args.api_key) > 1 else os.environ.get(second_env)
+        low = args.low_credit_key or os.environ.get(LOW_KEY_ENV) if api is Api.AITHRIVING else None
+        keys[api] = {"main": main, "second": second, "low": low}
+    return RemoteTarget(args.base_url, keys, credits_url=args.credits_url, timeout=args.timeout)
+
+
+def _confirm(args: argparse.Namespace, plan: Plan) -> None:
+    if args.yes or not sys.stdin.isatty() or plan.credits == 0:
+        return
+    answer = input(f"spend up to {plan.credits} credits? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise TargetError("not confirmed; nothing was sent (pass --yes to skip the question)")
+
+
+def _run(target: Target, apis: list[Api], args: argparse.Namespace, examples: int, err: Console) -> tuple[RunReport, list[str]]:
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    files_dir = Path(f"{args.json_report}.probes") if args.json_report else None
+    note = ("embedded fake: `inpaint-conformance serve --api-key $AIT_API_KEY` serves it at 127.0.0.1:8000"
+            if target.embedded else None)
+    reproducer = Reproducer(target.reproduce_origin, files_dir, wrong_key=WRONG_KEY, note=note)
+    results, errors = [], []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[probe]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+        for api in apis:
+            task = progress.add_task(api.value, total=len(probes_for(api)), probe="")
+            runner = Runner(target, api, examples=examples, hypothesis_seed=args.hypothesis_seed, reproducer=reproducer)
+            results += runner.run(lambda name: progress.update(task, advance=1, probe=name))
+            errors += runner.harness_errors
+    return RunReport([a.value for a in apis], target.description, results, started, tool_version()), errors

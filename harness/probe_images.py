@@ -1,0 +1,104 @@
+"""Images and masks the probes upload, built with Pillow.
+
+Inputs are patterned (smooth gradients plus blocks), never a flat colour, so a
+region returned as-is, inverted or repainted shows in the pixels. Masks hold exact
+0 and 255 values (grey, R = G = B) where a probe judges pixels (A8). Hostile files
+(a header claiming 0x0 or a billion pixels) patch a valid PNG's header.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+ROUND_SIZE = (128, 96)
+ODD_SIZE = (101, 77)  # not a multiple of 8: a server rounding sizes shows
+SAVE = {
+    "png": {"format": "PNG"},
+    # 4:4:4: decoders differ in how they upsample chroma; without subsampling they agree to +-1.
+    "jpeg": {"format": "JPEG", "quality": 95, "subsampling": 0},
+    "webp": {"format": "WEBP", "lossless": True},
+    "gif": {"format": "GIF"},
+    "bmp": {"format": "BMP"},
+}
+MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif", "bmp": "image/bmp"}
+EXTENSION = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif", "bmp": "bmp"}
+
+
+def patterned(size: tuple[int, int] = ROUND_SIZE, variant: int = 0) -> Image.Image:
+    """RGB: gradients along x and y, plus a block pattern; ``variant`` shifts it."""
+    width, height = size
+    xs = np.linspace(0, 1, width, dtype=np.float32)[None, :]
+    ys = np.linspace(0, 1, height, dtype=np.float32)[:, None]
+    red = np.broadcast_to(30 + 200 * xs, (height, width))
+    green = np.broadcast_to(220 - 180 * ys, (height, width))
+    blocks = ((np.arange(width)[None, :] // 12 + np.arange(height)[:, None] // 12 + variant) % 2).astype(np.float32)
+    blue = 60 + 150 * blocks
+    pixels = np.stack([red, green, blue], axis=-1)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+
+
+def with_alpha(image: Image.Image, transparent: str) -> Image.Image:
+    """RGBA copy whose ``transparent`` half ("left" or "right") has alpha 0, the rest 255."""
+    rgba = image.convert("RGBA")
+    rgba.putalpha(half_mask(image.size, repaint=transparent, inverted=True))
+    return rgba
+
+
+def half_mask(size: tuple[int, int], repaint: str = "right", *, inverted: bool = False, mode: str = "L") -> Image.Image:
+    """255 on the ``repaint`` half ("left" or "right"), 0 on the other; ``inverted`` swaps them."""
+    width, height = size
+    values = np.zeros((height, width), dtype=np.uint8)
+    cut = width // 2
+    if repaint == "right":
+        values[:, cut:] = 255
+    else:
+        values[:, :cut] = 255
+    if inverted:
+        values = 255 - values
+    mask = Image.fromarray(values, "L")
+    return mask.convert(mode) if mode != "L" else mask
+
+
+def box_mask(size: tuple[int, int], box: tuple[int, int, int, int]) -> Image.Image:
+    """255 inside ``box`` (left, top, right, bottom), 0 elsewhere."""
+    mask = Image.new("L", size, 0)
+    mask.paste(255, box)
+    return mask
+
+
+def partial_mask(size: tuple[int, int]) -> Image.Image:
+    """0 on the left third, a ramp of in-between strengths, 255 on the right third."""
+    width, height = size
+    ramp = np.clip((np.arange(width, dtype=np.float32) - width / 3) / (width / 3), 0, 1) * 255
+    return Image.fromarray(np.repeat(ramp.astype(np.uint8)[None, :], height, axis=0), "L")
+
+
+def encode(image: Image.Image, fmt: str) -> bytes:
+    if fmt == "jpeg" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, **SAVE[fmt])
+    return buffer.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` over a 1x1 image's data (a bomb, or 0x0)."""
+    data = bytearray(encode(Image.new("RGB", (1, 1), (9, 9, 9)), "png"))
+    # Signature (8) + IHDR length (4) + type (4): width and height are the next 8 bytes.
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+def corrupt_png() -> bytes:
+    """PNG magic followed by bytes that are no PNG."""
+    return b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+def padded(data: bytes, total: int) -> bytes:
+    """The image followed by zero bytes up to ``total`` (decoders stop at the end of the image)."""
+    return data + b"\0" * max(0, total - len(data))

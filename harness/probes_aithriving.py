@@ -1,0 +1,217 @@
+"""Example probes of the AIThriving API at the edges the decisions name (A1-A19).
+
+Each probe sends requests built from one valid request, changing one thing, and
+says which clauses it is about; the contracts decide what a correct answer is.
+"""
+from __future__ import annotations
+
+from contracts import Api, Expectation, Violation
+from contracts.rules import CREDITS_PER_SUCCESS, INPUT_FORMATS, OUTPUT_FORMATS, SEED_MAX
+from contracts.sequences import check_random_seeds, check_reproducible
+
+from .probe_images import ODD_SIZE, ROUND_SIZE, corrupt_png, half_mask, partial_mask, patterned, with_alpha
+from .probes import PROMPT, RequestSpec, probe, upload, valid_spec
+from .runner import Runner
+
+AIT = Api.AITHRIVING
+FIXED_SEED = "20240607"  # any non-zero seed: the same one makes two pictures comparable
+
+
+@probe(AIT, successes=1)
+def basic(ctx: Runner) -> None:
+    ctx.send(valid_spec(), focus=("ait.transport.post", "ait.transport.multipart", "ait.auth.header"))
+
+
+@probe(AIT, successes=len(OUTPUT_FORMATS))
+def output_formats(ctx: Runner) -> None:
+    for fmt in OUTPUT_FORMATS:
+        ctx.send(valid_spec(output_format=fmt), focus=("ait.output_format.honoured",), label=fmt)
+
+
+@probe(AIT, successes=len(INPUT_FORMATS[AIT]))
+def input_formats(ctx: Runner) -> None:
+    for fmt in sorted(INPUT_FORMATS[AIT]):
+        ctx.send(valid_spec(fmt=fmt), focus=("ait.image.formats",), label=fmt)
+
+
+@probe(AIT, successes=2)
+def odd_sizes(ctx: Runner) -> None:
+    for size in (ODD_SIZE, (ODD_SIZE[1], ODD_SIZE[0] + 30)):
+        ctx.send(valid_spec(size), focus=("ait.output.size",), label="x".join(map(str, size)))
+
+
+@probe(AIT, successes=2)
+def format_from_bytes(ctx: Runner) -> None:
+    """The Vyro SDK's way, here too: PNG bytes labelled image.jpeg, and JPEG bytes labelled PNG."""
+    spec = valid_spec()
+    png_as_jpeg = upload(patterned(ROUND_SIZE), "png", filename="image.jpeg", content_type="image/jpeg")
+    ctx.send(spec.but(files={"image": png_as_jpeg}), focus=("ait.image.sniffed",), label="png-named-jpeg")
+    jpeg_as_png = upload(patterned(ROUND_SIZE), "jpeg", filename="image.png", content_type="image/png")
+    ctx.send(spec.but(files={"image": jpeg_as_png}), focus=("ait.image.sniffed",), label="jpeg-named-png")
+
+
+@probe(AIT, successes=1)
+def negative_prompt(ctx: Runner) -> None:
+    ctx.send(valid_spec(negative_prompt="blurry, low quality, text"), focus=("ait.negative_prompt.optional",))
+
+
+@probe(AIT, successes=2)
+def seed_edges(ctx: Runner) -> None:
+    """Seeds at both ends of [0, 4294967294] are echoed; just outside, or not integers, fail uncharged."""
+    for seed in ("1", str(SEED_MAX)):
+        ctx.send(valid_spec(seed=seed), focus=("ait.seed.echo",), label=seed)
+    for seed in ("-1", str(SEED_MAX + 1), "1.5", "", "abc"):
+        ctx.send(valid_spec(seed=seed), label=seed or "empty")
+
+
+@probe(AIT, successes=3)
+def random_seeds(ctx: Runner) -> None:
+    """Seed omitted or 0: the server picks a replayable seed, a different one each time."""
+    seeds = []
+    for label, spec in (("omitted", valid_spec()), ("omitted-again", valid_spec()), ("0", valid_spec(seed="0"))):
+        exchange = ctx.send(spec, focus=("ait.seed.random_range",), label=label)
+        if exchange.succeeded and exchange.result.seed is not None:
+            seeds.append(exchange.result.seed)
+    if len(seeds) < 2:
+        ctx.skip("ait.seed.random_differs", "fewer than two requests with a random seed succeeded")
+        return
+    found = check_random_seeds(seeds)
+    for violation in found:
+        ctx.violate(violation, exchange)
+    if not any(v.clause == "ait.seed.random_differs" for v in found):
+        ctx.exercise("ait.seed.random_differs", f"{len(set(seeds))} different seeds in {len(seeds)} requests")
+
+
+@probe(AIT, successes=2)
+def reproducible(ctx: Runner) -> None:
+    spec = valid_spec(seed=FIXED_SEED, output_format="png")
+    first = ctx.send(spec, label="first")
+    second = ctx.send(spec, label="second")
+    if not (first.succeeded and second.succeeded and first.result.image and second.result.image):
+        ctx.skip("ait.reproducible", "the two requests with the same seed did not both succeed with a decodable image")
+        return
+    violation = check_reproducible(AIT, first.result, second.result, int(FIXED_SEED))
+    if violation:
+        ctx.violate(violation, second)
+    else:
+        same = first.result.image_bytes == second.result.image_bytes
+        ctx.exercise("ait.reproducible", f"seed {FIXED_SEED} twice: {'identical bytes' if same else 'same picture'}")
+
+
+@probe(AIT, successes=2)
+def mask_from_alpha(ctx: Runner) -> None:
+    """No mask part: transparency is repainted. Mirrored twice with one seed, so a server
+    ignoring the alpha channel cannot pass both by luck of the fill."""
+    for transparent in ("left", "right"):
+        image = with_alpha(patterned(ROUND_SIZE), transparent)
+        spec = RequestSpec({"prompt": PROMPT, "seed": FIXED_SEED}, {"image": upload(image, "png")})
+        ctx.send(spec, focus=("ait.mask.optional", "ait.mask.alpha"), relabel={"ait.mask.meaning": "ait.mask.alpha"},
+                 label=f"transparent-{transparent}")
+
+
+@probe(AIT, successes=1)
+def mask_wins_over_alpha(ctx: Runner) -> None:
+    """An RGBA image whose alpha keeps everything, and a mask part repainting the right half.
+
+    If the alpha won, nothing would be repainted. The alpha is opaque on purpose: what
+    colour a transparent pixel "is" is not decided, so no kept pixel here is transparent.
+    """
+    image = patterned(ROUND_SIZE).convert("RGBA")
+    spec = valid_spec().but(files={"image": upload(image, "png")})
+    ctx.send(spec, focus=("ait.mask.wins",), relabel={"ait.mask.meaning": "ait.mask.wins"})
+
+
+@probe(AIT, successes=3)
+def mask_variants(ctx: Runner) -> None:
+    spec = valid_spec()
+    colour = half_mask(ROUND_SIZE, "right", mode="RGB")
+    ctx.send(spec.but(files={"mask": upload(colour, "png", name="mask")}), focus=("ait.mask.colour",), label="rgb")
+    ctx.send(spec.but(files={"mask": upload(partial_mask(ROUND_SIZE), "png", name="mask")}),
+             focus=("ait.mask.partial",), label="partial")
+    small = half_mask((ROUND_SIZE[0] // 2, ROUND_SIZE[1] // 2), "right")
+    ctx.send(spec.but(files={"mask": upload(small, "png", name="mask")}), focus=("ait.mask.resize",), label="half-size")
+
+
+@probe(AIT)
+def mask_refusals(ctx: Runner) -> None:
+    spec = valid_spec()
+    ctx.send(spec.but(drop=("mask",)), label="no-mask-no-alpha")  # A9: neither a mask nor alpha
+    gif = upload(half_mask(ROUND_SIZE), "gif", name="mask")
+    ctx.send(spec.but(files={"mask": gif}), label="gif-mask")
+    ctx.send(spec.but(files={"mask": upload(corrupt_png(), "png", name="mask")}), label="corrupt-mask")
+
+
+@probe(AIT)
+def image_refusals(ctx: Runner) -> None:
+    spec = valid_spec()
+    for fmt in ("gif", "bmp"):
+        ctx.send(spec.but(files={"image": upload(patterned(ROUND_SIZE), fmt)}), label=fmt)
+    ctx.send(spec.but(files={"image": upload(corrupt_png(), "png")}), label="corrupt")
+    ctx.send(spec.but(files={"image": upload(b"", "png")}), label="empty")
+
+
+@probe(AIT)
+def required_parts(ctx: Runner) -> None:
+    spec = valid_spec()
+    ctx.send(spec.but(drop=("image",)), label="no-image")
+    ctx.send(spec.but(drop=("prompt",)), label="no-prompt")
+    ctx.send(spec.but(prompt=""), label="empty-prompt")
+    ctx.send(spec.but(prompt="   "), label="blank-prompt")
+
+
+@probe(AIT)
+def output_format_enum(ctx: Runner) -> None:
+    for value in ("gif", "tiff"):
+        ctx.send(valid_spec(output_format=value), label=value)
+
+
+@probe(AIT)
+def credentials(ctx: Runner) -> None:
+    """Missing and unknown keys: the failure envelope, HTTP 200 or 4xx (A2)."""
+    missing = ctx.send(valid_spec().but(auth="none"), focus=("ait.auth.status",), label="none")
+    unknown = Violation("ait.auth.invalid", "the key is unknown to the server")
+    wrong = ctx.send(valid_spec().but(auth="wrong"), expect=Expectation.failure(unknown), focus=("ait.auth.status",), label="wrong")
+    for exchange in (missing, wrong):
+        status = exchange.response.status if exchange.response is not None else None
+        if status is not None and not (status == 200 or 400 <= status < 500):
+            ctx.violate(Violation("ait.auth.status", f"an auth failure came with HTTP {status}: expected 200 or a 4xx"), exchange)
+
+
+@probe(AIT, successes=1)
+def unknown_fields(ctx: Runner) -> None:
+    ctx.send(valid_spec(style="vivid", client_version="9.9"), expect="any", focus=("ait.unknown_fields",))
+
+
+@probe(AIT)
+def credits_insufficient(ctx: Runner) -> None:
+    if not ctx.credits_observable:
+        return  # the runner explains: no --credits-url
+    if not ctx.has_key("low"):
+        ctx.skip("ait.credits.insufficient", ctx.target.skip_reason("low"))
+        return
+    balance = ctx.balance("low")
+    if balance is None or balance >= CREDITS_PER_SUCCESS:
+        ctx.skip("ait.credits.insufficient", f"the low-credit key has {balance} credits; it needs fewer than {CREDITS_PER_SUCCESS}")
+        return
+    poor = Violation("ait.credits.insufficient", f"the key has {balance} credits, fewer than the {CREDITS_PER_SUCCESS} a result costs")
+    ctx.send(valid_spec().but(auth="low"), expect=Expectation.failure(poor), failure_charge_clause="ait.credits.insufficient")
+
+
+@probe(AIT, successes=1)
+def credits_isolation(ctx: Runner) -> None:
+    if not ctx.credits_observable:
+        return
+    if not ctx.has_key("second"):
+        ctx.skip("ait.credits.isolation", ctx.target.skip_reason("second"))
+        return
+    before = ctx.balance("second")
+    exchange = ctx.send(valid_spec())
+    after = ctx.balance("second")
+    if before is None or after is None or not exchange.succeeded:
+        ctx.skip("ait.credits.isolation", "the second key's balance or the charged request was not observable")
+        return
+    if after != before:
+        ctx.violate(Violation("ait.credits.isolation", f"a success with the first key moved the second key's balance {before} -> {after}"), exchange)
+    else:
+        ctx.exercise("ait.credits.isolation", "a success charged only the key that sent it")
+

@@ -1,0 +1,58 @@
+"""B1/B2/B4 probes for both APIs: malformed and oversized input never gets a 5xx, a hang or a charge.
+
+Where the decisions let a server choose (a 20,000-character prompt, a 16x16 image,
+an upload over the size limit: refuse or serve), only the floor is judged.
+"""
+from __future__ import annotations
+
+from contracts import Api
+from contracts.rules import MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES
+
+from .probe_images import ROUND_SIZE, encode, padded, patterned, png_claiming
+from .probes import probe, upload, valid_spec
+from .runner import Runner
+
+BOTH = (Api.AITHRIVING, Api.VYRO)
+BOMB_SIDE = 50_000  # 2.5 gigapixels claimed by a 1x1 image's data
+SMALL_SIDE = 16  # under the 64 px a server may insist on (B4)
+
+
+def _malformed(ctx: Runner) -> str:
+    return f"{ctx.p}.robust.malformed"
+
+
+def _uncharged_failure_clause(ctx: Runner) -> str | None:
+    return f"{ctx.p}.robust.malformed" if ctx.api is Api.AITHRIVING else None
+
+
+@probe(*BOTH)
+def malformed_input(ctx: Runner) -> None:
+    """Refused by the contracts, so a correct server answers a caller error, uncharged."""
+    spec, focus, charge = valid_spec(), (_malformed(ctx),), _uncharged_failure_clause(ctx)
+    ctx.send(spec.but(body="truncated"), focus=focus, failure_charge_clause=charge, label="truncated-multipart")
+    ctx.send(spec.but(body="urlencoded"), focus=focus, failure_charge_clause=charge, label="urlencoded")
+    # AIThriving would charge a success (B1 forbids it); Vyro has no charge, and the
+    # clause only forbids a 5xx or a hang, so a lenient decoder may serve it.
+    ctx.send(spec.but(prompt=b"\xff\xfe not \xc3\x28 utf-8"), expect="auto" if ctx.api is Api.AITHRIVING else "any",
+             focus=focus, failure_charge_clause=charge, label="non-utf8-prompt")
+    bomb = upload(png_claiming(BOMB_SIDE, BOMB_SIDE), "png")
+    ctx.send(spec.but(files={"image": bomb}), focus=focus, failure_charge_clause=charge, label="bomb-header")
+    empty = upload(png_claiming(0, 0), "png")
+    ctx.send(spec.but(files={"image": empty}), focus=focus, failure_charge_clause=charge, label="0x0-header")
+
+
+@probe(*BOTH, successes=2)
+def limits(ctx: Runner) -> None:
+    """B4: a server may refuse or serve these; it must answer, and never with a 5xx."""
+    focus = (_malformed(ctx), f"{ctx.p}.limits.dimensions")
+    huge_prompt = "a boat on a lake " * (2 * MAX_PROMPT_CHARS // 17 + 1)
+    ctx.send(valid_spec(prompt=huge_prompt), expect="any", focus=focus, label=f"prompt-{len(huge_prompt)}-chars")
+    ctx.send(valid_spec((SMALL_SIDE, SMALL_SIDE)), expect="any", focus=focus, label=f"{SMALL_SIDE}x{SMALL_SIDE}")
+
+
+@probe(*BOTH, successes=1)
+def upload_limit(ctx: Runner) -> None:
+    """B2: an upload just over the fake's limit (a small PNG padded with zeros) may get 413, or be served."""
+    image = padded(encode(patterned(ROUND_SIZE), "png"), MAX_UPLOAD_BYTES + 1024)
+    spec = valid_spec().but(files={"image": upload(image, "png")})
+    ctx.send(spec, expect="any", focus=(f"{ctx.p}.limits.size", _malformed(ctx)), label=f"{len(image) // 1024} KiB")

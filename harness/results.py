@@ -1,0 +1,125 @@
+"""Verdicts per clause and the report of one run: what `verify` and `check-client` produce.
+
+Every command that judges something (a server, a client, a recording) ends with a
+RunReport: one ClauseResult per clause it could say something about. Reports are
+written, read back and rendered by `harness.reports`; exit codes come from here so
+every command agrees on them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Literal
+
+Status = Literal["passed", "failed", "skipped"]
+STATUSES: tuple[str, ...] = ("passed", "failed", "skipped")
+LEVELS: tuple[str, ...] = ("MUST", "SHOULD", "MAY")
+
+EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
+
+
+class ReportError(ValueError):
+    """A report (or a result in it) is not what this tool writes; the message says what is wrong."""
+
+
+@dataclass
+class ClauseResult:
+    api: str
+    clause: str
+    level: str
+    status: Status
+    detail: str
+    reproduce: str | None = None  # a shell command that replays the failing request, secrets as $VARS
+    evidence: dict = field(default_factory=dict)  # JSON-safe observations; never a secret
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ReportError(f"clause {self.clause}: status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        if self.level not in LEVELS:
+            raise ReportError(f"clause {self.clause}: level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+
+    def to_dict(self) -> dict:
+        return {
+            "api": self.api,
+            "clause": self.clause,
+            "level": self.level,
+            "status": self.status,
+            "detail": self.detail,
+            "reproduce": self.reproduce,
+            "evidence": self.evidence,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClauseResult":
+        if not isinstance(data, dict):
+            raise ReportError(f"expected a result object, got {type(data).__name__}")
+        missing = [k for k in ("api", "clause", "level", "status", "detail") if k not in data]
+        if missing:
+            raise ReportError(f"a result lacks {', '.join(missing)}: {data!r:.200}")
+        return cls(
+            api=str(data["api"]),
+            clause=str(data["clause"]),
+            level=str(data["level"]),
+            status=data["status"],
+            detail=str(data["detail"]),
+            reproduce=data.get("reproduce"),
+            evidence=dict(data.get("evidence") or {}),
+        )
+
+
+@dataclass
+class RunReport:
+    apis: list[str]
+    target: str
+    results: list[ClauseResult]
+    started: str  # ISO 8601, UTC
+    tool_version: str
+
+    def summary(self) -> dict[str, int]:
+        counts = {status: 0 for status in STATUSES}
+        for result in self.results:
+            counts[result.status] += 1
+        return counts
+
+    def failures(self, *, strict: bool = False) -> list[ClauseResult]:
+        """The failed results that decide the exit code: MUST only, or every level with strict."""
+        return [r for r in self.results if r.status == "failed" and (strict or r.level == "MUST")]
+
+    def exit_code(self, strict: bool = False) -> int:
+        """0 when no MUST clause failed (no clause at all with strict), 1 otherwise."""
+        return EXIT_FAILED if self.failures(strict=strict) else EXIT_OK
+
+    def for_api(self, api: str) -> list[ClauseResult]:
+        return [r for r in self.results if r.api == api]
+
+    def to_dict(self) -> dict:
+        return {
+            "apis": list(self.apis),
+            "target": self.target,
+            "started": self.started,
+            "tool_version": self.tool_version,
+            "summary": self.summary(),
+            "results": [r.to_dict() for r in self.results],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunReport":
+        if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+            raise ReportError("not an inpaint-conformance report: expected a JSON object with a 'results' list")
+        results = [ClauseResult.from_dict(item) for item in data["results"]]
+        apis = data.get("apis") or list(dict.fromkeys(r.api for r in results))
+        return cls(
+            apis=[str(a) for a in apis],
+            target=str(data.get("target", "")),
+            results=results,
+            started=str(data.get("started", "")),
+            tool_version=str(data.get("tool_version", "")),
+        )
+
+
+def tool_version() -> str:
+    """The installed package's version ("0+unknown" when run from a checkout that is not installed)."""
+    try:
+        return metadata.version("inpaint-conformance")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"

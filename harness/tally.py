@@ -1,0 +1,89 @@
+"""Collecting verdicts per clause while probes run, and turning them into ClauseResults.
+
+A clause passes when at least one probe exercised it and none found it broken;
+fails on any violation; is skipped, with the reason, when nothing could exercise it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts import Api, clause, clauses
+
+from .results import ClauseResult
+
+MAX_SHOWN = 2
+
+
+@dataclass
+class _Broken:
+    message: str
+    probe: str
+    exchange: Any = None  # the runner's Exchange, to build the reproducer from
+
+
+@dataclass
+class _Entry:
+    exercised: int = 0
+    observed: dict[str, int] = field(default_factory=dict)  # what was seen -> how often
+    broken: list[_Broken] = field(default_factory=list)
+    skip_reasons: list[str] = field(default_factory=list)
+
+
+class Tally:
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.entries: dict[str, _Entry] = {c.id: _Entry() for c in clauses(api)}
+
+    def _entry(self, clause_id: str) -> _Entry:
+        if clause_id not in self.entries:
+            clause(clause_id)  # raises UnknownClause for a typo
+            raise ValueError(f"clause {clause_id} is not a {self.api.value} clause")
+        return self.entries[clause_id]
+
+    def exercise(self, clause_id: str, observed: str) -> None:
+        entry = self._entry(clause_id)
+        entry.exercised += 1
+        entry.observed[observed] = entry.observed.get(observed, 0) + 1
+
+    def violate(self, clause_id: str, message: str, probe: str, exchange: Any = None) -> None:
+        entry = self._entry(clause_id)
+        entry.exercised += 1
+        entry.broken.append(_Broken(message, probe, exchange))
+
+    def skip(self, clause_id: str, reason: str) -> None:
+        entry = self._entry(clause_id)
+        if reason not in entry.skip_reasons:
+            entry.skip_reasons.append(reason)
+
+    def status(self, clause_id: str) -> str:
+        entry = self._entry(clause_id)
+        return "failed" if entry.broken else "passed" if entry.exercised else "skipped"
+
+    def results(self, reproduce: "Callable[[Any], str | None]") -> list[ClauseResult]:
+        return [self._result(clause_id, entry, reproduce) for clause_id, entry in self.entries.items()]
+
+    def _result(self, clause_id: str, entry: _Entry, reproduce: "Callable[[Any], str | None]") -> ClauseResult:
+        level = clause(clause_id).level.value
+        make = lambda status, detail, **kw: ClauseResult(self.api.value, clause_id, level, status, detail, **kw)  # noqa: E731
+        if entry.broken:
+            first = entry.broken[0]
+            more = len(entry.broken) - 1
+            probes = list(dict.fromkeys(b.probe for b in entry.broken))
+            detail = f"{first.message} [probe {first.probe}]" + (f" (+{more} more in {', '.join(probes[:MAX_SHOWN])})" if more else "")
+            evidence = {
+                "violations": [{"probe": b.probe, "message": b.message} for b in entry.broken[:5]],
+                "violation_count": len(entry.broken),
+                "exchange": first.exchange.evidence() if first.exchange is not None else None,
+            }
+            return make("failed", detail, reproduce=reproduce(first.exchange) if first.exchange is not None else None,
+                        evidence=evidence)
+        if entry.exercised:
+            seen = sorted(entry.observed.items(), key=lambda item: -item[1])
+            shown = "; ".join(f"{text}" + (f" (x{n})" if n > 1 else "") for text, n in seen[:MAX_SHOWN])
+            extra = f"; +{len(seen) - MAX_SHOWN} more" if len(seen) > MAX_SHOWN else ""
+            detail = f"{entry.exercised} check{'s' if entry.exercised != 1 else ''}: {shown}{extra}"
+            return make("passed", detail, evidence={"checks": entry.exercised, "observed": dict(seen[:10])})
+        reason = "; ".join(entry.skip_reasons) if entry.skip_reasons else "no probe could exercise it against this target"
+        return make("skipped", reason)

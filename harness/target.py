@@ -1,0 +1,190 @@
+"""The server under verification: the embedded fake in-process, or a remote origin.
+
+Both give the runner an httpx client, the URL of each API, the keys to use and a
+way to read a key's credits. The embedded fake is reached through
+httpx.MockTransport (no socket, no network) and its credits are read from its
+ledger; a remote server's credits come from `--credits-url` when given.
+"""
+from __future__ import annotations
+
+import math
+
+import httpx
+
+from contracts import Api, HttpRequest
+from contracts.rules import CREDITS_PER_SUCCESS, PATHS
+from fakes import DEVIATIONS, FakeProvider, Fault
+
+WRONG_KEY = "inpaint-conformance-wrong-key"  # made up: no server should know it
+EMBEDDED_ORIGIN = "http://embedded-fake.invalid"
+# Where a user replays an embedded-fake failure: `inpaint-conformance serve`'s default address.
+SERVE_ORIGIN = "http://127.0.0.1:8000"
+EMBEDDED_KEYS = {"main": "embedded-main-key", "second": "embedded-second-key", "low": "embedded-low-key"}
+EMBEDDED_CREDITS = 10_000_000  # enough for any --examples: the fake's credits cost nothing
+
+
+class TargetError(Exception):
+    """The run cannot start or go on (unreachable server, unusable flag); one line for the user."""
+
+
+class CreditsUnavailable(Exception):
+    """A balance could not be read; the credit clauses it would have judged are skipped."""
+
+
+class Target:
+    description: str
+    embedded: bool
+    reproduce_origin: str  # the origin a curl reproducer addresses
+    retry_wait_cap: float  # the most seconds to wait on one Retry-After
+
+    def __init__(self, client: httpx.Client, keys: "dict[Api, dict[str, str | None]]") -> None:
+        self.client = client
+        self.keys = keys
+
+    def key(self, api: Api, role: str) -> str | None:
+        """The key a request of this role sends ("wrong" is made up; "none" sends nothing)."""
+        if role == "wrong":
+            return WRONG_KEY
+        if role == "none":
+            return None
+        return self.keys.get(api, {}).get("main" if role == "authorization-bearer" else role)
+
+    def url(self, api: Api) -> str:
+        raise NotImplementedError
+
+    def credits_observable(self, api: Api) -> bool:
+        raise NotImplementedError
+
+    def balance(self, api: Api, key: str) -> int:
+        raise NotImplementedError
+
+    def skip_reason(self, role: str) -> str:
+        """Why a probe needing this key role cannot run."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class EmbeddedTarget(Target):
+    """The fake of `fakes.FakeProvider`, answering in this process."""
+
+    embedded = True
+    reproduce_origin = SERVE_ORIGIN
+    retry_wait_cap = 0.0  # in-process: waiting changes nothing
+
+    def __init__(self, deviations: list[str] | tuple[str, ...] = (), *, inject_429: bool = True, timeout: float = 60.0) -> None:
+        unknown = [d for d in deviations if d not in DEVIATIONS]
+        if unknown:
+            raise TargetError(f"unknown deviation {', '.join(unknown)}: expected one of {', '.join(sorted(DEVIATIONS))}")
+        self.provider = FakeProvider()
+        self.provider.thumbnails = False  # pictures for the dashboard only slow a verify run down
+        self.provider.add_key(EMBEDDED_KEYS["main"], EMBEDDED_CREDITS)
+        self.provider.add_key(EMBEDDED_KEYS["second"], EMBEDDED_CREDITS)
+        self.provider.add_key(EMBEDDED_KEYS["low"], CREDITS_PER_SUCCESS - 1)
+        for name in deviations:
+            self.provider.faults.add(Fault(kind=name))
+        if inject_429:
+            # One 429 per API exercises the rate clauses and the runner's retry; it is
+            # named in the evidence, so nobody mistakes it for the fake's own habit.
+            for api in Api:
+                self.provider.faults.add(Fault(kind="status_429", api=api.value, count=1))
+        self.deviations = tuple(deviations)
+        suffix = f", deviations: {', '.join(deviations)}" if deviations else ""
+        self.description = f"embedded fake (in-process{suffix})"
+        transport = httpx.MockTransport(self._handle)
+        super().__init__(httpx.Client(transport=transport, timeout=timeout), {api: dict(EMBEDDED_KEYS) for api in Api})
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        answer = self.provider.handle(HttpRequest(request.method, str(request.url), request.headers.raw, request.read()))
+        if answer.transport == "drop":
+            raise httpx.RemoteProtocolError("the server closed the connection without an answer", request=request)
+        if answer.transport == "timeout":
+            raise httpx.ReadTimeout("no answer in time", request=request)
+        response = answer.response
+        return httpx.Response(response.status, headers=list(response.headers.items()), content=response.body)
+
+    def url(self, api: Api) -> str:
+        return EMBEDDED_ORIGIN + PATHS[api]
+
+    def credits_observable(self, api: Api) -> bool:
+        return api is Api.AITHRIVING
+
+    def balance(self, api: Api, key: str) -> int:
+        value = self.provider.ledger.balance(key)
+        if value is None:
+            raise CreditsUnavailable(f"the embedded fake has no key {key!r}")
+        return value
+
+    def skip_reason(self, role: str) -> str:
+        return f"the embedded fake has no {role} key"  # never happens: every role is set up
+
+
+class RemoteTarget(Target):
+    """A server at `--base-url`, which may carry a path prefix before the documented paths."""
+
+    embedded = False
+    retry_wait_cap = 5.0
+
+    def __init__(self, base_url: str, keys: "dict[Api, dict[str, str | None]]", *, credits_url: str | None, timeout: float) -> None:
+        url = httpx.URL(base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise TargetError(f"--base-url must be an http(s) URL like https://api.example.com, got {base_url!r}")
+        if credits_url is not None and httpx.URL(credits_url).scheme not in ("http", "https"):
+            raise TargetError(f"--credits-url must be an http(s) URL, got {credits_url!r}")
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise TargetError(f"--timeout must be a positive number of seconds, got {timeout}")
+        self.base_url = base_url.rstrip("/")
+        self.credits_url = credits_url
+        self.description = self.base_url
+        self.reproduce_origin = self.base_url
+        super().__init__(httpx.Client(timeout=timeout, follow_redirects=False), keys)
+
+    def url(self, api: Api) -> str:
+        return self.base_url + PATHS[api]
+
+    def preflight(self) -> None:
+        """Any HTTP answer from the origin will do; no answer at all means the run cannot happen."""
+        try:
+            self.client.get(self.base_url + "/")
+        except httpx.TransportError as exc:
+            raise TargetError(f"cannot reach {self.base_url}: {_reason(exc)}") from None
+        main = self.key(Api.AITHRIVING, "main")
+        if self.credits_url and main:
+            try:
+                self.balance(Api.AITHRIVING, main)
+            except CreditsUnavailable as exc:
+                raise TargetError(str(exc)) from None
+
+    def credits_observable(self, api: Api) -> bool:
+        return api is Api.AITHRIVING and self.credits_url is not None
+
+    def balance(self, api: Api, key: str) -> int:
+        assert self.credits_url is not None
+        try:
+            response = self.client.get(self.credits_url, headers={"authorization": key})
+        except httpx.TransportError as exc:
+            raise CreditsUnavailable(f"--credits-url {self.credits_url} did not answer: {_reason(exc)}") from None
+        try:
+            credits = response.json()["credits"]
+        except (ValueError, KeyError, TypeError):
+            credits = None
+        if response.status_code != 200 or not isinstance(credits, int) or isinstance(credits, bool):
+            excerpt = response.text[:120].replace("\n", " ")
+            raise CreditsUnavailable(
+                f'--credits-url answered HTTP {response.status_code} {excerpt!r}: expected 200 with JSON {{"credits": <int>}}')
+        return credits
+
+    def skip_reason(self, role: str) -> str:
+        return {
+            "second": "needs a second key: pass --api-key twice",
+            "low": f"needs a key with fewer than {CREDITS_PER_SUCCESS} credits: pass --low-credit-key",
+        }.get(role, f"needs the {role} key")
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())[:200]
+
+
+__all__ = ["CreditsUnavailable", "EmbeddedTarget", "RemoteTarget", "Target", "TargetError", "WRONG_KEY"]

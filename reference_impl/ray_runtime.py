@@ -1,0 +1,275 @@
+"""Driving the Ray Serve app from this process: start or join Ray, deploy, watch, stop.
+
+    from reference_impl.ray_runtime import deploy, shutdown
+    base_url = deploy(RaySettings(model="tiny-random", replicas=2), num_cpus=2)
+    ...  # any HTTP client, `verify --base-url`, the bench
+    shutdown()
+
+`deploy(..., address=None)` starts a local Ray instance (this machine's CPUs and GPUs);
+an address ("auto", "HOST:6379" or "ray://HOST:10001") joins an existing cluster, and
+`shutdown()` then removes only this app and leaves the cluster alone.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .ray_settings import APP_NAME, ENGINE_DEPLOYMENT, RaySettings, SettingsError, is_loopback
+
+NAMESPACE = "inpaint-conformance"
+QUIET_LOGS = {"log_level": "WARNING", "enable_access_log": False}
+_PACKAGES = ("contracts", "fakes", "reference_impl")
+
+
+class RayDeployError(RuntimeError):
+    """The app could not be deployed; the message says what Serve reported and what to do."""
+
+
+@dataclass
+class _State:
+    started_ray: bool = False  # this process started the Ray instance (so it stops it)
+    base_url: str | None = None
+    settings: RaySettings | None = None  # as deployed: GPUs and CPUs per replica decided
+
+
+_state = _State()
+
+
+def _project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def _ship_code_to_local_workers() -> None:
+    """Ray's worker processes inherit this environment: let them import the project from a checkout."""
+    root = str(_project_root())
+    if "site-packages" in root or "dist-packages" in root:
+        return  # installed: workers import it like any package
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+
+
+def start_ray(address: str | None = None, *, num_cpus: float | None = None, num_gpus: float | None = None) -> None:
+    """Start a local Ray instance (address None) or connect to a running cluster."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    # Ray reports usage statistics over the network by default; this tool never phones home.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address is None:
+        _ship_code_to_local_workers()
+        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, namespace=NAMESPACE,
+                 configure_logging=True, logging_level="warning")
+        _state.started_ray = True
+        return
+    import contracts
+    import fakes
+    import reference_impl
+
+    # The cluster's nodes get this project's own code (small, pure Python) with the job;
+    # its dependencies (torch, diffusers, ray[serve]) must be installed there.
+    runtime_env = {"py_modules": [contracts, fakes, reference_impl]}
+    try:
+        ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, logging_level="warning")
+    except ConnectionError as error:
+        raise RayDeployError(f"could not join the Ray cluster at {address!r}: {error}. "
+                             "Check the address (`ray status` on the head node prints it) or omit it "
+                             "to start a local Ray instance.") from error
+
+
+def fit_resources(settings: RaySettings) -> RaySettings:
+    """Settings with GPUs and CPUs per replica decided; refuses what Ray could never schedule.
+
+    Unschedulable replicas would wait forever, so they are refused here with the numbers.
+    GPUs: the settings' choice, else one per replica where the cluster has any. CPUs: the
+    settings' choice, else 1, or an equal share of the cluster when N replicas of 1 do not fit.
+    """
+    import ray
+
+    from .ray_options import gpus_per_replica
+
+    resources = ray.cluster_resources()
+    have_gpu, have_cpu = float(resources.get("GPU", 0.0)), float(resources.get("CPU", 0.0))
+    first = settings.first_replicas
+    gpus = gpus_per_replica(settings, have_gpu)
+    cpus = settings.cpus_per_replica
+    if cpus is None:
+        cpus = min(1.0, round((have_cpu - settings.ingress_cpus) / first, 3)) if have_cpu > settings.ingress_cpus else 1.0
+    if first * gpus > have_gpu + 1e-9:
+        raise RayDeployError(f"{first} engine replica(s) x {gpus:g} GPU need {first * gpus:g} GPUs; the cluster has "
+                             f"{have_gpu:g}. Use fewer --replicas, or --gpus-per-replica 0.5 to share GPUs.")
+    if first * cpus + settings.ingress_cpus > have_cpu + 1e-9:
+        raise RayDeployError(f"{first} engine replica(s) x {cpus:g} CPU + ingress {settings.ingress_cpus:g} CPU need "
+                             f"{first * cpus + settings.ingress_cpus:g} CPUs; the cluster has {have_cpu:g}. "
+                             "Lower the CPUs per replica or the replicas.")
+    return settings.replace(gpus_per_replica=gpus, cpus_per_replica=cpus)
+
+
+def deploy(settings: RaySettings, *, address: str | None = None, host: str = "127.0.0.1", port: int = 8000,
+           num_cpus: float | None = None, timeout_s: float = 600.0, quiet: bool = True) -> str:
+    """Deploy the app (starting or joining Ray first); the base URL once every replica is ready."""
+    from ray import serve
+
+    from .ray_app import build_app
+
+    start_ray(address, num_cpus=num_cpus)
+    if quiet:  # Serve's own INFO lines (controller, proxy, "connecting...") drown the useful ones
+        import logging
+
+        logging.getLogger("ray.serve").setLevel(logging.WARNING)
+    settings = fit_resources(settings)
+    if is_loopback(host) and not settings.loopback_only:
+        settings = settings.replace(loopback_only=True)  # nobody else can reach it: admin calls need no token
+    serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly",
+                logging_config=QUIET_LOGS if quiet else None)
+    app = build_app(settings.to_args())
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            serve.run(app, name=APP_NAME, route_prefix="/", blocking=False,
+                      logging_config=QUIET_LOGS if quiet else None)
+        except BaseException as error:  # noqa: BLE001 - reported by the waiting thread
+            failure.append(error)
+
+    runner = threading.Thread(target=run, name="serve-run", daemon=True)
+    runner.start()
+    wait_running(timeout_s, runner=runner, failure=failure)
+    _state.base_url = f"http://{_http_address(host, port)}"
+    _state.settings = settings
+    return _state.base_url
+
+
+def deployed_settings() -> RaySettings | None:
+    """The settings the running app was deployed with (resources resolved), or None."""
+    return _state.settings
+
+
+def _http_address(host: str, port: int) -> str:
+    """Where the proxy listens: what this process asked for, or what a running Serve already had."""
+    try:
+        from ray.serve.context import _get_global_client
+
+        options = _get_global_client().http_config
+        host, port = options.host, options.port
+    except Exception:  # noqa: BLE001 - private API moved: keep what was asked for
+        pass
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return f"{shown}:{port}"
+
+
+def app_status() -> Any | None:
+    from ray import serve
+
+    return serve.status().applications.get(APP_NAME)
+
+
+def wait_running(timeout_s: float, *, runner: threading.Thread | None = None,
+                 failure: list[BaseException] | None = None) -> None:
+    """Until the app is RUNNING and every deployment HEALTHY; a clear error on failure or timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if failure:
+            raise RayDeployError(f"Serve could not deploy the app: {failure[0]}") from failure[0]
+        status = app_status()
+        healthy = status is not None and status.status == "RUNNING" and all(
+            d.status == "HEALTHY" for d in status.deployments.values())
+        if healthy and (runner is None or not runner.is_alive()):
+            return
+        if status is not None and status.status == "DEPLOY_FAILED":
+            raise RayDeployError(f"Serve could not deploy the app: {_messages(status)}")
+        if time.monotonic() > deadline:
+            raise RayDeployError(f"the app was not ready within {timeout_s:.0f} s: "
+                                 f"{_messages(status) if status else 'no status yet'}")
+        time.sleep(0.25)
+
+
+def _messages(status: Any) -> str:
+    parts = [status.message] if status.message else []
+    parts += [f"{name}: {d.status} {d.message}".strip() for name, d in status.deployments.items()]
+    return "; ".join(parts) or str(status.status)
+
+
+def engine_replica_states() -> dict[str, int]:
+    """How many engine replicas are in each state (RUNNING, STARTING, ...)."""
+    status = app_status()
+    deployment = status.deployments.get(ENGINE_DEPLOYMENT) if status else None
+    return dict(deployment.replica_states) if deployment else {}
+
+
+def wait_engine_replicas(count: int, timeout_s: float = 120.0) -> None:
+    """Until `count` engine replicas run and the engine deployment is healthy (after a crash, say)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = app_status()
+        deployment = status.deployments.get(ENGINE_DEPLOYMENT) if status else None
+        if deployment and deployment.status == "HEALTHY" and deployment.replica_states.get("RUNNING", 0) == count \
+                and sum(deployment.replica_states.values()) == count:
+            return
+        if time.monotonic() > deadline:
+            raise RayDeployError(f"{count} healthy engine replicas expected within {timeout_s:.0f} s; "
+                                 f"states now: {engine_replica_states()}")
+        time.sleep(0.25)
+
+
+def engine_replica_actors() -> dict[str, Any]:
+    """The engine replicas' actor handles by replica id (from Ray's named actors)."""
+    import ray
+
+    found = {}
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        name, namespace = entry["name"], entry["namespace"]
+        # Serve names replicas SERVE_REPLICA::<app>#<deployment>#<replica id>.
+        parts = name.split("::", 1)[-1].split("#")
+        if name.startswith("SERVE_REPLICA::") and parts[:2] == [APP_NAME, ENGINE_DEPLOYMENT] and len(parts) == 3:
+            found[parts[2]] = ray.get_actor(name, namespace=namespace)
+    return found
+
+
+def kill_engine_replica(replica: str) -> None:
+    """Kill one engine replica's process as a crash would; Serve notices and starts another."""
+    import ray
+
+    actors = engine_replica_actors()
+    if replica not in actors:
+        raise KeyError(f"no engine replica {replica!r}; running: {', '.join(sorted(actors)) or 'none'}")
+    ray.kill(actors[replica], no_restart=True)
+
+
+def shutdown(*, keep_ray: bool = False) -> None:
+    """Remove the app; stop Serve and Ray too when this process started them (unless keep_ray)."""
+    import ray
+    from ray import serve
+
+    if not ray.is_initialized():
+        return
+    stop_ray = _state.started_ray and not keep_ray
+    try:
+        if stop_ray:
+            serve.shutdown()
+        else:
+            serve.delete(APP_NAME)
+    finally:
+        if stop_ray:
+            ray.shutdown()
+            _state.started_ray = False
+        _state.base_url = None
+        _state.settings = None
+
+
+def require_ray() -> None:
+    """A clear install hint instead of an ImportError traceback."""
+    try:
+        import ray.serve  # noqa: F401
+    except ImportError as error:
+        raise SettingsError("Ray Serve is not installed: pip install 'inpaint-conformance[cluster]' "
+                            f"(it brings ray[serve]); {error}") from error
+
+
+__all__ = ["RayDeployError", "deploy", "deployed_settings", "engine_replica_actors", "engine_replica_states", "kill_engine_replica",
+           "require_ray", "shutdown", "start_ray", "wait_engine_replicas", "wait_running"]

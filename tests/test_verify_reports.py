@@ -1,0 +1,158 @@
+"""Reports (JSON, JUnit, console), exit codes, the cost plan and the curl reproducers."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+from rich.console import Console
+
+from contracts import Api
+from contracts.rules import CREDITS_PER_SUCCESS
+from fakes import Fault
+from fakes.app import create_app
+from fakes.server import serving
+from harness.cli import main
+from harness.probes import RequestSpec, planned_successes, valid_spec
+from harness.reports import load_json, print_console, write_json, write_junit
+from harness.reproduce import Reproducer
+from harness.results import ClauseResult, ReportError, RunReport
+from harness.runner import Runner
+from harness.target import EMBEDDED_KEYS, WRONG_KEY, EmbeddedTarget
+
+
+def report_with(*results: ClauseResult) -> RunReport:
+    return RunReport(["aithriving", "vyro"], "http://example.test", list(results), "2024-01-01T00:00:00+00:00", "1.2.3")
+
+
+MUST_FAILED = ClauseResult("aithriving", "ait.seed.range", "MUST", "failed", "seed -1 accepted", "curl -X POST x")
+SHOULD_FAILED = ClauseResult("vyro", "vyro.kept_pixels", "SHOULD", "failed", "PSNR 20 dB")
+PASSED = ClauseResult("vyro", "vyro.success.png", "MUST", "passed", "3 checks", evidence={"checks": 3})
+SKIPPED = ClauseResult("aithriving", "ait.credits.success", "MUST", "skipped", "pass --credits-url")
+
+
+def test_exit_codes_follow_levels():
+    assert report_with(PASSED, SKIPPED).exit_code(strict=False) == 0
+    assert report_with(PASSED, SHOULD_FAILED).exit_code(strict=False) == 0
+    assert report_with(PASSED, SHOULD_FAILED).exit_code(strict=True) == 1
+    assert report_with(PASSED, MUST_FAILED).exit_code(strict=False) == 1
+    assert report_with(PASSED, MUST_FAILED, SHOULD_FAILED, SKIPPED).summary() == {"passed": 1, "failed": 2, "skipped": 1}
+
+
+def test_json_round_trip_and_shape(tmp_path):
+    report = report_with(MUST_FAILED, PASSED, SKIPPED)
+    path = write_json(report, tmp_path / "out" / "report.json")
+    data = json.loads(path.read_text())
+    assert set(data) >= {"apis", "summary", "results"}
+    assert data["summary"] == {"passed": 1, "failed": 1, "skipped": 1}
+    assert data["results"][0] == {"api": "aithriving", "clause": "ait.seed.range", "level": "MUST", "status": "failed",
+                                  "detail": "seed -1 accepted", "reproduce": "curl -X POST x", "evidence": {}}
+    assert load_json(path) == report
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no report at"),
+    ("{not json", "is not JSON"),
+    ('{"apis": []}', "expected a JSON object with a 'results' list"),
+    ('{"results": [{"api": "vyro"}]}', "lacks clause, level, status, detail"),
+    ('{"results": [{"api": "vyro", "clause": "x", "level": "MUST", "status": "green", "detail": ""}]}', "status must be one of"),
+])
+def test_load_json_says_what_is_wrong(tmp_path, content, message):
+    path = tmp_path / "report.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ReportError, match=message):
+        load_json(path)
+
+
+def test_junit_has_a_testcase_per_clause_with_failures_and_skips(tmp_path):
+    path = write_junit(report_with(MUST_FAILED, PASSED, SKIPPED, SHOULD_FAILED), tmp_path / "junit.xml")
+    root = ET.parse(path).getroot()
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert set(suites) == {"inpaint-conformance.aithriving", "inpaint-conformance.vyro"}
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert set(cases) == {"ait.seed.range", "vyro.success.png", "ait.credits.success", "vyro.kept_pixels"}
+    failure = cases["ait.seed.range"].find("failure")
+    assert failure is not None and "curl -X POST x" in failure.text and failure.get("type") == "MUST"
+    assert cases["ait.credits.success"].find("skipped") is not None
+    assert cases["vyro.success.png"].find("failure") is None
+    assert suites["inpaint-conformance.vyro"].get("failures") == "1"
+
+
+def test_console_shows_tables_failures_and_summary():
+    buffer = io.StringIO()
+    print_console(report_with(MUST_FAILED, PASSED, SKIPPED), Console(file=buffer, width=160))
+    text = buffer.getvalue()
+    assert "aithriving: 0 passed, 1 failed, 1 skipped" in text
+    assert "vyro.success.png" in text and "curl -X POST x" in text
+    assert "FAILED: 1 passed, 1 failed, 1 skipped (1 MUST)" in text
+
+
+def test_planned_charges_bound_what_the_run_spends():
+    target = EmbeddedTarget(inject_429=False)
+    key = EMBEDDED_KEYS["main"]
+    before = target.provider.ledger.balance(key)
+    runner = Runner(target, Api.AITHRIVING, examples=3, hypothesis_seed=0,
+                    reproducer=Reproducer("http://x", wrong_key=WRONG_KEY))
+    runner.run()
+    spent = (before - target.provider.ledger.balance(key)) // CREDITS_PER_SUCCESS
+    planned = planned_successes(Api.AITHRIVING, 3)
+    # The fake refuses the two limit probes it may refuse (a 20,000-character prompt, a 20 MiB upload).
+    assert planned - 2 <= spent <= planned
+
+
+def test_remote_run_prints_its_cost_first(tmp_path, live_fake, capsys):
+    url, _ = live_fake
+    assert main(["verify", "--base-url", url, "--api-key", "test-key", "--api", "aithriving", "--examples", "2", "--yes",
+                 "--max-credits", "100000"]) == 0
+    planned = planned_successes(Api.AITHRIVING, 2)
+    assert f"up to {planned} charged requests x 6 credits = {planned * 6} credits" in capsys.readouterr().err
+
+
+def _exchange(spec: RequestSpec, api: Api = Api.AITHRIVING):
+    target = EmbeddedTarget(inject_429=False)
+    runner = Runner(target, api, examples=0, hypothesis_seed=0, reproducer=Reproducer("http://x", wrong_key=WRONG_KEY))
+    runner.current_probe = "unit"
+    return runner.send(spec)
+
+
+def test_reproducer_uses_files_for_what_a_command_line_cannot_carry(tmp_path):
+    reproducer = Reproducer("http://127.0.0.1:8000", tmp_path / "probes", wrong_key=WRONG_KEY)
+    truncated = reproducer.command(_exchange(valid_spec().but(body="truncated")))
+    assert "--data-binary @" in truncated and "content-type: multipart/form-data; boundary=" in truncated
+    binary = reproducer.command(_exchange(valid_spec(prompt=b"\xff\xfe")))
+    prompt_file = binary.split("prompt=<", 1)[1].split("'", 1)[0]
+    with open(prompt_file, "rb") as saved:
+        assert saved.read() == b"\xff\xfe"
+    wrong = reproducer.command(_exchange(valid_spec().but(auth="wrong")))
+    assert f"authorization: {WRONG_KEY}" in wrong
+    none = reproducer.command(_exchange(valid_spec().but(auth="none")))
+    assert "authorization" not in none
+    bearer = reproducer.command(_exchange(valid_spec().but(auth="authorization-bearer"), Api.VYRO))
+    assert '"Authorization: Bearer $VYRO_TOKEN"' in bearer
+
+
+def test_reproducer_without_a_report_says_where_files_would_go():
+    command = Reproducer("http://h", None, wrong_key=WRONG_KEY).command(_exchange(valid_spec()))
+    assert "--json-report PATH" in command.splitlines()[-1]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_reproducer_replays_the_failure_with_curl(tmp_path, provider):
+    """The curl command of a failure, run as printed, gets the same wrong answer from the server."""
+    provider.faults.add(Fault(kind="seed_range_unchecked"))
+    with serving(create_app(provider)) as server:
+        report_path = tmp_path / "report.json"
+        main(["verify", "--base-url", server.url, "--api-key", "test-key", "--api", "aithriving", "--examples", "0",
+              "--yes", "--json-report", str(report_path)])
+        failed = [r for r in load_json(report_path).results if r.status == "failed"]
+        assert [r.clause for r in failed] == ["ait.seed.range"]
+        command = failed[0].reproduce.splitlines()[0]
+        assert "test-key" not in command
+        env = {**os.environ, "AIT_API_KEY": "test-key"}
+        answer = subprocess.run(command, shell=True, capture_output=True, env=env, timeout=30, check=True)
+    assert json.loads(answer.stdout)["code"] == 0  # the out-of-range seed was served, as verify said
