@@ -60,7 +60,10 @@ def machine_info() -> dict[str, str]:
         "Pillow": PIL.__version__,
         "numpy": np.__version__,
     }
-    for name in ("uvicorn", "httptools", "uvloop", "zlib"):
+    from PIL import features
+
+    info["zlib (Pillow's)"] = features.version("zlib") or "unknown"
+    for name in ("uvicorn", "httptools", "uvloop"):
         info[name] = _version(name)
     if hasattr(os, "getloadavg"):
         info["load average at start"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -72,7 +75,7 @@ def _version(module: str) -> str:
         mod = __import__(module)
     except ImportError:
         return "not installed"
-    return str(getattr(mod, "__version__", None) or getattr(mod, "ZLIB_RUNTIME_VERSION", None) or "installed")
+    return str(getattr(mod, "__version__", None) or "installed")
 
 
 def cores() -> int:
@@ -169,8 +172,11 @@ class Sample:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     first_error: str | None = None
+    cpu_seconds: float | None = None  # CPU used by whatever served the requests, when measured
 
     def add(self, other: "Sample") -> None:
+        if other.cpu_seconds is not None:
+            self.cpu_seconds = (self.cpu_seconds or 0.0) + other.cpu_seconds
         self.ok += other.ok
         self.errors += other.errors
         self.seconds += other.seconds
@@ -188,6 +194,11 @@ class Sample:
         return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
     @property
+    def cpu_per_request(self) -> float | None:
+        """CPU seconds the server spent per successful request."""
+        return self.cpu_seconds / self.ok if self.cpu_seconds is not None and self.ok else None
+
+    @property
     def p50(self) -> float:
         return statistics.median(self.latencies) if self.latencies else float("nan")
 
@@ -198,6 +209,7 @@ class Sample:
     def to_dict(self) -> dict:
         return {"ok": self.ok, "errors": self.errors, "seconds": round(self.seconds, 3),
                 "throughput_rps": round(self.throughput, 2), "p50_ms": _ms(self.p50), "p99_ms": _ms(self.p99),
+                "cpu_ms_per_request": None if self.cpu_per_request is None else _ms(self.cpu_per_request),
                 "first_error": self.first_error}
 
 

@@ -34,11 +34,13 @@ def free_port() -> int:
 
 # -- running work with N concurrent workers ----------------------------------------
 def run_concurrently(make_worker: Callable[[], Callable[[], str | None]], concurrency: int, seconds: float,
-                     max_requests: int = MAX_REQUESTS_PER_RUN) -> Sample:
+                     max_requests: int = MAX_REQUESTS_PER_RUN, cpu_clock: Callable[[], float] | None = None) -> Sample:
     """Call each worker in a loop from ``concurrency`` threads for about ``seconds``.
 
     A worker returns None on success or a short error text. Requests that started
     before the deadline are finished and counted; the clock stops at the last one.
+    ``cpu_clock`` reads the CPU seconds of whatever serves the requests: CPU time per
+    request barely moves when other jobs share the machine, wall-clock throughput does.
     """
     barrier = threading.Barrier(concurrency + 1)
     lock = threading.Lock()
@@ -75,13 +77,39 @@ def run_concurrently(make_worker: Callable[[], Callable[[], str | None]], concur
     threads = [threading.Thread(target=loop, daemon=True) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
+    cpu_before = cpu_clock() if cpu_clock else 0.0
     started = time.perf_counter()
     state["deadline"] = started + seconds
     barrier.wait()
     for thread in threads:
         thread.join(timeout=seconds + 120)
     sample.seconds = time.perf_counter() - started
+    if cpu_clock:
+        sample.cpu_seconds = cpu_clock() - cpu_before
     return sample
+
+
+def process_tree_cpu(pid: int) -> Callable[[], float]:
+    """A clock of the CPU seconds (user + system) used by ``pid`` and its descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float:
+        stats: dict[int, tuple[int, float]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+        family, total = {pid}, 0.0
+        for _ in range(8):  # a few generations is plenty for a server and its workers
+            family |= {child for child, (parent, _) in stats.items() if parent in family}
+        for member in family:
+            total += stats.get(member, (0, 0.0))[1]
+        return total
+
+    return read if Path("/proc").is_dir() else None  # type: ignore[return-value]
 
 
 def http_worker(port: int, call: Call, *, timeout: float = 120.0, any_2xx: bool = False) -> Callable[[], Callable[[], str | None]]:

@@ -57,18 +57,18 @@ def openapi_json(api) -> tuple[dict | None, str]:
         return None, f"openapi_document({api.value!r}) failed: {type(exc).__name__}: {exc}: Prism column skipped"
 
 
-def start(binary: Path, document: dict, name: str) -> ServerProcess:
-    """`prism mock DOC -p PORT` (static answers, request validation on, as Prism's default)."""
+def launch(binary: Path, document: dict, name: str) -> ServerProcess:
+    """`prism mock DOC -p PORT` (static answers, request validation on: Prism's defaults); not yet ready."""
     folder = Path(tempfile.mkdtemp(prefix="bench-prism-"))
     spec = folder / f"{name}.json"
     spec.write_text(json.dumps(document))
     port = free_port()
     argv = [str(binary), "mock", str(spec), "-h", LOOPBACK, "-p", str(port)]
-    return ServerProcess(f"prism-{name}", argv, port, cwd=REPO).wait_ready(timeout=90)
+    return ServerProcess(f"prism-{name}", argv, port, cwd=REPO)
 
 
-def probe(port: int, call: Call) -> str | None:
-    """None when Prism answers the workload's request with a 2xx; else what it said."""
+def probe(port: int, call: Call) -> tuple[str | None, str]:
+    """(None, what Prism answered) for a 2xx to the workload's request; else (what went wrong, "")."""
     import http.client
 
     conn = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
@@ -77,9 +77,10 @@ def probe(port: int, call: Call) -> str | None:
         response = conn.getresponse()
         body = response.read()
     except (OSError, http.client.HTTPException) as exc:
-        return f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {exc}", ""
     finally:
         conn.close()
     if 200 <= response.status < 300:
-        return None
-    return f"HTTP {response.status}: {body[:300].decode('utf-8', 'replace')}"
+        shown = body[:70].decode("utf-8", "replace") + ("..." if len(body) > 70 else "")
+        return None, f"HTTP {response.status} {response.getheader('content-type')}, {len(body)} bytes: {shown}"
+    return f"HTTP {response.status}: {body[:300].decode('utf-8', 'replace')}", ""

@@ -5,18 +5,20 @@
     python bench/reference.py --ray --replicas N               # Ray Serve instead (bench/reference_ray.py)
 
 Two ways to paint the same request (same model object, steps, dtype, size, prompt):
-  plain   one `pipeline(...)` call per image; N client threads share the pipeline behind a
-          lock, the simplest correct way to serve one pipeline to concurrent callers;
+  plain   a loop of `pipeline(...)` calls, one image per call, from one caller: the
+          baseline, measured once and shown on every row (client counts do not apply;
+          sharing one pipeline between threads needs a lock, which only adds queueing);
   engine  DiffusersEngine.inpaint() from N client threads; its worker thread batches
           requests that arrive together (up to --max-batch) into one pipeline call.
-Each concurrency level runs each way for --seconds after a short warm-up. The table shows
-p50 latency and images/s per way and the engine/plain ratios. Numbers are printed, never
-asserted: the exit code is 0 whenever the bench could run.
+Each measurement runs for --seconds after a short warm-up. The table shows p50 latency
+and images/s per way and the engine/plain ratios. Numbers are printed, never asserted:
+the exit code is 0 whenever the bench could run.
 
 Adding a way (e.g. HTTP through `inpaint-conformance serve --engine reference`): write a
-class with `name`, `make_worker()` (one callable per client thread that paints one image
-and returns None or an error text), `extra()` and `close()`, like PlainPipeline below,
-and append it in `build_ways`; the table grows a column group and a ratio column.
+class with `name`, `fixed_clients` (None: the row's client count), `make_worker()` (one
+callable per client thread that paints one image and returns None or an error text),
+`extra()` and `close()`, like BatchingEngine below, and append it in `build_ways`; the
+table grows a column group and a ratio column.
 """
 from __future__ import annotations
 
@@ -25,7 +27,6 @@ import io
 import itertools
 import os
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,9 +53,10 @@ def decoded_inputs(side: int) -> tuple[Image.Image, Image.Image]:
 
 
 class PlainPipeline:
-    """One diffusers call per image; concurrent clients queue on a lock around the pipeline."""
+    """One diffusers call per image, from a single caller."""
 
     name = "plain"
+    fixed_clients = 1
 
     def __init__(self, engine, image: Image.Image, mask: Image.Image, steps: int) -> None:
         import torch
@@ -65,13 +67,12 @@ class PlainPipeline:
         self._guidance = engine.guidance_scale
         self._width, self._height = engine.working_size(image.size)
         self._image, self._mask, self._steps = image, mask, steps
-        self._lock = threading.Lock()
         self._seeds = itertools.count(FIRST_SEED)
 
     def make_worker(self) -> Worker:
         def paint_one() -> None:
             generator = self._torch.Generator(self._device).manual_seed(next(self._seeds))
-            with self._lock, self._torch.inference_mode():
+            with self._torch.inference_mode():
                 self._pipeline(prompt=PROMPT, image=self._image, mask_image=self._mask, generator=generator,
                                num_inference_steps=self._steps, guidance_scale=self._guidance,
                                height=self._height, width=self._width)
@@ -90,6 +91,7 @@ class BatchingEngine:
     """DiffusersEngine.inpaint() from every client thread; the engine batches."""
 
     name = "engine"
+    fixed_clients = None
 
     def __init__(self, engine, image: Image.Image, mask: Image.Image) -> None:
         from fakes.engine import InpaintJob
@@ -150,7 +152,8 @@ def print_table(con, title: str, levels: list[int], ways, results) -> None:
     table = Table(title=title, title_justify="left")
     table.add_column("clients", justify="right")
     for way in ways:
-        table.add_column(f"{way.name} p50 ms", justify="right")
+        callers = f" ({way.fixed_clients} caller)" if way.fixed_clients else ""
+        table.add_column(f"{way.name}{callers} p50 ms", justify="right")
         table.add_column(f"{way.name} img/s", justify="right")
         if way.name == "engine":
             table.add_column("mean batch", justify="right")
@@ -215,8 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for level in args.concurrency:
             for way in ways:
-                with con.status(f"{way.name}: {level} client(s) for {args.seconds:g} s ..."):
-                    results[way.name][level] = measure(way, level, args.seconds)
+                clients = way.fixed_clients or level
+                done = next((r for r in results[way.name].values() if way.fixed_clients), None)
+                if done is not None:  # a fixed-client way is measured once and shown on every row
+                    results[way.name][level] = done
+                    continue
+                with con.status(f"{way.name}: {clients} client(s) for {args.seconds:g} s ..."):
+                    results[way.name][level] = measure(way, clients, args.seconds)
     finally:
         for way in reversed(ways):
             way.close()

@@ -101,7 +101,7 @@ CLAUSES: list[Clause] = [
     # A19, B1-B5
     _c("unknown_fields", MAY, "Extra form fields are ignored or refused; either way never a 5xx.", decision="A19"),
     _c("robust.malformed", MUST, "Truncated multipart, a 0x0 or decompression-bomb image, non-UTF-8 text or a huge prompt never yield a 5xx, a hang or a charge.",
-       decision="B1"),
+       decision="B1", sides=BOTH_SIDES),
     _c("limits.size", MAY, "Uploads over a size limit may be refused with 413 and the failure envelope.", decision="B2"),
     _c("limits.dimensions", MAY, "Images under 64 or over 4096 px a side and prompts over 10,000 characters may be refused.", decision="B4"),
     _c("rate.limit", MAY, "A 429 may come at any time, with the failure envelope; it is never charged.", decision="B5"),

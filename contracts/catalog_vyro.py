@@ -69,7 +69,7 @@ CLAUSES: list[Clause] = [
     _c("mask.size", MUST, "A mask of another size than the image is resized, or refused with 400; never a 5xx.", decision="V9"),
     # B1-B5
     _c("robust.malformed", MUST, "Truncated multipart, a 0x0 or decompression-bomb image, non-UTF-8 text or a huge prompt never yield a 5xx or a hang.",
-       decision="B1"),
+       decision="B1", sides=BOTH_SIDES),
     _c("limits.size", MAY, "Uploads over a size limit may be refused with 413.", decision="B2"),
     _c("limits.dimensions", MAY, "Images under 64 or over 4096 px a side and prompts over 10,000 characters may be refused.", decision="B4"),
     _c("rate.limit", MAY, "A 429 may come at any time, and 402 when the account has no quota left.", decision="B5"),

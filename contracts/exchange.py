@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 REDACTED = "[redacted]"
 # Headers that carry secrets in either API, or in the proxies and tools around them.
-SECRET_HEADERS = frozenset({"authorization", "bearer", "proxy-authorization", "x-admin-token", "cookie", "x-api-key"})
+SECRET_HEADERS = frozenset({"authorization", "bearer", "proxy-authorization", "x-admin-token", "cookie", "set-cookie", "x-api-key"})
 
 
 class Headers(Mapping[str, str]):

@@ -176,7 +176,7 @@ def _aithriving_operation() -> dict:
             },
         },
         "responses": {
-            "200": {"description": "A success, or a failure: both are HTTP 200 at the provider (A4, A5).",
+            "200": {"description": "A success (A4), or a failure: 200 is the provider's likely status for failures (A5).",
                     "content": {"application/json": {"schema": either}}},
             "401": _envelope("Missing or unknown key; the status MAY also be 200 (A2).", "Failure"),
             "413": _envelope("The upload is too large (B2).", "Failure"),

@@ -24,7 +24,6 @@ the library both documents' examples use, so the bytes are what a real client se
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -40,6 +39,7 @@ from .rules import (
     AUTH_HEADER, INPUT_FORMATS, MAX_PROMPT_CHARS, OUTPUT_FORMATS, PATHS, PROVIDER_HOSTS, SEED_MAX, SEED_MIN,
     VYRO_MODEL_VERSIONS,
 )
+from .rules import MEDIA_TYPES as DOCUMENTED_MEDIA_TYPES
 
 # Largest side the strategies draw: big enough for odd sizes, small enough to stay fast.
 MAX_DRAWN_SIDE = 256
@@ -53,7 +53,7 @@ ENCODABLE_MODES: dict[str, tuple[str, ...]] = {
     "gif": ("P", "L"),
     "bmp": ("RGB", "L", "P"),
 }
-MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif", "bmp": "image/bmp"}
+MEDIA_TYPES = {**DOCUMENTED_MEDIA_TYPES, "gif": "image/gif", "bmp": "image/bmp"}
 _SAVE_OPTIONS = {"png": {}, "jpeg": {"quality": 90}, "webp": {"lossless": True}, "gif": {}, "bmp": {}}
 MASK_KINDS = ("grey", "colour", "other_size")
 # How clients label uploads: honestly, or as the official Vyro SDK does (image.jpeg, image/jpeg, whatever it holds).
@@ -97,7 +97,7 @@ def picture(size: tuple[int, int], mode: str = "RGB", seed: int = 0) -> Image.Im
     image = Image.fromarray(rgb, "RGB")
     if mode == "RGBA":
         alpha = np.full((height, width), 255, dtype=np.uint8)
-        left, top = int(rng.integers(1, width // 2)), int(rng.integers(1, height // 2))
+        left, top = int(rng.integers(0, max(1, width // 2))), int(rng.integers(0, max(1, height // 2)))
         alpha[top : top + height // 3 + 1, left : left + width // 3 + 1] = 0
         image.putalpha(Image.fromarray(alpha, "L"))
         return image
@@ -165,6 +165,8 @@ def masks(
     bad = [k for k in kinds if k not in MASK_KINDS] + [f for f in formats if f not in ENCODABLE_MODES]
     if bad or not kinds or not formats:
         raise ValueError(f"expected kinds among {MASK_KINDS} and formats among {tuple(ENCODABLE_MODES)}, got {kinds}, {formats}")
+    if size is not None and min(size) < 2:
+        raise ValueError(f"a mask needs at least 2x2 pixels to hold both a kept and a repainted region, got {size}")
     return _masks(size, kinds, formats, partial)
 
 
@@ -238,9 +240,15 @@ def build_request(
     api = Api.parse(api)
     headers = {AUTH_HEADER[api]: key} if key is not None else {}
     parts = [(name, (None, value)) for name, value in dict(fields).items()] + list(dict(files).items())
-    prepared = requests.Request(method, url or endpoint(api, base_url), headers=headers, files=parts).prepare()
+    return _neutral(requests.Request(method, url or endpoint(api, base_url), headers=headers, files=parts))
+
+
+def _neutral(request: requests.Request) -> HttpRequest:
+    """The bytes `requests` would send, as a neutral HttpRequest."""
+    prepared = request.prepare()
     body = prepared.body or b""
-    return HttpRequest(prepared.method or method, prepared.url or "", dict(prepared.headers), body if isinstance(body, bytes) else body.encode())
+    return HttpRequest(prepared.method or "POST", prepared.url or "", dict(prepared.headers),
+                       body if isinstance(body, bytes) else body.encode())
 
 
 @dataclass(frozen=True)
@@ -388,12 +396,8 @@ def _not_multipart(draw, spec: RequestSpec) -> HttpRequest:
     """The same fields as JSON or URL-encoded (the document's prose says "a JSON object")."""
     text = {k: v if isinstance(v, str) else v.decode("latin-1") for k, v in spec.fields.items()}
     headers = {AUTH_HEADER[spec.api]: spec.key} if spec.key is not None else {}
-    if draw(st.booleans()):
-        prepared = requests.Request("POST", endpoint(spec.api, spec.base_url), headers=headers, json=text).prepare()
-    else:
-        prepared = requests.Request("POST", endpoint(spec.api, spec.base_url), headers=headers, data=text).prepare()
-    body = prepared.body or b""
-    return HttpRequest("POST", prepared.url, dict(prepared.headers), body if isinstance(body, bytes) else body.encode())
+    encoding = {"json": text} if draw(st.booleans()) else {"data": text}
+    return _neutral(requests.Request("POST", endpoint(spec.api, spec.base_url), headers=headers, **encoding))
 
 
 def _wrong_method_or_path(draw, spec: RequestSpec) -> HttpRequest:
@@ -412,9 +416,3 @@ def _malformed(draw, spec: RequestSpec) -> HttpRequest:
         return HttpRequest(whole.method, whole.url, headers, whole.body[:cut])
     return spec.but(fields={"prompt": draw(st.sampled_from((b"\xff\xfe broken", b"caf\xe9", b"\xc3\x28")))}).build()
 
-
-__all__ = [
-    "ENCODABLE_MODES", "MASK_KINDS", "RequestSpec", "build_request", "encode_image", "endpoint", "image_size",
-    "image_sizes", "images", "invalid_clause_ids", "invalid_requests", "masks", "picture", "prompts", "seeds",
-    "upload", "valid_requests", "valid_specs",
-]

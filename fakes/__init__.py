@@ -3,9 +3,11 @@ from .engine import Engine, FakeEngine, InpaintJob
 from .faults import DEVIATIONS, TRANSPORT_FAULTS, Fault, FaultBook
 from .journal import Journal
 from .ledger import DEFAULT_CREDITS, MemoryLedger, SqliteLedger
+from .control import FakeControl
+from .mocks import mock_providers
 from .provider import Answer, FakeProvider
 
 __all__ = [
-    "Answer", "DEFAULT_CREDITS", "DEVIATIONS", "Engine", "FakeEngine", "FakeProvider", "Fault", "FaultBook",
+    "Answer", "DEFAULT_CREDITS", "FakeControl", "mock_providers", "DEVIATIONS", "Engine", "FakeEngine", "FakeProvider", "Fault", "FaultBook",
     "InpaintJob", "Journal", "MemoryLedger", "SqliteLedger", "TRANSPORT_FAULTS",
 ]

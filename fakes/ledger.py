@@ -70,6 +70,8 @@ class SqliteLedger:
     def __init__(self, path: "str | Path") -> None:
         self.path = str(path)
         self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, credits INTEGER NOT NULL CHECK (credits >= 0))")
@@ -82,7 +84,20 @@ class SqliteLedger:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
+            with self._connections_lock:
+                self._connections.append(db)
         return db
+
+    def close(self) -> None:
+        """Close every thread's connection (a checkpoint folds the WAL into the database)."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for db in connections:
+            try:
+                db.close()
+            except sqlite3.ProgrammingError:  # closed from another thread already
+                pass
+        self._local = threading.local()
 
     def add_key(self, key: str, credits: int = DEFAULT_CREDITS, *, keep_existing: bool = True) -> int:
         _check_credits(credits)

@@ -8,6 +8,7 @@ server and the mocks cannot drift apart. Which requests fail is decided by
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -106,16 +107,18 @@ class FakeProvider:
             seconds = fired[kind].seconds if fired[kind].seconds is not None else 30.0
             answer = Answer(HttpResponse(0), delay=seconds if kind == "timeout" else 0.0, transport=kind)
         else:
-            answer = self._respond(api, request, key, set(fired), trace)
+            answer = self._respond(api, request, key, fired, trace)
             answer = _transport_faults(answer, fired)
         self._record(api, request, key, before, trace, answer, fired, started)
         return answer
 
-    def _respond(self, api: Api, http: HttpRequest, key: str | None, dev: set[str], trace: _Trace) -> Answer:
+    def _respond(self, api: Api, http: HttpRequest, key: str | None, dev_faults: dict, trace: _Trace) -> Answer:
+        dev = set(dev_faults)
         if "status_500" in dev:
             return self._fail(api, 500, "injected fault: internal server error")
         if "status_429" in dev:
-            return self._fail(api, 429, "injected fault: too many requests, retry later", {"retry-after": "1"})
+            wait = dev_faults["status_429"].seconds or 1
+            return self._fail(api, 429, "injected fault: too many requests, retry later", {"retry-after": str(max(1, math.ceil(wait)))})
         verdict = validate_request(api, http)
         trace.request, trace.violations = verdict.request, verdict.violations
         request = verdict.request

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ait-failure-status", choices=("200", "4xx"), default="200",
                    help="HTTP status of AIThriving failures (the decisions allow both)")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--replay", metavar="FILE", help="answer with the exchanges recorded by `proxy --record`")
     p.add_argument("--engine", choices=("fake", "reference"), default="fake")
     p.add_argument("--model", default="tiny-random", help="reference engine: folder, hub id or tiny-random")
     p.add_argument("--device", choices=("cuda", "cpu", "auto"), default="auto")

@@ -6,6 +6,7 @@ expected to succeed, so `verify` can say what a run costs before it sends anythi
 """
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,8 +71,15 @@ PROMPT = "a small wooden boat on a calm lake, soft morning light"
 
 def valid_spec(size: tuple[int, int] = ROUND_SIZE, *, fmt: str = "png", repaint: str = "right", **fields: "str | bytes") -> RequestSpec:
     """A request every server must accept: patterned image, half-and-half mask, a plain prompt."""
-    files = {"image": upload(patterned(size), fmt), "mask": upload(half_mask(size, repaint), "png", name="mask")}
+    files = {"image": _standard_part("image", size, fmt, repaint), "mask": _standard_part("mask", size, "png", repaint)}
     return RequestSpec({"prompt": PROMPT, **fields}, files)
+
+
+@functools.lru_cache(maxsize=64)
+def _standard_part(name: str, size: tuple[int, int], fmt: str, repaint: str) -> Upload:
+    # Most probes send these same few files: encode each once per process.
+    image = patterned(size) if name == "image" else half_mask(size, repaint)
+    return upload(image, fmt, name=name)
 
 
 @dataclass(frozen=True)

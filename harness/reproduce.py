@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from contracts import Api
 
 if TYPE_CHECKING:
-    from .runner import Exchange
+    from .exchanges import Exchange
 
 # The environment variable a reproducer reads each key role from.
 KEY_VARIABLES = {
@@ -78,9 +78,12 @@ class Reproducer:
         saved.append(name)
         if self.files_dir is None:
             return name
-        self.files_dir.mkdir(parents=True, exist_ok=True)
         path = self.files_dir / name
-        path.write_bytes(data)
+        try:
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        except OSError:
+            return name  # the command still shows what to send; the report is worth more than the file
         return str(path)
 
 

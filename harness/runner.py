@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import httpx
 
@@ -21,6 +20,7 @@ from contracts import (
 from contracts.exchange import REDACTED
 from contracts.sequences import check_charge
 
+from .exchanges import Exchange
 from .probes import RequestSpec, probes_for
 from .reproduce import Reproducer
 from .results import ClauseResult
@@ -29,78 +29,7 @@ from .target import CreditsUnavailable, Target
 
 MAX_RETRIES = 3
 CHARGED_ROLES = ("main", "second", "low")
-
-
-@dataclass
-class Exchange:
-    """One probe request and its final answer (after any 429 retries)."""
-
-    probe: str
-    api: Api
-    spec: RequestSpec
-    request: HttpRequest  # carries the real key: never written anywhere
-    verdict: RequestVerdict
-    expectation: Expectation
-    response: HttpResponse | None = None
-    result: ResponseVerdict | None = None
-    error: str | None = None  # no answer: timeout or dropped connection
-    refusals: list[int] = field(default_factory=list)  # 429/413/402 statuses seen on the way
-    credits: tuple[int, int] | None = None  # balance before and after the final attempt
-
-    @property
-    def outcome(self) -> Outcome | None:
-        return self.result.outcome if self.result is not None else None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.outcome is Outcome.SUCCESS
-
-    @property
-    def path(self) -> str:
-        return self.request.path
-
-    def observed(self) -> str:
-        """A short, secret-free line of what came back, for a clause's evidence."""
-        if self.error:
-            return self.error
-        assert self.response is not None and self.result is not None
-        obs = self.result.observations
-        status = self.response.status
-        if self.result.outcome is Outcome.SUCCESS:
-            size = "x".join(str(n) for n in obs.get("size") or []) or "?"
-            return f"HTTP {status} {obs.get('format') or 'no image'} {size}"
-        if self.result.outcome is Outcome.REFUSED:
-            retry = self.response.headers.get("retry-after")
-            return f"HTTP {status} refusal" + (f", Retry-After {retry}" if retry is not None else ", no Retry-After")
-        return f"HTTP {status} failure"
-
-    def evidence(self) -> dict:
-        """What a report shows about this exchange: the request's shape and the answer, never a key."""
-        request = self.verdict.request
-        summary = None
-        if request is not None:
-            summary = {
-                "image": _describe(request.image, request.image_format),
-                "mask": _describe(request.mask, request.mask_format),
-                "prompt_chars": len(request.prompt) if request.prompt is not None else None,
-                "seed": request.seed,
-                "output_format": request.output_format,
-                "model_version": request.model_version,
-                "extra_fields": request.extra_fields,
-            }
-        return {
-            "probe": self.probe,
-            "request": {"auth": self.spec.auth, "body": self.spec.body, "fields": _field_view(self.spec.fields),
-                        "files": {k: {"filename": u.filename, "content_type": u.content_type, "bytes": len(u.data)}
-                                  for k, u in self.spec.files.items()},
-                        "decoded": summary},
-            "status": self.response.status if self.response is not None else None,
-            "observations": self.result.observations if self.result is not None else None,
-            "body": self.response.excerpt(300) if self.response is not None else None,
-            "error": self.error,
-            "refusals": self.refusals,
-            "credits": list(self.credits) if self.credits else None,
-        }
+__all__ = ["Exchange", "Runner", "scrub"]
 
 
 class Runner:
@@ -134,7 +63,8 @@ class Runner:
         try:
             return self.target.balance(self.api, key)
         except CreditsUnavailable as exc:
-            self.tally.skip(f"{self.p}.credits.success", str(exc))
+            for name in ("success", "failure", "insufficient", "isolation"):
+                self.tally.skip(f"{self.p}.credits.{name}", str(exc))
             return None
 
     def skip(self, clause_id: str, reason: str) -> None:
@@ -370,25 +300,3 @@ def _retry_after(response: HttpResponse) -> float:
         return max(0.0, float(value))
     except ValueError:
         return 1.0  # an HTTP-date or nonsense: wait a little, bounded by the cap anyway
-
-
-def _describe(image, fmt) -> str | None:
-    return f"{(fmt or '?').upper()} {image.width}x{image.height} {image.mode}" if image is not None else None
-
-
-def _field_view(fields: dict) -> dict:
-    view = {}
-    for name, value in fields.items():
-        if isinstance(value, bytes):
-            view[name] = f"({len(value)} bytes, not UTF-8)" if not _utf8(value) else value.decode()[:80]
-        else:
-            view[name] = value if len(value) <= 80 else f"{value[:40]}… ({len(value)} characters)"
-    return view
-
-
-def _utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False

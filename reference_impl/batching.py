@@ -59,8 +59,9 @@ class MicroBatcher(Generic[Item, Result]):
     batch mates (and a GPU out-of-memory error gets a smaller second chance).
 
     ``wait_s`` is how long the worker waits for batch mates once it has a request. It
-    waits only when batching looks likely (the previous batch had mates, or more requests
-    are already queued), so a lone sequential caller does not pay the wait on every call.
+    waits only when company is likely: the previous batch had mates, requests are
+    queued, or one arrived while the previous batch ran (two clients taking turns would
+    otherwise never meet). A lone sequential caller never pays the wait.
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class MicroBatcher(Generic[Item, Result]):
         self._submit_lock = threading.Lock()
         self._closed = False
         self._last_batch_size = 1
+        self._arrived_during_last_run = False
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
@@ -161,7 +163,9 @@ class MicroBatcher(Generic[Item, Result]):
             except queue.Empty:
                 break
         # Waiting costs latency, so wait only when company is likely.
-        company_likely = self._last_batch_size > 1 or len(batch) > 1 or bool(backlog)
+        company_likely = (
+            self._last_batch_size > 1 or self._arrived_during_last_run or len(batch) > 1 or bool(backlog)
+        )
         if self.max_batch > 1 and self.wait_s > 0 and company_likely:
             deadline = time.monotonic() + self.wait_s
             while len(batch) < self.max_batch:
@@ -185,6 +189,7 @@ class MicroBatcher(Generic[Item, Result]):
             if len(results) != len(batch):
                 raise RuntimeError(f"run_batch returned {len(results)} results for {len(batch)} requests")
         except BaseException as error:  # noqa: BLE001 - every caller must hear back
+            self._arrived_during_last_run = not self._queue.empty()
             if len(batch) == 1:
                 batch[0].future.set_exception(error)
                 return
@@ -194,6 +199,9 @@ class MicroBatcher(Generic[Item, Result]):
                 self.stats.retried_alone += 1
                 self._run_alone(pending)
             return
+        # Looked at before any caller hears back, so a lone caller's next request cannot
+        # be mistaken for company that arrived during the run.
+        self._arrived_during_last_run = not self._queue.empty()
         for pending, result in zip(batch, results):
             pending.future.set_result(result)
 

@@ -62,37 +62,57 @@ class InpaintEngineDeployment:
             close()
 
 
+class _ThisReplicasApp:
+    """The ASGI app Serve is given: it forwards to the app this replica built at start.
+
+    `serve.ingress` takes its app when the class is defined, but the HTTP layer's state
+    (ledger, journal, the engine handle) exists only once a replica starts. One ingress
+    runs per replica process, so a module-level slot holds that replica's app. (Newer Ray
+    has builder hooks for this; this way works on every Ray the `cluster` extra allows.)
+    """
+
+    app: Any = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if _ThisReplicasApp.app is None:
+            raise RuntimeError("the ingress replica has not finished starting")
+        await _ThisReplicasApp.app(scope, receive, send)
+
+
+def _install_replica_app(app: Any) -> None:
+    # A module function, so it reaches the module's class even from the deployment
+    # class, which Serve ships to the replica by value (with a copy of its globals).
+    _ThisReplicasApp.app = app
+
+
 @serve.deployment(name=INGRESS_DEPLOYMENT)
-@serve.ingress()
+@serve.ingress(_ThisReplicasApp())
 class InpaintIngress:
     """The shared HTTP layer of `serve`, with a remote engine."""
 
     def __init__(self, engine_handle: Any, args: dict) -> None:
+        from fakes.app import create_app
         from fakes.ledger import DEFAULT_CREDITS, MemoryLedger, SqliteLedger
         from fakes.provider import FakeProvider
 
-        self.settings = settings = RaySettings.from_args(args)
-        self.engine = RemoteEngine(engine_handle, settings.engine_timeout_s)
+        settings = RaySettings.from_args(args)
+        self.engine = engine = RemoteEngine(engine_handle, settings.engine_timeout_s)
         ledger = SqliteLedger(settings.db) if settings.db else MemoryLedger()
-        self.provider = FakeProvider(engine=self.engine, ledger=ledger, ait_failure_status=settings.ait_failure_status)
+        self.provider = FakeProvider(engine=engine, ledger=ledger, ait_failure_status=settings.ait_failure_status)
         for key, credits in settings.api_keys:
             self.provider.add_key(key, DEFAULT_CREDITS if credits is None else credits)
-
-    def __serve_build_asgi_app__(self) -> Any:
-        from fakes.app import create_app
-
-        admin_token = self.settings.admin_token or os.environ.get(ADMIN_TOKEN_ENV) or None
-        app = create_app(self.provider, admin_token=admin_token, loopback_only=self.settings.loopback_only)
+        admin_token = settings.admin_token or os.environ.get(ADMIN_TOKEN_ENV) or None
+        app = create_app(self.provider, admin_token=admin_token, loopback_only=settings.loopback_only)
 
         @app.get("/__ray__/replicas")
         def replicas() -> dict:
             """Jobs each engine replica painted for this ingress (no secrets: counts only)."""
-            return {"replicas": self.engine.replicas()}
+            return {"replicas": engine.replicas()}
 
         # Every request waits on a replica in a worker thread: allow enough of them.
-        threads = max(40, 2 * self.settings.max_batch * self.settings.most_replicas + 8)
+        threads = max(40, 2 * settings.max_batch * settings.most_replicas + 8)
         app.add_middleware(ReplicaHeader, threads=threads)
-        return app
+        _install_replica_app(app)
 
 
 def build_app(args: dict | None = None) -> Application:

@@ -11,9 +11,11 @@ an address ("auto", "HOST:6379" or "ray://HOST:10001") joins an existing cluster
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,7 +66,7 @@ def start_ray(address: str | None = None, *, num_cpus: float | None = None, num_
     if address is None:
         _ship_code_to_local_workers()
         ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, namespace=NAMESPACE,
-                 configure_logging=True, logging_level="warning")
+                 logging_level=logging.WARNING)
         _state.started_ray = True
         return
     import contracts
@@ -75,7 +77,7 @@ def start_ray(address: str | None = None, *, num_cpus: float | None = None, num_
     # its dependencies (torch, diffusers, ray[serve]) must be installed there.
     runtime_env = {"py_modules": [contracts, fakes, reference_impl]}
     try:
-        ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, logging_level="warning")
+        ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, logging_level=logging.WARNING)
     except ConnectionError as error:
         raise RayDeployError(f"could not join the Ray cluster at {address!r}: {error}. "
                              "Check the address (`ray status` on the head node prints it) or omit it "
@@ -119,8 +121,6 @@ def deploy(settings: RaySettings, *, address: str | None = None, host: str = "12
 
     start_ray(address, num_cpus=num_cpus)
     if quiet:  # Serve's own INFO lines (controller, proxy, "connecting...") drown the useful ones
-        import logging
-
         logging.getLogger("ray.serve").setLevel(logging.WARNING)
     settings = fit_resources(settings)
     if is_loopback(host) and not settings.loopback_only:
@@ -202,18 +202,25 @@ def engine_replica_states() -> dict[str, int]:
     return dict(deployment.replica_states) if deployment else {}
 
 
-def wait_engine_replicas(count: int, timeout_s: float = 120.0) -> None:
-    """Until `count` engine replicas run and the engine deployment is healthy (after a crash, say)."""
+def wait_engine_replicas(count: int, timeout_s: float = 120.0, *, replaced: Iterable[str] = ()) -> set[str]:
+    """Until `count` engine replicas run, none of them in `replaced`; their replica ids.
+
+    After a crash Serve's status still counts the dead replica as running until its
+    controller notices, so "healthy" alone is not "recovered": the live replica actors
+    must be `count` too, none of them a dead one.
+    """
+    gone = set(replaced)
     deadline = time.monotonic() + timeout_s
     while True:
         status = app_status()
         deployment = status.deployments.get(ENGINE_DEPLOYMENT) if status else None
+        live = set(engine_replica_actors())
         if deployment and deployment.status == "HEALTHY" and deployment.replica_states.get("RUNNING", 0) == count \
-                and sum(deployment.replica_states.values()) == count:
-            return
+                and sum(deployment.replica_states.values()) == count and len(live) == count and not live & gone:
+            return live
         if time.monotonic() > deadline:
             raise RayDeployError(f"{count} healthy engine replicas expected within {timeout_s:.0f} s; "
-                                 f"states now: {engine_replica_states()}")
+                                 f"states now: {engine_replica_states()}, live: {sorted(live)}")
         time.sleep(0.25)
 
 

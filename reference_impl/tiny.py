@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -143,8 +145,21 @@ def build_tiny_random_pipeline(torch_dtype: torch.dtype = torch.float32) -> Stab
     )
     pipeline.set_progress_bar_config(disable=True)
     if torch_dtype != torch.float32:  # modules are born float32; casting them is a no-op otherwise
-        pipeline = pipeline.to(dtype=torch_dtype)
+        with _quiet_diffusers():  # it warns that casting after init is unusual; here it is the point
+            pipeline = pipeline.to(dtype=torch_dtype)
     return pipeline
+
+
+@contextmanager
+def _quiet_diffusers() -> Iterator[None]:
+    from diffusers.utils import logging as diffusers_logging
+
+    previous = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(previous)
 
 
 def save_tiny_random(path: str | Path) -> Path:

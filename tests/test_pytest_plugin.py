@@ -35,7 +35,8 @@ def test_without_the_option_the_plugin_adds_nothing(session):
 def test_embedded_target_gives_one_passing_test_per_clause(session):
     result = session(*FAST, "-v")
     result.assert_outcomes(passed=AIT_CLAUSES + 1)  # the user's own test runs beside them
-    result.stdout.fnmatch_lines([f"collect* collected {AIT_CLAUSES + 1} items", "*::inpaint?ait.seed.range? PASSED*", "*::inpaint?ait.credits.success? PASSED*"])
+    result.stdout.fnmatch_lines([f"collect* collected {AIT_CLAUSES + 1} items",
+                                 "*::inpaint?ait.seed.range? PASSED*", "*::inpaint?ait.credits.success? PASSED*"])
     assert "inpaint[vyro." not in result.stdout.str()
 
 

@@ -97,6 +97,28 @@ def test_a_failing_request_does_not_fail_its_batch_mates():
     assert {item: results[item] for item in items if item[1] != 3} == {("a", n): n * 2 for n in (0, 1, 2)}
 
 
+def test_two_clients_taking_turns_end_up_in_one_batch():
+    # Each client resubmits as soon as it hears back; without waiting for company they
+    # would alternate forever, one request per batch.
+    model = RecordingModel(delay_s=0.02)
+    batcher = MicroBatcher(model, key=lambda item: item[0], max_batch=4, wait_s=0.05)
+
+    def client(offset: int) -> None:
+        for n in range(offset, offset + 6):
+            assert batcher.submit(("a", n)) == n * 2
+
+    threads = [threading.Thread(target=client, args=(offset,)) for offset in (0, 100)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        batcher.close()
+    assert batcher.stats.requests == 12
+    assert batcher.stats.batches <= 8, f"the two clients rarely met: {model.batches}"
+
+
 def test_a_lone_sequential_caller_does_not_wait_for_batch_mates():
     batcher = MicroBatcher(RecordingModel(delay_s=0), key=lambda item: item[0], max_batch=4, wait_s=0.5)
     try:

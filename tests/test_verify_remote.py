@@ -9,7 +9,6 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from fakes.app import create_app as create_fake_app
 from fakes.server import free_port, serving
 from harness.cli import main
 

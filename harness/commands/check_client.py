@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     except ClientInputError as exc:
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_CANNOT_RUN
-    ignored = f"; {found.ignored} entr{'y' if found.ignored == 1 else 'ies'} for other URLs ignored" if found.ignored else ""
+    ignored = f"; {found.ignored} entr{'y' if found.ignored == 1 else 'ies'} for other URLs (or CORS preflights) ignored" if found.ignored else ""
     console.print(f"{len(found.requests)} inpaint request(s) in {found.kind} {escape(found.source)}{ignored}")
     for note in found.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")

@@ -41,10 +41,15 @@ def run(args: argparse.Namespace) -> int:
     except SystemExit:  # uvicorn exits when it cannot bind the port
         errors.print(f"[red]error:[/] could not listen on {args.host}:{args.port}; choose another with --port")
         return 2
-    exchanges = list(app.state.exchanges)
-    judged = [x for x in exchanges if x.api is not None]
+    finally:  # uvicorn re-raises Ctrl-C once it has shut down: say what was seen either way
+        if server.started:
+            _summary(console, app, recorder)
+    return 0
+
+
+def _summary(console: Console, app, recorder: Recorder | None) -> None:
+    judged = [x for x in app.state.exchanges if x.api is not None]
     client_bad = sum(1 for x in judged if x.request_violations)
     server_bad = sum(1 for x in judged if x.response_violations)
     console.print(f"{len(judged)} inpaint exchange(s): {client_bad} with client violations, "
                   f"{server_bad} with server violations" + (f"; {recorder.count} recorded" if recorder else ""))
-    return 0 if server.started else 2

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                            loopback, ait_failure_status)
             return 0
         engine = _load_engine(args)
-        provider = FakeProvider(engine=engine, ledger=ledger, ait_failure_status=ait_failure_status)
+        provider = _provider(args, engine, ledger, ait_failure_status)
         from fakes.app import create_app
 
         app = create_app(provider, admin_token=args.admin_token, loopback_only=loopback)
@@ -129,6 +129,17 @@ def _hand_over_to_ray(args: argparse.Namespace) -> int:
     except ImportError as exc:
         return _refuse(CannotServe(f"--ray is not available in this installation ({exc}): run without it"))
     return run_ray(args)
+
+
+def _provider(args, engine, ledger, ait_failure_status: int) -> FakeProvider:
+    if not getattr(args, "replay", None):
+        return FakeProvider(engine=engine, ledger=ledger, ait_failure_status=ait_failure_status)
+    from fakes.replay import RecordingError, ReplayProvider
+
+    try:
+        return ReplayProvider(args.replay, engine=engine, ledger=ledger, ait_failure_status=ait_failure_status)
+    except RecordingError as exc:
+        raise CannotServe(f"--replay {args.replay}: {exc}") from None
 
 
 def _refuse(exc: CannotServe) -> int:

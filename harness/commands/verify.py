@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from contracts import Api
@@ -95,14 +96,16 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
         report, errors = _run(target, apis, args, examples, err)
     finally:
         target.close()
-    if args.json_report:
-        write_json(report, args.json_report)
-    if args.junit_xml:
-        write_junit(report, args.junit_xml)
     print_console(report, out)
+    for flag, path, write in (("--json-report", args.json_report, write_json), ("--junit-xml", args.junit_xml, write_junit)):
+        try:
+            if path:
+                write(report, path)
+        except OSError as exc:
+            raise TargetError(f"cannot write {flag} {path}: {exc.strerror or exc}") from None
     if errors:
         for line in errors:
-            err.print(f"[red]harness error[/]: {line}", highlight=False)
+            err.print(f"[red]harness error[/]: {escape(line)}", highlight=False)
         raise TargetError(f"{len(errors)} probe(s) crashed, so the verdicts above are incomplete (a harness bug: please report it)")
     return report.exit_code(args.strict)
 
@@ -112,6 +115,8 @@ def _target(args: argparse.Namespace, apis: list[Api]) -> Target:
         for flag, value in (("--credits-url", args.credits_url), ("--low-credit-key", args.low_credit_key)):
             if value:
                 raise TargetError(f"{flag} needs --base-url: the embedded fake's credits are read directly")
+        if args.api_key:
+            print("verify: --api-key is not used without --base-url (the embedded fake makes its own keys)", file=sys.stderr)
         return EmbeddedTarget(args.deviation, timeout=args.timeout)
     if args.deviation:
         raise TargetError("--deviation turns on a deviation of the embedded fake; it cannot change a server at --base-url")
@@ -132,7 +137,10 @@ def _target(args: argparse.Namespace, apis: list[Api]) -> Target:
 def _confirm(args: argparse.Namespace, plan: Plan) -> None:
     if args.yes or not sys.stdin.isatty() or plan.credits == 0:
         return
-    answer = input(f"spend up to {plan.credits} credits? [y/N] ").strip().lower()
+    try:
+        answer = input(f"spend up to {plan.credits} credits? [y/N] ").strip().lower()
+    except EOFError:
+        answer = ""
     if answer not in ("y", "yes"):
         raise TargetError("not confirmed; nothing was sent (pass --yes to skip the question)")
 
