@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("cuda", "cpu", "auto"), default="auto")
     parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (recompiles per batch size)")
+    parser.add_argument("--cpu-threads", type=int, metavar="N",
+                        help="torch intra-op threads (default: torch's own); 1 is steadiest on a busy box")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
     try:
         from reference_ray import add_ray_arguments
@@ -209,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
 
     con = console()
     info = print_machine(con, "bench/reference.py: reference engine versus a plain pipeline loop", command_line())
+    threads = set_cpu_threads(args.cpu_threads)
+    warn_if_busy(con, threads)
     try:
         engine, size, ways = build_ways(args)
     except (ImportError, ValueError, RuntimeError) as exc:
@@ -230,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             way.close()
     width, height = engine.working_size((size, size))
     title = (f"{args.model}, {size}x{size} in, painted at {width}x{height}, {engine.steps} steps, "
-             f"{engine.pipeline.dtype}, {engine.device}, max batch {engine.max_batch}")
+             f"{engine.pipeline.dtype}, {engine.device}, max batch {engine.max_batch}, {threads} torch CPU thread(s)")
     print_table(con, title, args.concurrency, ways, results)
     for way in ways:
         for level, (sample, _) in results[way.name].items():
@@ -242,6 +246,25 @@ def main(argv: list[str] | None = None) -> int:
                                for level, (sample, extra) in results[way.name].items()} for way in ways},
     })
     return 0
+
+
+def set_cpu_threads(wanted: int | None) -> int:
+    import torch
+
+    if wanted:
+        torch.set_num_threads(wanted)
+    return torch.get_num_threads()
+
+
+def warn_if_busy(con, threads: int) -> None:
+    """OpenMP threads wait for each other at every op; when other processes hold the cores,
+    each wait can last a scheduler time slice and CPU timings turn 5-10x slower and erratic."""
+    if not hasattr(os, "getloadavg") or threads < 2:
+        return
+    load, cores = os.getloadavg()[0], len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if load > cores:
+        con.print(f"[yellow]the machine is busy (load {load:.1f} on {cores} cores) and torch uses {threads} threads: "
+                  "CPU numbers will be erratic; pass --cpu-threads 1 for steadier ones[/]")
 
 
 def run_ray(args: argparse.Namespace) -> int:

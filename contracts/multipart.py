@@ -5,9 +5,15 @@ structure and its failures into one exception with a readable reason.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+
+# python-multipart logs each malformed byte it meets; the FormError below says it once.
+logging.getLogger("python_multipart").setLevel(logging.ERROR)
+logging.getLogger("python_multipart.multipart").setLevel(logging.ERROR)
 
 
 class FormError(ValueError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from .clauses import Api
+from .clauses import Api, Level
 from .exchange import HttpResponse
 from .images import ImageDecodeError, decode_image, describe_bytes, region_psnr, sniff_format, to_rgb
 from .request_validation import RequestVerdict
@@ -55,7 +55,8 @@ class Expectation:
 
     @classmethod
     def from_request(cls, verdict: RequestVerdict) -> "Expectation":
-        refused = verdict.refused
+        # B2/B4 let a server serve what it MAY refuse (a long prompt, a big upload).
+        refused = [v for v in verdict.refused if v.level is not Level.MAY]
         return cls.failure(*refused) if refused else cls(Outcome.ANY)
 
 
@@ -187,6 +188,13 @@ def check_outcome(ctx: _Context) -> None:
         if status >= 500:
             ctx.fail("ait.failure.not_5xx" if ctx.api is Api.AITHRIVING else "vyro.errors.4xx",
                      f"a caller error was answered with HTTP {status}")
+        auth_causes = {"ait.auth.missing", "ait.auth.invalid"} & {c.clause for c in ctx.expect.because}
+        if auth_causes and status != 200 and status not in _ANY_4XX:
+            ctx.fail("ait.auth.status", f"an auth failure came with HTTP {status}: expected 200 or a 4xx (401)")
+    elif outcome is Outcome.ANY and status >= 500:
+        # Either answer is allowed, but never a server error (B1).
+        for clause in ctx.expect.clauses:
+            ctx.fail(clause, f"expected a success or a caller error, got {got}")
     elif outcome is Outcome.SUCCESS and res.outcome is not Outcome.SUCCESS:
         for clause in ctx.expect.clauses or (f"{ctx.p}.transport.post",):
             ctx.fail(clause, f"expected a success, got {got}")

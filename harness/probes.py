@@ -94,7 +94,9 @@ class ProbeDef:
         return self.successes(examples) if callable(self.successes) else self.successes
 
 
-REGISTRY: list[ProbeDef] = []
+# Keyed by (api, name): a probe module imported again (pytester does that) replaces its
+# probes instead of running them twice.
+REGISTRY: dict[tuple[Api, str], ProbeDef] = {}
 
 
 def probe(*apis: Api, successes: "int | Callable[[int], int]" = 0, name: str | None = None):
@@ -102,7 +104,8 @@ def probe(*apis: Api, successes: "int | Callable[[int], int]" = 0, name: str | N
 
     def register(function: "Callable[[Runner], None]"):
         for api in apis:
-            REGISTRY.append(ProbeDef(name or function.__name__, api, function, successes))
+            definition = ProbeDef(name or function.__name__, api, function, successes)
+            REGISTRY[(api, definition.name)] = definition
         return function
 
     return register
@@ -111,7 +114,7 @@ def probe(*apis: Api, successes: "int | Callable[[int], int]" = 0, name: str | N
 def probes_for(api: Api) -> list[ProbeDef]:
     for module in PROBE_MODULES:
         importlib.import_module(module)
-    return [p for p in REGISTRY if p.api is api]
+    return [p for p in REGISTRY.values() if p.api is api]
 
 
 def planned_successes(api: Api, examples: int) -> int:

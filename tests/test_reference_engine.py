@@ -65,6 +65,16 @@ def assert_same_up_to_rounding(got: np.ndarray, expected: np.ndarray, what: str)
     )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_cpu_thread():
+    """One intra-op thread: on a busy 2-core CI box, OpenMP threads that wait for each other
+    at every op barrier make the tiny model 5-10x slower and erratic; one thread is steady."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def engine():
     with load_engine("tiny-random", device="cpu", progress=False, max_batch=4) as tiny:
@@ -167,6 +177,14 @@ def test_concurrent_requests_of_different_sizes_each_get_their_own_size(engine):
     for thread in threads:
         thread.join(60)
     assert {index: image.size for index, image in results.items()} == dict(enumerate(sizes))
+
+
+def test_inpaint_batch_paints_each_job_as_inpaint_would(engine):
+    jobs = [job(size=(96, 64), seed=31), job(size=(64, 96), seed=32), job(size=(96, 64), seed=33)]
+    together = engine.inpaint_batch(jobs)
+    assert [image.size for image in together] == [(96, 64), (64, 96), (96, 64)]
+    for index, (request, image) in enumerate(zip(jobs, together)):
+        assert_same_up_to_rounding(pixels(image), pixels(engine.inpaint(request)), f"job {index}")
 
 
 def test_a_saved_tiny_model_loads_offline_from_its_folder(tmp_path, engine):

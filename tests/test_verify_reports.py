@@ -17,7 +17,7 @@ from fakes import Fault
 from fakes.app import create_app
 from fakes.server import serving
 from harness.cli import main
-from harness.probes import RequestSpec, planned_successes, valid_spec
+from harness.probes import RequestSpec, planned_successes, probes_for, valid_spec
 from harness.reports import load_json, print_console, write_json, write_junit
 from harness.reproduce import Reproducer
 from harness.results import ClauseResult, ReportError, RunReport
@@ -156,3 +156,15 @@ def test_reproducer_replays_the_failure_with_curl(tmp_path, provider):
         env = {**os.environ, "AIT_API_KEY": "test-key"}
         answer = subprocess.run(command, shell=True, capture_output=True, env=env, timeout=30, check=True)
     assert json.loads(answer.stdout)["code"] == 0  # the out-of-range seed was served, as verify said
+
+
+def test_probe_modules_imported_again_do_not_run_twice():
+    """pytester and plugin reloads import probe modules afresh; each probe still runs once."""
+    import importlib
+    import sys
+
+    before = [p.name for p in probes_for(Api.VYRO)]
+    sys.modules.pop("harness.probes_vyro")
+    importlib.import_module("harness.probes_vyro")
+    after = [p.name for p in probes_for(Api.VYRO)]
+    assert after == before and len(set(after)) == len(after)
