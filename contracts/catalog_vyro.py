@@ -67,6 +67,7 @@ CLAUSES: list[Clause] = [
     _c("errors.body", MAY, "The error body is free (Vyro's newer API answers JSON {status, code, error, message}); it is shown, never judged.",
        decision="V8"),
     _c("mask.size", MUST, "A mask of another size than the image is resized, or refused with 400; never a 5xx.", decision="V9"),
+    _c("unknown_fields", MAY, "Extra form fields are ignored or refused with a 4xx; either way never a 5xx.", decision="A19, V8"),
     # B1-B5
     _c("robust.malformed", MUST, "Truncated multipart, a 0x0 or decompression-bomb image, non-UTF-8 text or a huge prompt never yield a 5xx or a hang.",
        decision="B1", sides=BOTH_SIDES),

