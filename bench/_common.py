@@ -156,7 +156,9 @@ def floor_once(api: Api, side: int) -> bytes:
     image.load()
     mask = Image.open(io.BytesIO(mask_png(side)))
     mask.load()
-    image, mask = image.convert("RGB"), mask.convert("L")
+    # convert() copies even to the same mode; the floor does only the work it must.
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    mask = mask if mask.mode == "L" else mask.convert("L")
     generated = _ENGINE.inpaint(InpaintJob(image, mask, PROMPT, None, SEED))
     data = encode(composite(image, generated, mask), "png")
     return ait_success(data, SEED) if api is Api.AITHRIVING else data

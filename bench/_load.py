@@ -147,6 +147,7 @@ class ServerProcess:
 
     def __init__(self, name: str, argv: list[str], port: int, env: dict | None = None, cwd: Path | None = None) -> None:
         self.name, self.argv, self.port = name, argv, port
+        self.remove_on_stop: list[Path] = []  # temp folders the server reads (e.g. Prism's document)
         self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
         self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                         start_new_session=True)
@@ -189,6 +190,8 @@ class ServerProcess:
             os.unlink(self.log.name)
         except OSError:
             pass
+        for path in self.remove_on_stop:
+            shutil.rmtree(path, ignore_errors=True)
 
     def __enter__(self) -> "ServerProcess":
         return self

@@ -64,7 +64,9 @@ def launch(binary: Path, document: dict, name: str) -> ServerProcess:
     spec.write_text(json.dumps(document))
     port = free_port()
     argv = [str(binary), "mock", str(spec), "-h", LOOPBACK, "-p", str(port)]
-    return ServerProcess(f"prism-{name}", argv, port, cwd=REPO)
+    server = ServerProcess(f"prism-{name}", argv, port, cwd=REPO)
+    server.remove_on_stop.append(folder)
+    return server
 
 
 def probe(port: int, call: Call) -> tuple[str | None, str]:

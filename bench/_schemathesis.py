@@ -46,7 +46,11 @@ def run(api: Api, document: dict, port: int, examples: int, seed: int = 0) -> Sc
     cli = command()
     if cli is None:
         return SchemathesisRun(api, 0.0, -1, note="schemathesis is not installed (pip install schemathesis)")
-    folder = Path(tempfile.mkdtemp(prefix="bench-schemathesis-"))
+    with tempfile.TemporaryDirectory(prefix="bench-schemathesis-") as tmp:
+        return _run(cli, api, document, port, examples, seed, Path(tmp))
+
+
+def _run(cli: list[str], api: Api, document: dict, port: int, examples: int, seed: int, folder: Path) -> SchemathesisRun:
     spec, events, summary = folder / f"{api.value}.json", folder / "events.ndjson", folder / "report.json"
     spec.write_text(json.dumps(document))
     argv = [*cli, "run", str(spec), "--url", f"http://{LOOPBACK}:{port}", "--max-examples", str(examples),

@@ -97,6 +97,26 @@ def start_prisms(args, con) -> tuple[dict[Api, ServerProcess], list[str]]:
     return servers, notes
 
 
+def same_work(fake: ServerProcess, side: int) -> str:
+    """The floor is only fair if it does the fake's image work: compare their answers' bytes.
+
+    AIThriving with a fixed seed is deterministic, so the two bodies must be identical.
+    """
+    import http.client
+
+    call = build_call(Api.AITHRIVING, side)
+    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=60)
+    try:
+        conn.request("POST", call.path, body=call.body, headers=call.headers)
+        body = conn.getresponse().read()
+    finally:
+        conn.close()
+    if body == floor_once(Api.AITHRIVING, side):
+        return f"the floor's answer is byte-identical to the fake's ({call.label}, seed fixed): the same image work"
+    return (f"[yellow]the floor's answer differs from the fake's ({call.label}): the fake does image work the floor "
+            "does not (or other encoder settings); the fake/floor ratios compare different work[/]")
+
+
 def measure(args, con, fake: ServerProcess, prisms: dict[Api, ServerProcess]) -> dict[tuple, Sample]:
     """Rounds of: floor, fake, Prism for every (api, size, clients), interleaved."""
     results: dict[tuple, Sample] = {}
@@ -252,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     prisms: dict[Api, ServerProcess] = {}
     try:
         prisms, notes = start_prisms(args, con)
+        notes.append(same_work(fake, min(args.sizes)))
         results = measure(args, con, fake, prisms)
         checks = report(args, con, results, notes)
     finally:

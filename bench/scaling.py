@@ -110,7 +110,7 @@ def by_clients(args, con, port: int) -> list[dict]:
                 sample: Sample = run_concurrently(http_worker(port, call), clients, args.seconds)
                 rows.append({"api": api.value, "clients": clients, **sample.to_dict(), "_sample": sample})
     table = Table(title=f"cost by concurrency ({args.side}x{args.side})", title_justify="left")
-    for name in ("API", "clients", "req/s", "ms of server per request", "p50 ms", "p99 ms", "p50 / (clients / req/s)"):
+    for name in ("API", "clients", "req/s", "ms per request (1 / req/s)", "p50 ms", "p99 ms", "p50 / (clients / req/s)"):
         table.add_column(name, justify="left" if name == "API" else "right")
     for row in rows:
         sample = row.pop("_sample")
@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sizes = by_size(args, con, fake.port)
         clients = by_clients(args, con, fake.port)
+    except RuntimeError as exc:
+        con.print(f"[red]{exc}[/]")
+        return 2
     finally:
         fake.stop()
     con.print("fake ms/Mpx falls as images grow: per-request costs (HTTP, multipart, journal) are fixed; "

@@ -64,15 +64,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def verify_cli(extra: list[str], examples: int, label: str) -> VerifyRun:
     """`inpaint-conformance verify` in a fresh process, as a CI job runs it."""
-    report = Path(tempfile.mkdtemp(prefix="bench-verify-")) / "report.json"
-    argv = [sys.executable, "-m", "harness.cli", "verify", "--examples", str(examples), "--json-report", str(report), *extra]
-    started = time.perf_counter()
-    done = subprocess.run(argv, cwd=REPO, env=checkout_env(), capture_output=True, text=True, timeout=600)
-    wall = time.perf_counter() - started
-    if not report.exists():
-        tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-3:])
-        raise RuntimeError(f"verify exited {done.returncode} without a report: {tail}")
-    clauses, checks, summary = read_report(report)
+    with tempfile.TemporaryDirectory(prefix="bench-verify-") as folder:
+        report = Path(folder) / "report.json"
+        argv = [sys.executable, "-m", "harness.cli", "verify", "--examples", str(examples), "--json-report", str(report), *extra]
+        started = time.perf_counter()
+        done = subprocess.run(argv, cwd=REPO, env=checkout_env(), capture_output=True, text=True, timeout=600)
+        wall = time.perf_counter() - started
+        if not report.exists():
+            tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-3:])
+            raise RuntimeError(f"verify exited {done.returncode} without a report: {tail}")
+        clauses, checks, summary = read_report(report)
     return VerifyRun(label, wall, done.returncode, None, clauses, checks, summary)
 
 
@@ -118,6 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     con = console()
     info = print_machine(con, "bench/verify.py: conformance runs", command_line())
+    try:
+        return measure_and_report(args, con, info)
+    except RuntimeError as exc:  # verify without a report, a fake that does not start: say so, no traceback
+        con.print(f"[red]bench/verify.py could not run: {exc}[/]")
+        return 2
+
+
+def measure_and_report(args, con, info: dict) -> int:
     runs: list[VerifyRun] = []
     with con.status("timing the default verify (embedded fake, both APIs) ..."):
         timed = [verify_cli([], args.examples, "verify (embedded fake)") for _ in range(args.repeat)]

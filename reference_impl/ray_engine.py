@@ -53,7 +53,7 @@ def build_engine(settings: RaySettings) -> Any:
 
     return load_engine(
         settings.model, device=settings.device, dtype=settings.dtype, steps=settings.steps,
-        max_batch=settings.max_batch, compile=settings.compile, progress=False,
+        max_batch=settings.max_batch, compile=settings.compile, progress=True,
     )
 
 

@@ -22,9 +22,9 @@ from typing import Any
 
 from .ray_settings import APP_NAME, ENGINE_DEPLOYMENT, RaySettings, SettingsError, is_loopback
 
+log = logging.getLogger("inpaint_conformance.ray")
 NAMESPACE = "inpaint-conformance"
 QUIET_LOGS = {"log_level": "WARNING", "enable_access_log": False}
-_PACKAGES = ("contracts", "fakes", "reference_impl")
 
 
 class RayDeployError(RuntimeError):
@@ -85,9 +85,10 @@ def start_ray(address: str | None = None, *, num_cpus: float | None = None, num_
 
 
 def fit_resources(settings: RaySettings) -> RaySettings:
-    """Settings with GPUs and CPUs per replica decided; refuses what Ray could never schedule.
+    """Settings with GPUs and CPUs per replica decided; refuses what local Ray could never schedule.
 
-    Unschedulable replicas would wait forever, so they are refused here with the numbers.
+    Unschedulable replicas would wait forever, so a local instance refuses them here with
+    the numbers; on a cluster (whose autoscaler may add nodes) they are a warning.
     GPUs: the settings' choice, else one per replica where the cluster has any. CPUs: the
     settings' choice, else 1, or an equal share of the cluster when N replicas of 1 do not fit.
     """
@@ -102,13 +103,18 @@ def fit_resources(settings: RaySettings) -> RaySettings:
     cpus = settings.cpus_per_replica
     if cpus is None:
         cpus = min(1.0, round((have_cpu - settings.ingress_cpus) / first, 3)) if have_cpu > settings.ingress_cpus else 1.0
+    problems = []
     if first * gpus > have_gpu + 1e-9:
-        raise RayDeployError(f"{first} engine replica(s) x {gpus:g} GPU need {first * gpus:g} GPUs; the cluster has "
-                             f"{have_gpu:g}. Use fewer --replicas, or --gpus-per-replica 0.5 to share GPUs.")
+        problems.append(f"{first} engine replica(s) x {gpus:g} GPU need {first * gpus:g} GPUs; the cluster has "
+                        f"{have_gpu:g}. Use fewer --replicas, or --gpus-per-replica 0.5 to share GPUs.")
     if first * cpus + settings.ingress_cpus > have_cpu + 1e-9:
-        raise RayDeployError(f"{first} engine replica(s) x {cpus:g} CPU + ingress {settings.ingress_cpus:g} CPU need "
-                             f"{first * cpus + settings.ingress_cpus:g} CPUs; the cluster has {have_cpu:g}. "
-                             "Lower the CPUs per replica or the replicas.")
+        problems.append(f"{first} engine replica(s) x {cpus:g} CPU + ingress {settings.ingress_cpus:g} CPU need "
+                        f"{first * cpus + settings.ingress_cpus:g} CPUs; the cluster has {have_cpu:g}. "
+                        "Lower the CPUs per replica or the replicas.")
+    if problems and _state.started_ray:  # a local instance never grows
+        raise RayDeployError(" ".join(problems))
+    for problem in problems:  # a cluster's autoscaler may add nodes: say so, then wait (bounded)
+        log.warning("%s Waiting for the cluster to add nodes.", problem)
     return settings.replace(gpus_per_replica=gpus, cpus_per_replica=cpus)
 
 
@@ -174,9 +180,10 @@ def wait_running(timeout_s: float, *, runner: threading.Thread | None = None,
     """Until the app is RUNNING and every deployment HEALTHY; a clear error on failure or timeout."""
     deadline = time.monotonic() + timeout_s
     while True:
-        if failure:
-            raise RayDeployError(f"Serve could not deploy the app: {failure[0]}") from failure[0]
         status = app_status()
+        if failure:
+            why = _messages(status) if status is not None else _condensed(str(failure[0]))
+            raise RayDeployError(f"Serve could not deploy the app: {why}") from failure[0]
         healthy = status is not None and status.status == "RUNNING" and all(
             d.status == "HEALTHY" for d in status.deployments.values())
         if healthy and (runner is None or not runner.is_alive()):
@@ -190,9 +197,22 @@ def wait_running(timeout_s: float, *, runner: threading.Thread | None = None,
 
 
 def _messages(status: Any) -> str:
-    parts = [status.message] if status.message else []
-    parts += [f"{name}: {d.status} {d.message}".strip() for name, d in status.deployments.items()]
-    return "; ".join(parts) or str(status.status)
+    parts = [_condensed(status.message)] if status.message else []
+    parts += [f"{name}: {_word(d.status)} {_condensed(d.message)}".strip() for name, d in status.deployments.items()]
+    return "; ".join(parts) or _word(status.status)
+
+
+def _word(status: Any) -> str:
+    return str(getattr(status, "value", status))  # DEPLOY_FAILED, not DeploymentStatus.DEPLOY_FAILED
+
+
+def _condensed(message: str) -> str:
+    """Serve's first line plus a traceback's last line (the error itself), not the traceback."""
+    lines = [line.rstrip() for line in message.splitlines() if line.strip()]
+    if not any(line.lstrip().startswith(("File ", "Traceback")) for line in lines):
+        return message
+    error = lines[-1].strip().removeprefix("RuntimeError: ")
+    return f"{lines[0].rstrip(' :')}: {error} (the full traceback: `serve status`, or the logs in /tmp/ray)"
 
 
 def engine_replica_states() -> dict[str, int]:

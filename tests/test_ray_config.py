@@ -33,7 +33,9 @@ def _deployments(config: dict) -> dict[str, dict]:
 
 def _validate_with_serve(config: dict) -> None:
     schema = pytest.importorskip("ray.serve.schema", reason="needs the 'cluster' extra to check Serve's schema")
-    schema.ServeDeploySchema.model_validate(config)
+    model = schema.ServeDeploySchema
+    # Ray built on pydantic 2 has model_validate; older Ray keeps pydantic 1's parse_obj.
+    (getattr(model, "model_validate", None) or model.parse_obj)(config)
 
 
 def test_ray_config_prints_a_serve_config_for_n_gpu_replicas(capsys):
@@ -124,3 +126,49 @@ def test_settings_round_trip_and_unknown_args_are_named():
     assert RaySettings.from_args(settings.to_args()) == settings
     with pytest.raises(SettingsError, match="unknown setting.*replica_count"):
         RaySettings.from_args({"replica_count": 2})
+
+
+@pytest.mark.parametrize("resources, asked, expected", [
+    ({"CPU": 16.0, "GPU": 4.0}, {"replicas": 4}, (1.0, 1.0)),  # one GPU each where GPUs exist
+    ({"CPU": 2.0}, {"replicas": 2}, (0.0, 0.875)),  # CPU only: an equal share of the cores
+    ({"CPU": 16.0, "GPU": 1.0}, {"replicas": 2, "gpus_per_replica": 0.5}, (0.5, 1.0)),
+    ({"CPU": 16.0, "GPU": 8.0}, {"autoscale": (2, 16)}, (1.0, 1.0)),  # autoscaling starts at MIN
+])
+def test_replicas_get_one_gpu_each_where_there_are_gpus(monkeypatch, resources, asked, expected):
+    ray = pytest.importorskip("ray")
+    from reference_impl import ray_runtime
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: resources)
+    monkeypatch.setattr(ray_runtime._state, "started_ray", True)
+    fitted = ray_runtime.fit_resources(RaySettings(**asked))
+    assert (fitted.gpus_per_replica, fitted.cpus_per_replica) == expected
+
+
+def test_a_local_ray_refuses_replicas_it_could_never_schedule(monkeypatch):
+    ray = pytest.importorskip("ray")
+    from reference_impl import ray_runtime
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 2.0})
+    monkeypatch.setattr(ray_runtime._state, "started_ray", True)
+    with pytest.raises(ray_runtime.RayDeployError, match="4 engine replica.*need 4 GPUs; the cluster has 2"):
+        ray_runtime.fit_resources(RaySettings(replicas=4))
+    monkeypatch.setattr(ray_runtime._state, "started_ray", False)  # a cluster may grow: allowed
+    assert ray_runtime.fit_resources(RaySettings(replicas=4)).gpus_per_replica == 1.0
+
+
+def test_a_replica_that_cannot_start_is_reported_as_its_error_not_a_traceback():
+    from reference_impl.ray_runtime import _condensed
+
+    serve_says = (
+        "The deployment failed to start 3 times in a row. See controller logs for details. Error:\n"
+        '  File "/site/ray/serve/_private/replica.py", line 1928, in initialize\n'
+        "    raise RuntimeError(traceback.format_exc()) from None\n"
+        "RuntimeError: Traceback (most recent call last):\n"
+        '  File "/work/reference_impl/loading.py", line 90, in load_engine\n'
+        "ValueError: model '/nope' looks like a folder path but no such folder exists\n"
+    )
+    line = _condensed(serve_says)
+    assert "\n" not in line and "File " not in line
+    assert line.startswith("The deployment failed to start 3 times in a row")
+    assert "ValueError: model '/nope' looks like a folder path but no such folder exists" in line
+    assert _condensed("Deployment is healthy.") == "Deployment is healthy."

@@ -79,20 +79,28 @@ def run_ray(args: argparse.Namespace) -> int:
         return _refuse(str(exc))
     if address is None and args.port and not _port_is_free(args.host, args.port):
         return _refuse(f"port {args.port} on {args.host} is in use: pick another with --port")
+    if address is None and settings.engine == "reference":
+        from reference_impl import ReferenceExtraMissing, require_reference_extra
+
+        try:  # the replicas run on this machine: say so now, not in a replica's traceback
+            require_reference_extra()
+        except ReferenceExtraMissing as exc:
+            return _refuse(str(exc))
     from reference_impl.ray_runtime import RayDeployError, deploy, deployed_settings, shutdown
 
     where = f"the Ray cluster at {address}" if address else "a local Ray instance"
     scale = f"{settings.autoscale[0]}..{settings.autoscale[1]} (autoscaled)" if settings.autoscale else str(settings.replicas)
     print(f"starting {where}; {scale} engine replica(s) of {settings.engine} ({settings.model}); "
           "the URL is printed once every replica has loaded the model...", file=sys.stderr, flush=True)
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous: dict = {}
     try:
-        try:
+        try:  # Ctrl-C while replicas load is a KeyboardInterrupt: the finally below cleans up
             base_url = deploy(settings, address=address, host=args.host, port=args.port)
         except (RayDeployError, SettingsError) as exc:
             return _refuse(str(exc))
         print(_banner(deployed_settings() or settings, base_url, address), file=sys.stderr, flush=True)
+        stop = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
         stop.wait()
         print("stopping: removing the app" + ("" if address else " and the local Ray instance"), file=sys.stderr)
         return 0
