@@ -20,6 +20,7 @@ from contracts import Api
 from contracts.rules import credential
 
 from .control import FakeControl, KeyExists
+from .dashboard import install_dashboard
 from .journal import dumps_jsonl
 from .ledger import DEFAULT_CREDITS
 from .provider import FakeProvider
@@ -52,6 +53,7 @@ def install_inspection(app: FastAPI, provider: FakeProvider, *, admin_token: str
 
     guarded = [Depends(admin)]
     per_process = [Depends(admin), Depends(one_process)]
+    install_dashboard(app, provider, per_process)
 
     @app.get(f"{PREFIX}/credits")
     def credits(request: Request):

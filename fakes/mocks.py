@@ -61,7 +61,9 @@ class FaultDrop(Exception):
 
 def default_provider() -> FakeProvider:
     """A fresh fake with one key, ``test-key``, holding the default credits."""
-    provider = FakeProvider()
+    # No journal thumbnails: nobody watches an in-process mock's dashboard, and they
+    # cost more than the rest of a small call (bench/mock.py).
+    provider = FakeProvider(thumbnails=False)
     provider.add_key(TEST_KEY, DEFAULT_CREDITS)
     return provider
 
@@ -127,7 +129,9 @@ class _HttpxDoor(_Door):
         exchange = HttpRequest(request.method, str(request.url), request.headers.multi_items(), request.read())
         answer = self.answer(exchange)
         try:
-            time.sleep(self.wait(answer, _httpx_timeout(request)))
+            delay = self.wait(answer, _httpx_timeout(request))
+            if delay:
+                time.sleep(delay)
             self.check_drop(answer)
         except (FaultTimeout, FaultDrop) as error:
             raise _httpx_error(request, error) from None
@@ -138,7 +142,9 @@ class _HttpxDoor(_Door):
         # Image work runs in a thread, as in the server, so concurrent async requests overlap.
         answer = await anyio.to_thread.run_sync(self.answer, exchange)
         try:
-            await anyio.sleep(self.wait(answer, _httpx_timeout(request)))
+            delay = self.wait(answer, _httpx_timeout(request))
+            if delay:
+                await anyio.sleep(delay)
             self.check_drop(answer)
         except (FaultTimeout, FaultDrop) as error:
             raise _httpx_error(request, error) from None
@@ -190,7 +196,9 @@ class _RequestsDoor(_Door):
         exchange = HttpRequest(request.method or "GET", request.url or "", list(request.headers.items()), _requests_body(request.body))
         answer = self.answer(exchange)
         try:
-            time.sleep(self.wait(answer, _requests_timeout(request)))
+            delay = self.wait(answer, _requests_timeout(request))
+            if delay:
+                time.sleep(delay)
             self.check_drop(answer)
         except FaultTimeout as error:
             raise requests.exceptions.ReadTimeout(str(error), request=request) from None

@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="torch.compile the UNet")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="run on Ray Serve (no ADDRESS: local)")
     p.add_argument("--replicas", type=int, default=1)
-    p.add_argument("--autoscale", metavar="MIN:MAX")
+    p.add_argument("--autoscale", metavar="MIN:MAX", help="--ray: scale engine replicas on queued requests")
+    p.add_argument("--gpus-per-replica", type=float, help="--ray: GPUs per engine replica (default 1 where GPUs exist)")
+    p.add_argument("--cpus-per-replica", type=float, help="--ray: CPUs per engine replica (default 1)")
 
     p = sub.add_parser("verify", help="verify a server (default: the embedded fake) clause by clause")
     p.add_argument("--api", choices=APIS)
@@ -86,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="render a saved JSON report")
     p.add_argument("report")
     p.add_argument("--html", metavar="PATH", required=True)
+
+    from harness.commands.ray_config import add_arguments as ray_config_arguments
+    ray_config_arguments(sub.add_parser("ray-config", help="print the Ray Serve config YAML for `serve deploy`"))
     return parser
 
 
@@ -97,6 +102,7 @@ COMMANDS = {
     "check-client": "harness.commands.check_client",
     "proxy": "harness.commands.proxy",
     "report": "harness.commands.report",
+    "ray-config": "harness.commands.ray_config",
 }
 
 

@@ -21,6 +21,7 @@ from contracts.exchange import REDACTED
 from contracts.sequences import check_charge
 
 from .exchanges import Exchange
+from .pictures import PictureBook
 from .probes import RequestSpec, probes_for
 from .reproduce import Reproducer
 from .results import ClauseResult
@@ -44,6 +45,7 @@ class Runner:
         self.max_retries = max_retries
         self.current_probe = "?"
         self.harness_errors: list[str] = []
+        self.pictures = PictureBook()
 
     # -- what probes use --------------------------------------------------------------
     def key(self, role: str) -> str | None:
@@ -93,6 +95,7 @@ class Runner:
         exchange = Exchange(probe, self.api, spec, http, verdict, expectation)
         self._exchange(exchange, outgoing)
         self._record(exchange, focus, relabel, failure_charge_clause)
+        self.pictures.add(exchange)
         return exchange
 
     # -- internals ----------------------------------------------------------------------
@@ -226,7 +229,8 @@ class Runner:
                 on_probe_done(definition.name)
         self._explain_unobserved()
         secrets = [k for k in (self.key("main"), self.key("second"), self.key("low")) if k]
-        return [scrub(result, secrets) for result in self.tally.results(self.reproducer.command)]
+        results = self.pictures.attach(self.tally.results(self.reproducer.command), self.tally)
+        return [scrub(result, secrets) for result in results]
 
     def _explain_unobserved(self) -> None:
         p = self.p

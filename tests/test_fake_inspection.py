@@ -180,8 +180,10 @@ def test_admin_calls_off_loopback_need_the_right_token(fake):
         assert "s3cret-token" not in journal
 
 
-def test_the_dashboard_path_is_left_to_its_own_issue(client):
-    assert client.get("/__fake__/").status_code == 404
+def test_the_dashboard_is_served_under_the_inspection_prefix(client):
+    page = client.get("/__fake__/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "journal" in page.text.lower()
 
 
 def test_worker_apps_share_the_ledger_and_refuse_per_process_state(tmp_path, monkeypatch):

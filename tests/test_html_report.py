@@ -19,7 +19,6 @@ from contracts import Api
 from contracts.rules import kept_and_repainted
 from harness import runner as runner_module
 from harness.cli import main
-from harness.commands import verify as verify_command
 from harness.html_report import render_html, write_html
 from harness.pictures import PictureBook, capture, clause_shots, shots_of
 from harness.probes import RequestSpec, upload, valid_spec
@@ -118,11 +117,7 @@ def test_an_exchange_without_any_image_has_no_pictures():
 def inverted_report() -> RunReport:
     """A run of every AIThriving probe against the embedded fake that inverts masks, with pictures."""
     runner = runner_for(("mask_inverted",))
-    if hasattr(runner, "pictures"):  # harness/runner.py keeps pictures itself
-        results = runner.run()
-    else:
-        pictured = PicturedRunner(runner.target, runner.api, examples=0, hypothesis_seed=0, reproducer=runner.reproducer)
-        results = pictured.run()
+    results = runner.run()
     return RunReport(["aithriving"], runner.target.description, results, "2026-01-01T00:00:00+00:00", "test")
 
 
@@ -268,33 +263,13 @@ def test_report_command_explains_a_page_it_cannot_write(inverted_report, tmp_pat
     assert "cannot write the HTML report" in capsys.readouterr().err
 
 
-def test_verify_json_report_carries_pictures_once_the_runner_keeps_them(tmp_path, monkeypatch):
+def test_verify_json_report_carries_pictures(tmp_path):
     """verify --json-report, then `report`: the pictures travel inside the JSON."""
-    if not hasattr(runner_for(), "pictures"):
-        monkeypatch.setattr(verify_command, "Runner", PicturedRunner)  # until harness/runner.py hooks PictureBook in
     json_path = tmp_path / "r.json"
     assert main(["verify", "--api", "vyro", "--deviation", "mask_inverted", "--examples", "1", "--json-report", str(json_path)]) == 0
     report = load_json(json_path)
     kept = next(r for r in report.results if r.clause == "vyro.kept_pixels")
     assert kept.status == "failed" and clause_shots(kept, shots_of(report.results))
-
-
-class PicturedRunner(runner_module.Runner):
-    """The Runner with the PictureBook hook, for as long as harness/runner.py lacks it."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.pictures = PictureBook()
-
-    def send(self, *args, **kwargs):
-        exchange = super().send(*args, **kwargs)
-        self.pictures.add(exchange)
-        return exchange
-
-    def run(self, *args, **kwargs):
-        return self.pictures.attach(super().run(*args, **kwargs), self.tally)
-
-
 
 
 def test_one_changed_kept_pixel_still_shows_in_a_shrunken_difference_map():

@@ -138,6 +138,10 @@ def test_unusable_flags_exit_2_with_one_line(flags, reason, capsys, monkeypatch)
     assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
-def test_html_report_flag_is_accepted_and_says_not_yet(tmp_path, capsys):
-    assert main(["verify", "--api", "vyro", "--examples", "0", "--html-report", str(tmp_path / "r.html")]) == 0
-    assert "not yet" in capsys.readouterr().err
+def test_html_report_flag_writes_a_self_contained_page_with_the_clause_table(tmp_path):
+    path = tmp_path / "r.html"
+    assert main(["verify", "--api", "vyro", "--examples", "0", "--html-report", str(path)]) == 0
+    page = path.read_text()
+    assert 'data-clause="vyro.success.png"' in page
+    assert "data:image/png;base64," in page
+    assert "<script src=" not in page and "http://" not in page.replace("http://127.0.0.1", "")

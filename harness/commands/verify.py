@@ -21,6 +21,7 @@ from contracts import Api
 from contracts.rules import CREDITS_PER_SUCCESS
 
 from ..probes import planned_successes, probes_for
+from ..html_report import write_html
 from ..reports import print_console, write_json, write_junit
 from ..reproduce import Reproducer
 from ..results import EXIT_CANNOT_RUN, RunReport, tool_version
@@ -79,9 +80,6 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
     examples = DEFAULT_EXAMPLES if args.examples is None else args.examples
     if examples < 0:
         raise TargetError(f"--examples must be 0 or more, got {examples}")
-    if args.html_report:
-        err.print("--html-report: not yet: write --json-report and render it later with `inpaint-conformance report`",
-                  soft_wrap=True, highlight=False, markup=False)
     plan = Plan(apis, {api: planned_successes(api, examples) for api in apis})
     target = _target(args, apis)
     try:
@@ -97,7 +95,8 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
     finally:
         target.close()
     print_console(report, out)
-    for flag, path, write in (("--json-report", args.json_report, write_json), ("--junit-xml", args.junit_xml, write_junit)):
+    for flag, path, write in (("--json-report", args.json_report, write_json), ("--junit-xml", args.junit_xml, write_junit),
+                              ("--html-report", args.html_report, write_html)):
         try:
             if path:
                 write(report, path)
