@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from contracts import Api, Expectation, HttpRequest, HttpResponse, Outcome, RequestVerdict, ResponseVerdict
+from contracts import Api, Expectation, HttpRequest, HttpResponse, Outcome, RequestVerdict, ResponseVerdict, redact_headers
 
 from .probes import RequestSpec
 
@@ -76,6 +76,7 @@ class Exchange:
                                   for k, u in self.spec.files.items()},
                         "decoded": summary},
             "status": self.response.status if self.response is not None else None,
+            "headers": redact_headers(self.response.headers) if self.response is not None else None,
             "observations": self.result.observations if self.result is not None else None,
             "body": self.response.excerpt(300) if self.response is not None else None,
             "error": self.error,

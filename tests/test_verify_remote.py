@@ -109,16 +109,20 @@ def test_keys_a_server_echoes_are_redacted_in_the_report(tmp_path):
     token = "echoed-secret-token-0123456789"
 
     async def echo(request):
-        return PlainTextResponse(f"no inpainting today for {request.headers.get('bearer')}", status_code=500)
+        key = request.headers.get("bearer")
+        return PlainTextResponse(f"no inpainting today for {key}", status_code=500, headers={"x-debug-caller": f"{key}"})
 
     app = Starlette(routes=[Route("/v1/imagine/api/edits/inpaint", echo, methods=["POST"])])
     with serving(app) as server:
-        code, report = verify(tmp_path, server.url, "--api", "vyro", "--api-key", token, "--examples", "0")
+        code, report = verify(tmp_path, server.url, "--api", "vyro", "--api-key", token, "--examples", "0",
+                              "--html-report", str(tmp_path / "report.html"))
     assert code == 1
     text = (tmp_path / "report.json").read_text()
     assert token not in text
     assert "[redacted]" in text
     assert "$VYRO_TOKEN" in text
+    assert "x-debug-caller" in text  # the evidence shows the answer's headers, the key scrubbed out of them
+    assert token not in (tmp_path / "report.html").read_text()
 
 
 def test_a_hang_is_a_robustness_failure(tmp_path):
