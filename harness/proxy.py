@@ -120,13 +120,18 @@ def _check_upstream(upstream: str) -> str:
 
 
 async def _read_body(request: Request) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    return await _collect(request.stream(), MAX_UPLOAD_BYTES)
+
+
+async def _collect(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """Read a stream whole, refusing (with _TooLarge) as soon as it passes ``limit`` bytes."""
+    kept, size = [], 0
+    async for chunk in chunks:
         size += len(chunk)
-        if size > MAX_UPLOAD_BYTES:
+        if size > limit:
             raise _TooLarge()
-        chunks.append(chunk)
-    return b"".join(chunks)
+        kept.append(chunk)
+    return b"".join(kept)
 
 
 async def _send(client: httpx.AsyncClient, http: HttpRequest, target: str, exchange: Exchange) -> Response:
@@ -164,13 +169,7 @@ async def _send(client: httpx.AsyncClient, http: HttpRequest, target: str, excha
 
 
 async def _read_raw(response: httpx.Response) -> bytes:
-    chunks, size = [], 0
-    async for chunk in response.aiter_raw():
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise _TooLarge()
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await _collect(response.aiter_raw(), MAX_RESPONSE_BYTES)
 
 
 def _judge(exchange: Exchange) -> None:
