@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--replay", metavar="FILE", help="answer with the exchanges recorded by `proxy --record`")
     p.add_argument("--engine", choices=("fake", "reference"), default="fake")
-    p.add_argument("--model", default="tiny-random", help="reference engine: folder, hub id or tiny-random")
+    p.add_argument("--model", default="tiny-random", help="reference engine: folder, hub id, tiny-random or sd15-random (full-size SD 1.5 shapes, random weights)")
     p.add_argument("--device", choices=("cuda", "cpu", "auto"), default="auto")
     p.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
     p.add_argument("--steps", type=int)

@@ -4,7 +4,7 @@ Importing this package is cheap and needs no torch: the heavy modules load on fi
 so the rest of the project (fakes, harness, CLI) works without the 'reference' extra.
 
     from reference_impl import load_engine
-    engine = load_engine("tiny-random")      # or a save_pretrained folder, or a hub id
+    engine = load_engine("tiny-random")      # or "sd15-random", a save_pretrained folder, a hub id
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def load_engine(
     guidance_scale: float = 7.5,
     batch_wait_s: float = 0.005,
 ) -> DiffusersEngine:
-    """Load "tiny-random", a save_pretrained folder or a hub id as a DiffusersEngine.
+    """Load "tiny-random", "sd15-random", a save_pretrained folder or a hub id as a DiffusersEngine.
 
     Same signature as reference_impl.loading.load_engine, which documents the options;
     this wrapper only checks the extra first, so a missing torch reads as an install hint.
@@ -63,6 +63,7 @@ def load_engine(
 # Heavy names resolve on first access (PEP 562), after checking the extra is installed.
 _LAZY = {
     "DiffusersEngine": "engine",
+    "build_sd15_random_pipeline": "random_models",
     "build_tiny_random_pipeline": "tiny",
     "save_tiny_random": "tiny",
 }
@@ -75,5 +76,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["INSTALL_HINT", "DiffusersEngine", "ReferenceExtraMissing", "build_tiny_random_pipeline",
-           "load_engine", "require_reference_extra", "save_tiny_random"]
+__all__ = ["INSTALL_HINT", "DiffusersEngine", "ReferenceExtraMissing", "build_sd15_random_pipeline",
+           "build_tiny_random_pipeline", "load_engine", "require_reference_extra", "save_tiny_random"]

@@ -1,7 +1,9 @@
 """load_engine: turn a model name into a ready DiffusersEngine.
 
 Three kinds of name:
-  * "tiny-random": a tiny random pipeline built in memory (tests, CI, laptops);
+  * a built-in random model, built in memory with no download: "tiny-random", a tiny
+    pipeline (tests, CI, laptops), or "sd15-random", SD 1.5 inpainting at full size
+    with random weights (real compute for benchmarks, noise for pictures);
   * a local folder in save_pretrained layout (model_index.json at its root), loaded
     offline with AutoPipelineForInpainting, which picks SD or SDXL inpainting itself;
   * anything else is a Hugging Face hub id: used from the local cache when it is there,
@@ -24,12 +26,22 @@ from urllib.parse import urlparse
 import torch
 
 from .engine import DiffusersEngine, describe, resolve_device, resolve_dtype
+from .random_models import SD15_NATIVE_SIZE, SD15_RANDOM, build_sd15_random_pipeline
 from .tiny import TINY_NATIVE_SIZE, build_tiny_random_pipeline
 
 TINY_RANDOM = "tiny-random"
 DEFAULT_STEPS = 20
 TINY_DEFAULT_STEPS = 2  # random weights: more steps only cost time, they improve nothing
 DEFAULT_GUIDANCE = 7.5
+
+# name -> (builder, native side, default steps, what the progress line calls it).
+# sd15-random keeps a real model's 20 steps: it exists to cost what a real model costs.
+BUILT_IN_MODELS: dict[str, tuple[Callable[..., Any], int, int, str]] = {
+    TINY_RANDOM: (build_tiny_random_pipeline, TINY_NATIVE_SIZE, TINY_DEFAULT_STEPS, "the tiny random pipeline"),
+    SD15_RANDOM: (build_sd15_random_pipeline, SD15_NATIVE_SIZE, DEFAULT_STEPS,
+                  "SD 1.5 inpainting at full size with random weights (~4.3 GB in float32, 5-20 s on a CPU)"),
+}
+BUILT_IN_NAMES = ", ".join(repr(name) for name in BUILT_IN_MODELS)
 
 
 def load_engine(
@@ -45,11 +57,12 @@ def load_engine(
     guidance_scale: float = DEFAULT_GUIDANCE,
     batch_wait_s: float = 0.005,
 ) -> DiffusersEngine:
-    """Load ``model`` ("tiny-random", a save_pretrained folder, or a hub id) as an engine.
+    """Load ``model`` ("tiny-random", "sd15-random", a save_pretrained folder, or a hub id).
 
     dtype None picks float16 on CUDA and float32 on CPU. steps None picks 2 for
-    tiny-random and 20 otherwise. native_size overrides the long-side cap (SD 512,
-    SDXL 1024, tiny 128). batch_wait_s is how long the worker waits for batch mates.
+    tiny-random and 20 otherwise (sd15-random too). native_size overrides the long-side
+    cap (SD 512, SDXL 1024, tiny 128). batch_wait_s is how long the worker waits for
+    batch mates.
     Progress lines go to stderr when ``progress`` is true.
     """
     started = time.monotonic()
@@ -60,11 +73,12 @@ def load_engine(
         if progress:
             print(f"[reference] {message}", file=sys.stderr, flush=True)
 
-    if model == TINY_RANDOM:
-        say(f"building the tiny random pipeline ({torch_dtype}, {torch_device})")
-        pipeline = build_tiny_random_pipeline(torch_dtype=torch_dtype)
-        native_size = native_size or TINY_NATIVE_SIZE
-        steps = steps or TINY_DEFAULT_STEPS
+    if model in BUILT_IN_MODELS:
+        build, built_in_native, built_in_steps, what = BUILT_IN_MODELS[model]
+        say(f"building {what} ({torch_dtype}, {torch_device})")
+        pipeline = build(torch_dtype=torch_dtype)
+        native_size = native_size or built_in_native
+        steps = steps or built_in_steps
     else:
         with _diffusers_progress_bars(progress):
             pipeline = _load_pipeline(model, torch_dtype, say)
@@ -102,7 +116,7 @@ def _load_pipeline(model: str, torch_dtype: torch.dtype, say: Callable[[str], No
     if _looks_like_path(model):
         raise ValueError(
             f"model {model!r} looks like a folder path but no such folder exists; "
-            "pass an existing folder made with save_pretrained, a hub id, or 'tiny-random'"
+            f"pass an existing folder made with save_pretrained, a hub id, or a built-in model ({BUILT_IN_NAMES})"
         )
 
     # A hub id. The local cache needs no network, so try it first.
@@ -121,7 +135,7 @@ def _load_pipeline(model: str, torch_dtype: torch.dtype, say: Callable[[str], No
     reachable, why = _hub_reachable()
     if not reachable:
         raise ValueError(
-            f"model {model!r} is neither 'tiny-random' nor a local folder, it is not in the local hub cache "
+            f"model {model!r} is neither a built-in model ({BUILT_IN_NAMES}) nor a local folder, it is not in the local hub cache "
             f"({cache_problem}), and the hub cannot be reached ({why}). Fix: on a machine with network run "
             "AutoPipelineForInpainting.from_pretrained(id).save_pretrained(folder), copy the folder here and "
             "pass a folder made with save_pretrained; or use model='tiny-random' for a quick offline check."
@@ -131,7 +145,7 @@ def _load_pipeline(model: str, torch_dtype: torch.dtype, say: Callable[[str], No
         return AutoPipelineForInpainting.from_pretrained(model, **_dtype_kwargs(torch_dtype))
     except Exception as error:  # noqa: BLE001 - re-raised with the fix attached
         raise ValueError(
-            f"model {model!r} is neither 'tiny-random' nor a local folder, and loading it as a hub id failed "
+            f"model {model!r} is neither a built-in model ({BUILT_IN_NAMES}) nor a local folder, and loading it as a hub id failed "
             f"({type(error).__name__}: {error}). Expected an inpainting pipeline id such as "
             "'stabilityai/stable-diffusion-2-inpainting' or "
             "'diffusers/stable-diffusion-xl-1.0-inpainting-0.1'; or pass a folder made with save_pretrained."

@@ -53,7 +53,7 @@ class RaySettings:
         if self.engine not in ENGINES:
             raise SettingsError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if not self.model:
-            raise SettingsError("model is empty: give a folder, a hub id or tiny-random")
+            raise SettingsError("model is empty: give a folder, a hub id, tiny-random or sd15-random")
         if self.max_batch < 1:
             raise SettingsError(f"max batch must be >= 1, got {self.max_batch}")
         if self.steps is not None and self.steps < 1:

@@ -78,7 +78,7 @@ def _tokenizer_takes_files(tokenizer_class) -> bool:
 
 def build_tiny_random_pipeline(torch_dtype: torch.dtype = torch.float32) -> StableDiffusionInpaintPipeline:
     """Build the tiny random SD inpainting pipeline, offline, in about a second."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer = build_tiny_tokenizer()
@@ -125,6 +125,16 @@ def build_tiny_random_pipeline(torch_dtype: torch.dtype = torch.float32) -> Stab
                 projection_dim=32,
             )
         )
+    return assemble_inpaint_pipeline(unet, vae, text_encoder, tokenizer, torch_dtype)
+
+
+def assemble_inpaint_pipeline(
+    unet, vae, text_encoder, tokenizer, torch_dtype: torch.dtype = torch.float32
+) -> StableDiffusionInpaintPipeline:
+    """An SD inpainting pipeline from built modules, with SD's DDIM noise schedule and no
+    safety checker; cast to ``torch_dtype`` (the modules are born float32)."""
+    from diffusers import DDIMScheduler, StableDiffusionInpaintPipeline
+
     scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,

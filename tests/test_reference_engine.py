@@ -199,7 +199,8 @@ def test_a_saved_tiny_model_loads_offline_from_its_folder(tmp_path, engine):
 
 
 def test_an_unknown_model_name_says_what_to_pass_instead():
-    with pytest.raises(ValueError, match="neither 'tiny-random' nor a local folder") as caught:
+    built_in = r"neither a built-in model \('tiny-random', 'sd15-random'\) nor a local folder"
+    with pytest.raises(ValueError, match=built_in) as caught:
         load_engine("not-a-model", device="cpu", progress=False)
     assert "save_pretrained" in str(caught.value)
 
