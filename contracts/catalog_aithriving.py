@@ -64,7 +64,8 @@ CLAUSES: list[Clause] = [
     _c("mask.partial", MAY, "Mask values between 0 and 255 are a partial strength or cut at a threshold; either is accepted.", decision="A8"),
     _c("mask.colour", SHOULD, "A colour (RGB) mask is accepted and read as grey.", decision="A8"),
     _c("mask.resize", SHOULD, "A mask of another size than the image is resized to the image.", decision="A8"),
-    _c("mask.format", MUST, "Mask bytes that are not a JPEG, PNG or WebP image: failure, never a 5xx.", decision="A6, A8", sides=BOTH_SIDES),
+    _c("mask.format", MUST, "A JPEG, PNG or WebP mask is accepted (format from the bytes); other mask bytes: failure, never a 5xx.",
+       decision="A6, A8", sides=BOTH_SIDES),
     _c("mask.alpha", MUST, "Without `mask`, the image's alpha channel is the mask: transparent is repainted, opaque kept.",
        quote="either via a second image (passed into this parameter) or via the alpha channel of the image parameter.", decision="A9"),
     _c("mask.wins", MUST, "With both a `mask` part and an alpha channel, the `mask` part wins.", decision="A9"),
@@ -100,7 +101,8 @@ CLAUSES: list[Clause] = [
     _c("credits.isolation", MUST, "A request charges only the key that sent it.", decision="A18"),
     # A19, B1-B5
     _c("unknown_fields", MAY, "Extra form fields are ignored or refused; either way never a 5xx.", decision="A19"),
-    _c("robust.malformed", MUST, "Truncated multipart, a 0x0 or decompression-bomb image, non-UTF-8 text or a huge prompt never yield a 5xx, a hang or a charge.",
+    _c("robust.malformed", MUST, ("Truncated multipart, a 0x0 or decompression-bomb image, non-UTF-8 text or a huge prompt never yield a 5xx, "
+        "a hang or a charge; no other input (an unknown field, an odd mask) yields a 5xx or a hang either."),
        decision="B1", sides=BOTH_SIDES),
     _c("limits.size", MAY, "Uploads over a size limit may be refused with 413 and the failure envelope.", decision="B2"),
     _c("limits.dimensions", MAY, "Images under 64 or over 4096 px a side and prompts over 10,000 characters may be refused.", decision="B4"),

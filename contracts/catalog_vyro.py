@@ -69,7 +69,8 @@ CLAUSES: list[Clause] = [
     _c("mask.size", MUST, "A mask of another size than the image is resized, or refused with 400; never a 5xx.", decision="V9"),
     _c("unknown_fields", MAY, "Extra form fields are ignored or refused with a 4xx; either way never a 5xx.", decision="A19, V8"),
     # B1-B5
-    _c("robust.malformed", MUST, "Truncated multipart, a 0x0 or decompression-bomb image, non-UTF-8 text or a huge prompt never yield a 5xx or a hang.",
+    _c("robust.malformed", MUST, ("Truncated multipart, a 0x0 or decompression-bomb image, non-UTF-8 text or a huge prompt never yield a 5xx "
+        "or a hang; nor does any other input (an unknown field, an odd mask, another auth header)."),
        decision="B1", sides=BOTH_SIDES),
     _c("limits.size", MAY, "Uploads over a size limit may be refused with 413.", decision="B2"),
     _c("limits.dimensions", MAY, "Images under 64 or over 4096 px a side and prompts over 10,000 characters may be refused.", decision="B4"),

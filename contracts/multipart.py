@@ -17,7 +17,15 @@ logging.getLogger("python_multipart.multipart").setLevel(logging.ERROR)
 
 
 class FormError(ValueError):
-    """The body is not readable multipart/form-data; the message says why."""
+    """The body is not readable multipart/form-data; the message says why.
+
+    ``kind``: "content_type" (not multipart/form-data at all), "boundary" (the
+    Content-Type names no boundary), "truncated" (no closing delimiter) or "malformed".
+    """
+
+    def __init__(self, message: str, kind: str = "malformed") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass
@@ -51,10 +59,10 @@ def boundary_of(content_type: str) -> bytes:
     media, params = parse_options_header(content_type or "")
     if media != b"multipart/form-data":
         shown = media.decode("latin-1") or "no Content-Type"
-        raise FormError(f"expected Content-Type multipart/form-data, got {shown}")
+        raise FormError(f"expected Content-Type multipart/form-data, got {shown}", "content_type")
     boundary = params.get(b"boundary")
     if not boundary:
-        raise FormError("multipart/form-data without a boundary parameter")
+        raise FormError("Content-Type multipart/form-data without a boundary parameter", "boundary")
     return boundary
 
 
@@ -106,6 +114,7 @@ def parse_form(content_type: str, body: bytes, *, max_parts: int = 64) -> Form:
         "on_part_data": on_part_data,
         "on_part_end": on_part_end,
     }
+    body = _without_preamble(body, boundary)
     parser = MultipartParser(boundary, callbacks)
     try:
         parser.write(body)
@@ -115,7 +124,28 @@ def parse_form(content_type: str, body: bytes, *, max_parts: int = 64) -> Form:
     except Exception as exc:  # python-multipart raises several types for malformed input
         raise FormError(f"malformed multipart body: {exc}") from None
     # python-multipart tolerates a body that stops before the closing boundary; a
-    # truncated upload must not pass as complete.
-    if not body.rstrip(b"\r\n").endswith(b"--" + boundary + b"--"):
-        raise FormError("multipart body is truncated: no closing boundary")
+    # truncated upload must not pass as complete. An epilogue after it is legal (RFC 2046).
+    if not _closed(body, boundary):
+        raise FormError("multipart body is truncated: no closing boundary", "truncated")
     return form
+
+
+def _without_preamble(body: bytes, boundary: bytes) -> bytes:
+    """The body from its first delimiter on: RFC 2046 5.1.1 allows a preamble before it,
+    which python-multipart does not skip (a client's MIME library may write one)."""
+    if body.lstrip(b"\r\n").startswith(b"--" + boundary):
+        return body
+    first = body.find(b"\r\n--" + boundary)
+    return body[first + 2:] if first >= 0 else body
+
+
+def _closed(body: bytes, boundary: bytes) -> bool:
+    """Whether the close delimiter `--boundary--` ends a line of its own (an epilogue may follow)."""
+    close = b"--" + boundary + b"--"
+    at = body.rfind(close)
+    while at >= 0:
+        if at == 0 or body[:at].endswith(b"\r\n"):
+            rest = body[at + len(close):].lstrip(b" \t")  # transport padding, then CRLF and an epilogue
+            return not rest.strip(b"\r\n") or rest.startswith(b"\r\n")
+        at = body.rfind(close, 0, at)
+    return False

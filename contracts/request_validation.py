@@ -6,14 +6,18 @@ here and handed on, so nothing downstream decodes them again.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 import re
 from dataclasses import dataclass, field
 
 from PIL import Image
+from python_multipart.multipart import parse_options_header
 
 from .clauses import Api, Level
 from .exchange import HttpRequest
-from .images import ImageDecodeError, decode_image
+from .images import ImageDecodeError, decode_image, sniff_format
 from .multipart import Form, FormError, parse_form
 from .rules import (
     DEFAULT_OUTPUT_FORMAT, INPUT_FORMATS, MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES, OUTPUT_FORMATS, PATHS,
@@ -26,6 +30,15 @@ KNOWN_FIELDS = {
     Api.AITHRIVING: {"image", "mask", "prompt", "negative_prompt", "seed", "output_format"},
     Api.VYRO: {"image", "mask", "prompt", "model_version"},
 }
+
+# How to fix a body that is not multipart/form-data (FormError.kind -> hint).
+_FORM_HINTS = {
+    "content_type": "send the fields with multipart/form-data (requests or httpx: files=..., data=...)",
+    "boundary": "do not set Content-Type yourself when the library builds the form (requests or httpx "
+                "files=...): it writes `multipart/form-data; boundary=...` itself",
+}
+_MALFORMED_HINT = ("send the fields with multipart/form-data as a library writes it (requests or httpx: files=..., "
+                   "data=...): CRLF line ends and a closing --boundary--")
 
 
 @dataclass
@@ -86,6 +99,11 @@ def validate_request(api: "Api | str", http: HttpRequest) -> RequestVerdict:
 
     if http.method != "POST" or not http.path.rstrip("/").endswith(PATHS[api]):
         found.append(Violation(f"{p}.transport.post", f"expected POST {PATHS[api]}, got {http.method} {http.path}"))
+    elif http.path.endswith("/"):
+        # Served here, but the documented URL has no slash: a provider may redirect (a client
+        # that does not follow it gets no answer) or 404.
+        found.append(Violation(f"{p}.transport.post", f"path {http.path} ends with '/': the documented endpoint is "
+                                                      f"POST {PATHS[api]} (a server may redirect or answer 404)", refuse=False))
     request = InpaintRequest(api=api, credential=credential(api, http.headers))
     found += _auth_violations(api, http, request)
     if len(http.body) > MAX_UPLOAD_BYTES:
@@ -94,8 +112,8 @@ def validate_request(api: "Api | str", http: HttpRequest) -> RequestVerdict:
     try:
         form = parse_form(http.headers.get("content-type", ""), http.body)
     except FormError as exc:
-        malformed = "transport.multipart" if "expected Content-Type" in str(exc) else "robust.malformed"
-        found.append(Violation(f"{p}.{malformed}", f"{exc}; send the fields with multipart/form-data (requests: files=..., data=...)"))
+        clause = "transport.multipart" if exc.kind in _FORM_HINTS else "robust.malformed"
+        found.append(Violation(f"{p}.{clause}", f"{exc}; {_FORM_HINTS.get(exc.kind, _MALFORMED_HINT)}"))
         return RequestVerdict(request, found)
 
     found += _text_fields(api, form, request)
@@ -115,9 +133,14 @@ def _auth_violations(api: Api, http: HttpRequest, request: InpaintRequest) -> li
         header = "authorization" if api is Api.AITHRIVING else "bearer"
         return [Violation(f"{p}.auth.missing", f"no credentials: expected the `{header}` header with your key")]
     if api is Api.AITHRIVING and request.credential.lower().startswith("bearer "):
-        return [Violation("ait.auth.header", "`authorization` carries 'Bearer <key>'; the document sends the raw key", refuse=False)]
+        return [Violation("ait.auth.header", "`authorization` carries 'Bearer <key>'; the document sends the raw key: "
+                                             "`authorization: <key>`", refuse=False)]
     if api is Api.VYRO and "bearer" not in http.headers:
         return [Violation("vyro.auth.header", "token sent as `Authorization: Bearer`; the documented header is `bearer`", refuse=False)]
+    if api is Api.VYRO and request.credential.lower().startswith("bearer "):
+        # The header is named `bearer`; its value is the token alone (the document's example).
+        return [Violation("vyro.auth.header", "the `bearer` header carries 'Bearer <token>'; the document sends the "
+                                              "token alone: `bearer: <token>`", refuse=False)]
     return []
 
 
@@ -125,10 +148,25 @@ def _text(api: Api, form: Form, name: str) -> tuple[str | None, list[Violation]]
     part = form.get(name)
     if part is None:
         return None, []
+    # RFC 7578 4.4: a text part may declare its charset (Java's Apache HttpClient sends
+    # ISO-8859-1 by default); without one it is UTF-8.
+    charset = _declared_charset(part.content_type) or "utf-8"
     try:
-        return part.data.decode("utf-8"), []
+        return part.data.decode(charset), []
     except UnicodeDecodeError as exc:
-        return None, [Violation(f"{api.prefix}.robust.malformed", f"`{name}` is not valid UTF-8 ({exc.reason} at byte {exc.start})")]
+        return None, [Violation(f"{api.prefix}.robust.malformed", f"`{name}` is not valid {charset.upper()} "
+                                                                  f"({exc.reason} at byte {exc.start}): send text as UTF-8")]
+
+
+def _declared_charset(content_type: str | None) -> str | None:
+    """The charset a part's Content-Type names, if Python knows it."""
+    if not content_type:
+        return None
+    charset = parse_options_header(content_type)[1].get(b"charset", b"").decode("latin-1").strip().lower()
+    try:
+        return codecs.lookup(charset).name if charset else None
+    except LookupError:
+        return None
 
 
 def _text_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violation]:
@@ -157,15 +195,31 @@ def _decode(api: Api, form: Form, name: str, invalid_clause: str) -> tuple[Image
         image = decode_image(part.data, INPUT_FORMATS[api])
     except ImageDecodeError as exc:
         clause = f"{api.prefix}.limits.dimensions" if exc.kind == "dimensions" else invalid_clause
-        return None, None, [Violation(clause, f"`{name}`: {exc}")]
+        return None, None, [Violation(clause, f"`{name}`: {exc}{_encoded_hint(part.data) if exc.kind == 'format' else ''}")]
     return image, (image.format or "").lower() or None, []
+
+
+def _encoded_hint(data: bytes) -> str:
+    """A hint when image bytes came as text: base64 or a data: URL instead of the file itself."""
+    text = data[:96].strip()
+    if text[:5].lower() == b"data:":
+        return " (a data: URL): send the raw image bytes as a file part (requests or httpx: files={...: open(path, 'rb')})"
+    try:
+        head = base64.b64decode(text[: len(text) // 4 * 4], validate=True)
+    except (binascii.Error, ValueError):
+        return ""
+    if sniff_format(head):
+        return " (base64 text): send the raw image bytes as a file part (requests or httpx: files={...: open(path, 'rb')})"
+    return ""
 
 
 def _image_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violation]:
     p = api.prefix
     found: list[Violation] = []
     if form.get("image") is None:
-        found.append(Violation(f"{p}.image.required", "no `image` file part: it is required"))
+        elsewhere = [part.name for part in form.parts if part.is_file and part.name not in KNOWN_FIELDS[api]]
+        hint = f" (a file came as `{elsewhere[0]}`: name that part `image`)" if elsewhere else ""
+        found.append(Violation(f"{p}.image.required", f"no `image` file part: it is required{hint}"))
     request.image, request.image_format, bad = _decode(api, form, "image", f"{p}.image.invalid")
     found += bad
     mask_invalid = "ait.mask.format" if api is Api.AITHRIVING else "vyro.mask.invalid"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from .catalog import clause as catalog_clause
 from .clauses import Api, Level
 from .exchange import HttpResponse
 from .images import ImageDecodeError, decode_image, describe_bytes, region_psnr, sniff_format, to_rgb
@@ -195,9 +196,28 @@ def check_outcome(ctx: _Context) -> None:
         # Either answer is allowed, but never a server error (B1).
         for clause in ctx.expect.clauses:
             ctx.fail(clause, f"expected a success or a caller error, got {got}")
+        _server_error_floor(ctx, ctx.expect.clauses, got)
     elif outcome is Outcome.SUCCESS and res.outcome is not Outcome.SUCCESS:
-        for clause in ctx.expect.clauses or (f"{ctx.p}.transport.post",):
+        focus = ctx.expect.clauses or (f"{ctx.p}.transport.post",)
+        for clause in focus:
             ctx.fail(clause, f"expected a success, got {got}")
+        if status >= 500:
+            _server_error_floor(ctx, focus, got)
+
+
+def server_error_floor(api: Api, focus: "tuple[str, ...] | list[str]") -> str | None:
+    """B1: no input yields a 5xx (or a hang). The clause that carries that floor when the
+    clauses a probe is about are only SHOULD or MAY (a colour mask, an unknown field), or None
+    when one of them is a MUST already: a crash must not pass for a lesser clause's failure."""
+    if any(catalog_clause(c).level is Level.MUST for c in focus):
+        return None
+    return f"{api.prefix}.robust.malformed"
+
+
+def _server_error_floor(ctx: _Context, focus: "tuple[str, ...]", got: str) -> None:
+    floor = server_error_floor(ctx.api, focus)
+    if floor is not None:
+        ctx.fail(floor, f"no input may be answered with a server error (B1), got {got}")
 
 
 def check_image(ctx: _Context) -> None:
@@ -213,7 +233,7 @@ def check_image(ctx: _Context) -> None:
         try:
             raw = base64.b64decode(data["image"], validate=True)
         except (binascii.Error, ValueError) as exc:
-            ctx.fail("ait.success.image", f"data.image is not valid base64: {exc}")
+            ctx.fail("ait.success.image", f"data.image is not valid base64: {exc}{_base64_hint(data['image'])}")
             return
         format_clause = "ait.output_format.honoured" if request and request.output_format else "ait.output_format.default"
         decode_clause = "ait.success.image"
@@ -279,6 +299,15 @@ def check_pixels(ctx: _Context) -> None:
         ctx.fail(f"{ctx.p}.mask.meaning",
                  f"the region the mask keeps (PSNR {_db(kept_db)} dB) is not closer to the input than the region it repaints "
                  f"(PSNR {_db(repaint_db)} dB): mask read inverted or ignored?")
+
+
+def _base64_hint(text: str) -> str:
+    """Why strict base64 refused it, where a common mistake explains it."""
+    if text.lstrip().lower().startswith("data:"):
+        return " (a data: URL; the document returns the bare base64 of the image)"
+    if any(ch in text for ch in "\r\n\t "):
+        return " (it has line breaks or spaces: RFC 4648 base64 has none unless the document asks for them, and it does not)"
+    return ""
 
 
 def _db(value: float | None) -> float | str | None:

@@ -110,11 +110,33 @@ def create_app(provider: FakeProvider | None = None, *, admin_token: str | None 
     app = FastAPI(title="inpaint-conformance fake provider", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.provider = provider
     for api, path in PATHS.items():
-        app.router.routes.append(Route(path, endpoint=InpaintEndpoint(provider, api), methods=None))
+        # The path with a trailing slash is answered too, not redirected: the request's
+        # verdict notes the slash (transport.post, not refused), so verdict and answer agree.
+        for route in (path, path + "/"):
+            app.router.routes.append(Route(route, endpoint=InpaintEndpoint(provider, api), methods=None))
     from .inspection import install_inspection
 
     install_inspection(app, provider, admin_token=admin_token, loopback_only=loopback_only)
+    _journal_near_misses(app, provider)
     return app
+
+
+def _journal_near_misses(app: FastAPI, provider: FakeProvider) -> None:
+    """Requests no route matched go to the provider when they look like an inpaint call to a
+    wrong path (`/api/edit/inpainting`): it answers 404 naming the endpoint and journals them,
+    so check-client sees the mistake. Anything else gets the router's own 404."""
+    not_found = app.router.default
+
+    async def default(scope, receive, send) -> None:
+        if scope["type"] == "http":
+            probe = to_http_request(scope, b"")
+            api = provider.near_miss_api(probe)
+            if api is not None:
+                await InpaintEndpoint(provider, api)(scope, receive, send)
+                return
+        await not_found(scope, receive, send)
+
+    app.router.default = default
 
 
 __all__ = ["create_app", "to_http_request", "send_answer", "HttpResponse"]

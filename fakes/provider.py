@@ -12,13 +12,16 @@ import math
 import secrets
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from PIL import Image
 
 from contracts import Api, HttpRequest, HttpResponse, InpaintRequest, redact_headers, redact_secret, validate_request
 from contracts.envelopes import ait_failure, ait_success, vyro_error
 from contracts.images import has_alpha, to_rgb
-from contracts.rules import CREDITS_PER_SUCCESS, MAX_UPLOAD_BYTES, MEDIA_TYPES, PATHS, RANDOM_SEED_MIN, SEED_MAX, credential, effective_mask
+from contracts.rules import (
+    CREDITS_PER_SUCCESS, MAX_UPLOAD_BYTES, MEDIA_TYPES, PATHS, PROVIDER_HOSTS, RANDOM_SEED_MIN, SEED_MAX, credential, effective_mask,
+)
 from contracts.violations import Violation
 
 from .engine import Engine, FakeEngine, InpaintJob
@@ -84,6 +87,25 @@ class FakeProvider:
         stripped = path.rstrip("/")
         return next((api for api, p in PATHS.items() if stripped.endswith(p)), None)
 
+    @staticmethod
+    def near_miss_api(request: HttpRequest) -> Api | None:
+        """The API a request to a wrong inpaint path was meant for (None: not an inpaint call).
+
+        Only paths that name inpainting count: other endpoints of the real providers
+        are not this contract's business. The provider's host (the mocks), then the
+        path, then the auth header tell the API.
+        """
+        path = request.path.lower()
+        if "inpaint" not in path or path.startswith("/__fake__") or FakeProvider.api_for_path(request.path):
+            return None
+        host = urlsplit(request.url).hostname or ""
+        by_host = next((api for api, h in PROVIDER_HOSTS.items() if host == h), None)
+        if by_host is not None:
+            return by_host
+        if "imagine" in path or "/edits/" in path or "bearer" in request.headers:
+            return Api.VYRO
+        return Api.AITHRIVING
+
     def refuse_too_large(self, api: Api, request: HttpRequest) -> Answer:
         """B2: an upload over the limit, refused before it is read; journalled, never charged."""
         message = f"upload over {MAX_UPLOAD_BYTES} bytes: send a smaller image"
@@ -96,6 +118,9 @@ class FakeProvider:
     def handle(self, request: HttpRequest) -> Answer:
         api = self.api_for_path(request.path)
         if api is None:
+            meant = self.near_miss_api(request)
+            if meant is not None:
+                return self._wrong_path(meant, request)
             return Answer(HttpResponse(404, JSON, b'{"detail": "Not Found"}'))
         started = time.perf_counter()
         key = credential(api, request.headers)
@@ -110,6 +135,19 @@ class FakeProvider:
             answer = self._respond(api, request, key, fired, trace)
             answer = _transport_faults(answer, fired)
         self._record(api, request, key, before, trace, answer, fired, started)
+        return answer
+
+    def _wrong_path(self, api: Api, request: HttpRequest) -> Answer:
+        """An inpaint call to a wrong path: 404 naming the endpoint, journalled with the client's verdict, never charged."""
+        started = time.perf_counter()
+        key = credential(api, request.headers)
+        before = self.ledger.balance(key) if key else None
+        verdict = validate_request(api, request)
+        trace = _Trace(verdict.violations, verdict.request)
+        name = "AIThriving" if api is Api.AITHRIVING else "Vyro"
+        answer = self._fail(api, 404, f"no inpaint endpoint at {request.method} {request.path}: {name} inpaint is "
+                                      f"POST {PATHS[api]} ({api.prefix}.transport.post)")
+        self._record(api, request, key, before, trace, answer, {}, started)
         return answer
 
     def _respond(self, api: Api, http: HttpRequest, key: str | None, dev_faults: dict, trace: _Trace) -> Answer:
@@ -132,7 +170,9 @@ class FakeProvider:
                 self.ledger.try_charge(key, CREDITS_PER_SUCCESS)
             return self._fail(api, self._failure_status(api, refused, dev), "; ".join(str(v) for v in refused[:3]))
         if "no_auth" not in dev and ("status_401" in dev or key is None or self.ledger.balance(key) is None):
-            return self._fail(api, 401, "unknown API key: create one with --api-key KEY or POST /__fake__/keys", auth=True)
+            # A key sent the wrong way (a 'Bearer ' prefix) is unknown as sent: say how to send it.
+            how = next((f"; {v}" for v in verdict.violations if v.clause.endswith(".auth.header")), "")
+            return self._fail(api, 401, f"unknown API key{how}; fake keys are made with --api-key KEY or POST /__fake__/keys", auth=True)
         if api is Api.AITHRIVING and "overdraw" not in dev:
             balance = self.ledger.balance(key) if key else None
             if balance is not None and balance < CREDITS_PER_SUCCESS:

@@ -137,7 +137,8 @@ def from_har(document: dict, source: str = "HAR") -> ClientInput:
     found = ClientInput(source, "har")
     for entry in har_requests(document):
         http = entry.request
-        api = FakeProvider.api_for_path(http.path)
+        # An inpaint call to a wrong path (`/api/edit/inpainting`) is judged too: transport.post.
+        api = FakeProvider.api_for_path(http.path) or FakeProvider.near_miss_api(http)
         if api is None or http.method == "OPTIONS":  # other URLs; a CORS preflight is the browser's, not the client's
             found.ignored += 1
             continue

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from contracts import HttpRequest
+from contracts.multipart import FormError, parse_form
 
 # Signatures of the image formats either API takes, as a tool decoding bytes as
 # latin-1 would show them in postData.text: their presence means the text is bytes.
@@ -82,8 +83,15 @@ def _body(request: dict, content_type: str | None) -> tuple[bytes, bool, str, st
                 return base64.b64decode(text, validate=True), False, "", content_type
             except (binascii.Error, ValueError):
                 return text.encode("utf-8", "surrogateescape"), True, "postData.text says base64 but is not", content_type
-        lossy = _REPLACEMENT in text
-        return _text_bytes(text), lossy, "the HAR tool replaced binary bytes with U+FFFD" if lossy else "", content_type
+        body = _text_bytes(text)
+        if _REPLACEMENT in text:
+            return body, True, "the HAR tool replaced binary bytes with U+FFFD", content_type
+        dropped = _empty_file_parts(content_type, body)
+        if dropped:
+            # Chrome's DevTools (and tools built on it) write the multipart text with every
+            # upload left empty: an empty file there says nothing about what was sent.
+            return body, True, f"the HAR keeps no bytes for file part(s) {', '.join(dropped)}", content_type
+        return body, False, "", content_type
     params = post.get("params")
     if isinstance(params, list) and params and "urlencoded" in (content_type or ""):
         # A form the client sent urlencoded stays urlencoded: that is the violation to see.
@@ -106,6 +114,21 @@ def _text_bytes(text: str) -> bytes:
     if all(ord(ch) < 256 for ch in text) and any(magic in text for magic in _LATIN1_IMAGE_MAGICS):
         return text.encode("latin-1")
     return text.encode("utf-8", "surrogateescape")
+
+
+def _empty_file_parts(content_type: str | None, body: bytes) -> list[str]:
+    """Names of the file parts when every one of them (with a filename) is empty; [] otherwise.
+
+    A tool that drops uploads drops them all; one empty file beside a full one was sent empty.
+    """
+    if "multipart/form-data" not in (content_type or "").lower():
+        return []
+    try:
+        form = parse_form(content_type or "", body)
+    except FormError:
+        return []
+    files = [part for part in form.parts if part.is_file]
+    return [part.name for part in files] if files and not any(part.data for part in files) else []
 
 
 def _multipart_from_params(params: list, boundary: str) -> tuple[bytes, bool, str]:

@@ -132,6 +132,14 @@ def mask_variants(ctx: Runner) -> None:
     ctx.send(spec.but(files={"mask": upload(small, "png", name="mask")}), focus=("ait.mask.resize",), label="half-size")
 
 
+@probe(AIT, successes=2)
+def mask_formats(ctx: Runner) -> None:
+    """A6/A8: a mask is an image like the image part; a JPEG or WebP mask is as good as a PNG one."""
+    for fmt in ("jpeg", "webp"):
+        mask = upload(half_mask(ROUND_SIZE), fmt, name="mask")
+        ctx.send(valid_spec().but(files={"mask": mask}), focus=("ait.mask.format",), label=fmt)
+
+
 @probe(AIT)
 def mask_refusals(ctx: Runner) -> None:
     spec = valid_spec()

@@ -52,6 +52,7 @@ class Exchange:
     response_violations: list[Violation] = field(default_factory=list)
     error: str | None = None  # why the upstream gave no answer
     duration_ms: float = 0.0
+    near_miss: bool = False  # a wrong inpaint path: the client is judged, the upstream's 404 is not
 
 
 class _TooLarge(Exception):
@@ -86,7 +87,9 @@ def create_proxy_app(
         query = request.url.query
         http = HttpRequest(request.method, str(request.url), list(request.headers.items()), body)
         target = f"{upstream}{request.url.path}" + (f"?{query}" if query else "")
-        exchange = Exchange(api if FakeProvider.api_for_path(http.path) is api else None, http, None)
+        on_path = FakeProvider.api_for_path(http.path) is api
+        near_miss = not on_path and FakeProvider.near_miss_api(http) is api
+        exchange = Exchange(api if on_path or near_miss else None, http, None, near_miss=near_miss)
         answer = await _send(client, http, target, exchange)
         exchange.duration_ms = round((time.perf_counter() - started) * 1000, 1)
         if exchange.api is not None:
@@ -175,7 +178,7 @@ async def _read_raw(response: httpx.Response) -> bytes:
 def _judge(exchange: Exchange) -> None:
     verdict = validate_request(exchange.api, exchange.request)
     exchange.request_violations = list(verdict.violations)
-    if exchange.response is not None:
+    if exchange.response is not None and not exchange.near_miss:
         exchange.response_violations = list(validate_response(exchange.api, verdict, exchange.response).violations)
 
 
@@ -196,8 +199,11 @@ def _log(console: Console, exchange: Exchange) -> None:
     if exchange.api is None:
         console.print(f"[dim]{head}  not an inpaint request: forwarded, not judged[/]")
         return
-    server = (_side("server", exchange.response_violations) if exchange.response is not None
-              else f"[bold red]upstream: {escape(exchange.error or 'no answer')}[/]")
+    if exchange.near_miss:
+        server = "server [dim]not judged (wrong path)[/]"
+    else:
+        server = (_side("server", exchange.response_violations) if exchange.response is not None
+                  else f"[bold red]upstream: {escape(exchange.error or 'no answer')}[/]")
     console.print(f"{head}  {_side('client', exchange.request_violations)}  {server}")
 
 

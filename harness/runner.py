@@ -18,6 +18,7 @@ from contracts import (
     validate_response,
 )
 from contracts.exchange import REDACTED
+from contracts.response_validation import server_error_floor
 from contracts.sequences import check_charge
 
 from .exchanges import Exchange
@@ -30,6 +31,9 @@ from .target import CreditsUnavailable, Target
 
 MAX_RETRIES = 3
 CHARGED_ROLES = ("main", "second", "low")
+# Clauses (without the API prefix) a success is judged on before its picture is decoded.
+PICTURE_FREE = frozenset({"envelope.json", "success.status", "success.code", "success.data", "success.image",
+                          "success.content_type", "success.png", "seed.echo", "seed.random_range"})
 __all__ = ["Exchange", "Runner", "scrub"]
 
 
@@ -175,16 +179,23 @@ class Runner:
         for violation in exchange.result.violations:
             self.violate(violation, exchange)
         if exchange.credits:
-            charged = check_charge(*exchange.credits, succeeded=False, clause=clause_id)
+            # A17/B5: a refusal is a failure, and no failure is charged (a MUST, whatever the
+            # level of the clause that allows the refusal itself).
+            charged = check_charge(*exchange.credits, succeeded=False, clause=f"{self.p}.credits.failure")
             if charged:
                 self.violate(charged, exchange)
+                self.violate(Violation(clause_id, f"HTTP {status} was charged: {charged.message}"), exchange)
 
     def _record(self, exchange: Exchange, focus: tuple[str, ...], relabel: dict[str, str], failure_charge_clause: str | None) -> None:
         mark = lambda clause_id, note: self.exercise(relabel.get(clause_id, clause_id), note)  # noqa: E731
         broken = lambda v: self.violate(Violation(relabel.get(v.clause, v.clause), v.message), exchange)  # noqa: E731
         if exchange.error:
-            for clause_id in focus or (f"{self.p}.robust.malformed",):
+            clause_ids = focus or (f"{self.p}.robust.malformed",)
+            for clause_id in clause_ids:
                 broken(Violation(clause_id, f"{exchange.error}: expected an answer"))
+            floor = server_error_floor(self.api, clause_ids)  # B1: no input goes unanswered
+            if floor:
+                broken(Violation(floor, f"{exchange.error}: no input may go unanswered (B1)"))
             return
         result, response = exchange.result, exchange.response
         assert result is not None and response is not None
@@ -199,6 +210,10 @@ class Runner:
         notes = {relabel.get(c, c): observed for c in focus}
         for clause_id in _outcome_clauses(self.api, exchange):
             notes[relabel.get(clause_id, clause_id)] = _note(clause_id, observed, result)
+        if result.outcome is Outcome.SUCCESS and result.image is None:
+            # The answer's picture did not decode (its own clause failed above): nothing about
+            # its size, format or pixels was seen, so none of those clauses passed here.
+            notes = {c: n for c, n in notes.items() if c.split(".", 1)[1] in PICTURE_FREE}
         if self.api is Api.VYRO and result.outcome is Outcome.FAILURE:
             notes["vyro.errors.body"] = f"HTTP {response.status} {response.headers.media_type() or 'no Content-Type'} body"
         for clause_id, note in notes.items():

@@ -101,6 +101,19 @@ def test_other_paths_are_forwarded_without_judging(proxied):
     assert "forwarded, not judged" in console.export_text()
 
 
+def test_a_client_on_a_wrong_inpaint_path_is_judged_and_the_upstreams_404_is_not(proxied):
+    proxy_url, app, provider, console = proxied
+    answer = httpx.post(f"{proxy_url}/api/edit/inpainting", headers={"authorization": KEY}, data={"prompt": "a barn"},
+                        files={"image": ("image.png", rgba_png(), "image/png")}, timeout=30)
+
+    assert answer.status_code == 404
+    (exchange,) = app.state.exchanges
+    assert exchange.near_miss and "ait.transport.post" in [v.clause for v in exchange.request_violations]
+    assert exchange.response_violations == []
+    assert provider.ledger.balance(KEY) == 6000
+    assert "not judged (wrong path)" in console.export_text()
+
+
 def test_an_unreachable_upstream_gets_a_502_and_the_proxy_keeps_serving():
     with serving(create_app()) as closed:
         dead_url = closed.url  # a port nobody listens on once this block ends
