@@ -21,7 +21,7 @@ from .images import ImageDecodeError, decode_image, sniff_format
 from .multipart import Form, FormError, parse_form
 from .rules import (
     DEFAULT_OUTPUT_FORMAT, INPUT_FORMATS, MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES, OUTPUT_FORMATS, PATHS,
-    SEED_MAX, SEED_MIN, VYRO_MODEL_VERSIONS, credential, effective_mask,
+    SEED_MAX, SEED_MIN, VYRO_MODEL_VERSIONS, api_for_path, credential, effective_mask,
 )
 from .violations import Violation
 
@@ -97,7 +97,7 @@ def validate_request(api: "Api | str", http: HttpRequest) -> RequestVerdict:
     p = api.prefix
     found: list[Violation] = []
 
-    if http.method != "POST" or not http.path.rstrip("/").endswith(PATHS[api]):
+    if http.method != "POST" or api_for_path(http.path) is not api:
         found.append(Violation(f"{p}.transport.post", f"expected POST {PATHS[api]}, got {http.method} {http.path}"))
     elif http.path.endswith("/"):
         # Served here, but the documented URL has no slash: a provider may redirect (a client

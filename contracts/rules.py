@@ -6,6 +6,8 @@ export never write these values themselves.
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import numpy as np
 from PIL import Image, ImageFilter
 
@@ -36,6 +38,31 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 AUTH_HEADER = {Api.AITHRIVING: "authorization", Api.VYRO: "bearer"}
+
+
+def api_for_path(path: str) -> Api | None:
+    """The API whose documented endpoint ``path`` is (under any prefix, a trailing slash allowed)."""
+    stripped = path.rstrip("/")
+    return next((api for api, p in PATHS.items() if stripped.endswith(p)), None)
+
+
+def near_miss_api(url: str, path: str, headers) -> Api | None:
+    """The API a call to a wrong inpaint path was meant for (None: not an inpaint call).
+
+    Only paths that name inpainting count: other endpoints of the real providers are
+    not this contract's business. The provider's host, then the path, then the auth
+    header tell the API.
+    """
+    lowered = path.lower()
+    if "inpaint" not in lowered or lowered.startswith("/__fake__") or api_for_path(path):
+        return None
+    host = urlsplit(url).hostname or ""
+    by_host = next((api for api, h in PROVIDER_HOSTS.items() if host == h), None)
+    if by_host is not None:
+        return by_host
+    if "imagine" in lowered or "/edits/" in lowered or AUTH_HEADER[Api.VYRO] in headers:
+        return Api.VYRO
+    return Api.AITHRIVING
 
 
 def credential(api: Api, headers) -> str | None:

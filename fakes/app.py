@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from contracts import Api, HttpRequest, HttpResponse
-from contracts.rules import MAX_UPLOAD_BYTES, PATHS
+from contracts.rules import MAX_UPLOAD_BYTES, PATHS, near_miss_api
 
 from .provider import Answer, FakeProvider
 
@@ -130,7 +130,7 @@ def _journal_near_misses(app: FastAPI, provider: FakeProvider) -> None:
     async def default(scope, receive, send) -> None:
         if scope["type"] == "http":
             probe = to_http_request(scope, b"")
-            api = provider.near_miss_api(probe)
+            api = near_miss_api(probe.url, probe.path, probe.headers)
             if api is not None:
                 await InpaintEndpoint(provider, api)(scope, receive, send)
                 return

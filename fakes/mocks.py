@@ -39,7 +39,7 @@ import responses
 import respx
 
 from contracts import HttpRequest
-from contracts.rules import MAX_UPLOAD_BYTES, PROVIDER_HOSTS
+from contracts.rules import MAX_UPLOAD_BYTES, PROVIDER_HOSTS, api_for_path
 
 from .ledger import DEFAULT_CREDITS
 from .provider import Answer, FakeProvider
@@ -75,7 +75,7 @@ class _Door:
         self.provider, self.max_delay = provider, max_delay
 
     def answer(self, request: HttpRequest) -> Answer:
-        api = self.provider.api_for_path(request.path)
+        api = api_for_path(request.path)
         if api is not None and len(request.body) > MAX_UPLOAD_BYTES:
             # The server stops reading at the limit; the mock refuses the same way (B2).
             return self.provider.refuse_too_large(api, HttpRequest(request.method, request.url, request.headers, b""))

@@ -12,7 +12,6 @@ import math
 import secrets
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from PIL import Image
 
@@ -20,7 +19,8 @@ from contracts import Api, HttpRequest, HttpResponse, InpaintRequest, redact_hea
 from contracts.envelopes import ait_failure, ait_success, vyro_error
 from contracts.images import has_alpha, to_rgb
 from contracts.rules import (
-    CREDITS_PER_SUCCESS, MAX_UPLOAD_BYTES, MEDIA_TYPES, PATHS, PROVIDER_HOSTS, RANDOM_SEED_MIN, SEED_MAX, credential, effective_mask,
+    CREDITS_PER_SUCCESS, MAX_UPLOAD_BYTES, MEDIA_TYPES, PATHS, RANDOM_SEED_MIN, SEED_MAX, api_for_path, credential, effective_mask,
+    near_miss_api,
 )
 from contracts.violations import Violation
 
@@ -82,30 +82,6 @@ class FakeProvider:
         self.journal.clear()
         self.faults.clear()
 
-    @staticmethod
-    def api_for_path(path: str) -> Api | None:
-        stripped = path.rstrip("/")
-        return next((api for api, p in PATHS.items() if stripped.endswith(p)), None)
-
-    @staticmethod
-    def near_miss_api(request: HttpRequest) -> Api | None:
-        """The API a request to a wrong inpaint path was meant for (None: not an inpaint call).
-
-        Only paths that name inpainting count: other endpoints of the real providers
-        are not this contract's business. The provider's host (the mocks), then the
-        path, then the auth header tell the API.
-        """
-        path = request.path.lower()
-        if "inpaint" not in path or path.startswith("/__fake__") or FakeProvider.api_for_path(request.path):
-            return None
-        host = urlsplit(request.url).hostname or ""
-        by_host = next((api for api, h in PROVIDER_HOSTS.items() if host == h), None)
-        if by_host is not None:
-            return by_host
-        if "imagine" in path or "/edits/" in path or "bearer" in request.headers:
-            return Api.VYRO
-        return Api.AITHRIVING
-
     def refuse_too_large(self, api: Api, request: HttpRequest) -> Answer:
         """B2: an upload over the limit, refused before it is read; journalled, never charged."""
         message = f"upload over {MAX_UPLOAD_BYTES} bytes: send a smaller image"
@@ -116,9 +92,9 @@ class FakeProvider:
 
     # -- the handler -----------------------------------------------------------------
     def handle(self, request: HttpRequest) -> Answer:
-        api = self.api_for_path(request.path)
+        api = api_for_path(request.path)
         if api is None:
-            meant = self.near_miss_api(request)
+            meant = near_miss_api(request.url, request.path, request.headers)
             if meant is not None:
                 return self._wrong_path(meant, request)
             return Answer(HttpResponse(404, JSON, b'{"detail": "Not Found"}'))

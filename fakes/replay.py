@@ -22,6 +22,7 @@ from pathlib import Path
 
 from contracts import HttpRequest, HttpResponse, validate_request
 from contracts.multipart import FormError, parse_form
+from contracts.rules import api_for_path
 
 from .provider import JSON, Answer, FakeProvider, _Trace
 
@@ -72,7 +73,7 @@ class ReplayProvider(FakeProvider):
             recorded = self.exchanges[index].response
             # No recorded answer: the provider was unreachable, so the replay drops the connection too.
             answer = Answer(recorded) if recorded is not None else Answer(HttpResponse(0), transport="drop")
-        api = self.api_for_path(request.path)
+        api = api_for_path(request.path)
         if api is not None:
             verdict = validate_request(api, request)
             trace = _Trace(violations=verdict.violations, request=verdict.request)
@@ -81,7 +82,7 @@ class ReplayProvider(FakeProvider):
         return answer
 
     def _route(self, request: HttpRequest) -> tuple[str, str]:
-        api = self.api_for_path(request.path)
+        api = api_for_path(request.path)
         return request.method, api.value if api is not None else request.path
 
     def _match(self, request: HttpRequest) -> int | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from contracts import Api, Level, clauses, validate_request
 from contracts.catalog import clause as catalog_clause
 from contracts.clauses import UnknownClause
-from fakes.provider import FakeProvider
+from contracts.rules import api_for_path, near_miss_api
 
 from .har import HarError, HarRequest, har_requests, is_har
 from .results import ClauseResult
@@ -138,7 +138,7 @@ def from_har(document: dict, source: str = "HAR") -> ClientInput:
     for entry in har_requests(document):
         http = entry.request
         # An inpaint call to a wrong path (`/api/edit/inpainting`) is judged too: transport.post.
-        api = FakeProvider.api_for_path(http.path) or FakeProvider.near_miss_api(http)
+        api = api_for_path(http.path) or near_miss_api(http.url, http.path, http.headers)
         if api is None or http.method == "OPTIONS":  # other URLs; a CORS preflight is the browser's, not the client's
             found.ignored += 1
             continue

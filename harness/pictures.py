@@ -26,7 +26,6 @@ from PIL import Image
 
 from contracts import Outcome, RequestVerdict, ResponseVerdict
 from contracts.images import region_psnr, to_rgb
-from contracts.rules import kept_and_repainted
 
 from .difference_maps import Layers, kept_layers, outputs_layers, paint, pooled
 from .results import ClauseResult
@@ -137,13 +136,13 @@ def capture(probe: str, request: RequestVerdict, response: ResponseVerdict | Non
         if output.size != image.size:
             notes.append(f"no difference map: the output is {output.width}x{output.height}, the input {image.width}x{image.height}")
         else:
-            kept, _ = kept_and_repainted(mask)
+            layers = kept_layers(image, output, mask)
             measured = observations.get("psnr_kept")
             judged = measured is not None
-            if not judged and kept.any():
-                measured = round(region_psnr(image, output, kept), 2)
+            if not judged and layers.kept.any():
+                measured = round(region_psnr(image, output, layers.kept), 2)
             why = "" if judged else f" (not judged: {observations.get('format') or 'lossy'} output)"
-            pictures.append(_difference_picture("difference", kept_layers(image, output, mask),
+            pictures.append(_difference_picture("difference", layers,
                                                 f"output vs input where the mask keeps: PSNR {_db(measured)}{why}; "
                                                 "red = changed, blue = repainted (not judged)"))
     if first_output is not None and output is not None:
@@ -179,15 +178,14 @@ class _Seen:
 class PictureBook:
     """The pictures of one Runner's exchanges; filed under clause results at the end of the run.
 
-    Hook: ``self.pictures = PictureBook()`` in Runner.__init__, ``self.pictures.add(exchange)``
-    at the end of Runner.send, ``results = self.pictures.attach(results, self.tally)`` in
-    Runner.run before the results are scrubbed.
+    Runner.send calls `add` for every exchange; Runner.run calls `attach` on the tally's
+    results before they are scrubbed of secrets.
     """
 
     def __init__(self, *, thumb_budget: int = THUMB_BUDGET, total_budget: int = TOTAL_BUDGET) -> None:
         self.thumb_budget, self.total_budget = thumb_budget, total_budget
         self._seen: list[_Seen] = []
-        self._seeded: dict[tuple, "Exchange"] = {}
+        self._seeded: dict[tuple, _Seen] = {}  # replay key -> the first exchange of that request and seed
 
     def add(self, exchange: "Exchange") -> None:
         """Remember an exchange that sent or received an image (nothing is encoded yet)."""
@@ -198,15 +196,11 @@ class PictureBook:
         seen = _Seen(len(self._seen) + 1, exchange, _clauses_of(exchange))
         key = _replay_key(exchange)
         if key is not None and exchange.succeeded and result.image is not None:
-            earlier = self._seeded.get(key)
-            if earlier is not None:
-                seen.first_output = earlier.result.image
+            earlier = self._seeded.setdefault(key, seen)
+            if earlier is not seen:  # the second of a pair: both are about reproducibility
+                seen.first_output = earlier.exchange.result.image
                 seen.clauses.add(f"{exchange.api.prefix}.reproducible")
-                for other in self._seen:  # the first of the pair is about reproducibility too
-                    if other.exchange is earlier:
-                        other.clauses.add(f"{exchange.api.prefix}.reproducible")
-            else:
-                self._seeded[key] = exchange
+                earlier.clauses.add(f"{exchange.api.prefix}.reproducible")
         self._seen.append(seen)
 
     def attach(self, results: list[ClauseResult], tally: "Tally | None" = None) -> list[ClauseResult]:

@@ -26,8 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from contracts import Api, HttpRequest, HttpResponse, Violation, validate_request, validate_response
-from contracts.rules import MAX_UPLOAD_BYTES
-from fakes.provider import FakeProvider
+from contracts.rules import MAX_UPLOAD_BYTES, api_for_path, near_miss_api
 
 from .recording import Recorder, exchange_record
 
@@ -87,8 +86,8 @@ def create_proxy_app(
         query = request.url.query
         http = HttpRequest(request.method, str(request.url), list(request.headers.items()), body)
         target = f"{upstream}{request.url.path}" + (f"?{query}" if query else "")
-        on_path = FakeProvider.api_for_path(http.path) is api
-        near_miss = not on_path and FakeProvider.near_miss_api(http) is api
+        on_path = api_for_path(http.path) is api
+        near_miss = not on_path and near_miss_api(http.url, http.path, http.headers) is api
         exchange = Exchange(api if on_path or near_miss else None, http, None, near_miss=near_miss)
         answer = await _send(client, http, target, exchange)
         exchange.duration_ms = round((time.perf_counter() - started) * 1000, 1)

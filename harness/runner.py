@@ -31,9 +31,6 @@ from .target import CreditsUnavailable, Target
 
 MAX_RETRIES = 3
 CHARGED_ROLES = ("main", "second", "low")
-# Clauses (without the API prefix) a success is judged on before its picture is decoded.
-PICTURE_FREE = frozenset({"envelope.json", "success.status", "success.code", "success.data", "success.image",
-                          "success.content_type", "success.png", "seed.echo", "seed.random_range"})
 __all__ = ["Exchange", "Runner", "scrub"]
 
 
@@ -41,7 +38,7 @@ class Runner:
     """Runs the probes of one API against one target; probes call `send`, `skip` and `violate`."""
 
     def __init__(self, target: Target, api: Api, *, examples: int, hypothesis_seed: int,
-                 reproducer: Reproducer, max_retries: int = MAX_RETRIES) -> None:
+                 reproducer: Reproducer, max_retries: int = MAX_RETRIES, pictures: bool = True) -> None:
         self.target, self.api, self.p = target, api, api.prefix
         self.examples, self.hypothesis_seed = examples, hypothesis_seed
         self.tally = Tally(api)
@@ -49,7 +46,8 @@ class Runner:
         self.max_retries = max_retries
         self.current_probe = "?"
         self.harness_errors: list[str] = []
-        self.pictures = PictureBook()
+        # Pictures cost about a quarter of a default run: kept only for a report that shows them.
+        self.pictures = PictureBook() if pictures else None
 
     # -- what probes use --------------------------------------------------------------
     def key(self, role: str) -> str | None:
@@ -99,7 +97,8 @@ class Runner:
         exchange = Exchange(probe, self.api, spec, http, verdict, expectation)
         self._exchange(exchange, outgoing)
         self._record(exchange, focus, relabel, failure_charge_clause)
-        self.pictures.add(exchange)
+        if self.pictures is not None:
+            self.pictures.add(exchange)
         return exchange
 
     # -- internals ----------------------------------------------------------------------
@@ -207,13 +206,12 @@ class Runner:
             broken(violation)
         observed = exchange.observed()
         # One mark per clause per exchange, with the most telling note.
-        notes = {relabel.get(c, c): observed for c in focus}
+        # A success whose picture did not decode (its own clause failed above) showed nothing
+        # about what the probe was about: its focus clauses are not marked.
+        unseen = result.outcome is Outcome.SUCCESS and result.image is None
+        notes = {} if unseen else {relabel.get(c, c): observed for c in focus}
         for clause_id in _outcome_clauses(self.api, exchange):
             notes[relabel.get(clause_id, clause_id)] = _note(clause_id, observed, result)
-        if result.outcome is Outcome.SUCCESS and result.image is None:
-            # The answer's picture did not decode (its own clause failed above): nothing about
-            # its size, format or pixels was seen, so none of those clauses passed here.
-            notes = {c: n for c, n in notes.items() if c.split(".", 1)[1] in PICTURE_FREE}
         if self.api is Api.VYRO and result.outcome is Outcome.FAILURE:
             notes["vyro.errors.body"] = f"HTTP {response.status} {response.headers.media_type() or 'no Content-Type'} body"
         for clause_id, note in notes.items():
@@ -244,7 +242,9 @@ class Runner:
                 on_probe_done(definition.name)
         self._explain_unobserved()
         secrets = [k for k in (self.key("main"), self.key("second"), self.key("low")) if k]
-        results = self.pictures.attach(self.tally.results(self.reproducer.command), self.tally)
+        results = self.tally.results(self.reproducer.command)
+        if self.pictures is not None:
+            results = self.pictures.attach(results, self.tally)
         return [scrub(result, secrets) for result in results]
 
     def _explain_unobserved(self) -> None:
@@ -287,12 +287,16 @@ def _outcome_clauses(api: Api, exchange: Exchange) -> list[str]:
     if got is Outcome.SUCCESS and expected in (Outcome.SUCCESS, Outcome.ANY):
         if api is Api.AITHRIVING:
             request = exchange.verdict.request
-            found += ["ait.success.status", "ait.success.code", "ait.success.data", "ait.success.image", "ait.output.size",
-                      "ait.output_format.honoured" if request and request.output_format else "ait.output_format.default"]
+            found += ["ait.success.status", "ait.success.code", "ait.success.data", "ait.success.image"]
+            if result.image is not None:  # size and format are judged on the decoded picture
+                found += ["ait.output.size",
+                          "ait.output_format.honoured" if request and request.output_format else "ait.output_format.default"]
             if result.seed is not None:
                 found.append("ait.seed.echo" if request and request.seed else "ait.seed.random_range")
         else:
-            found += ["vyro.success.status", "vyro.success.content_type", "vyro.success.png", "vyro.output.size"]
+            found += ["vyro.success.status", "vyro.success.content_type", "vyro.success.png"]
+            if result.image is not None:
+                found.append("vyro.output.size")
         if result.observations.get("psnr_kept") is not None:
             found.append(f"{p}.kept_pixels")
             if result.observations.get("psnr_repainted") is not None:

@@ -155,7 +155,8 @@ def _run(target: Target, apis: list[Api], args: argparse.Namespace, examples: in
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         for api in apis:
             task = progress.add_task(api.value, total=len(probes_for(api)), probe="")
-            runner = Runner(target, api, examples=examples, hypothesis_seed=args.hypothesis_seed, reproducer=reproducer)
+            runner = Runner(target, api, examples=examples, hypothesis_seed=args.hypothesis_seed, reproducer=reproducer,
+                            pictures=bool(args.json_report or args.html_report))  # the JSON report carries them for `report`
             results += runner.run(lambda name: progress.update(task, advance=1, probe=name))
             errors += runner.harness_errors
     return RunReport([a.value for a in apis], target.description, results, started, tool_version()), errors
