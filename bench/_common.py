@@ -24,11 +24,11 @@ if str(REPO) not in sys.path:  # run as `python bench/x.py` from a checkout, ins
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from contracts import Api, HttpRequest  # noqa: E402
-from contracts.envelopes import ait_success  # noqa: E402
-from contracts.rules import AUTH_HEADER, PATHS  # noqa: E402
-from fakes.engine import FakeEngine, InpaintJob  # noqa: E402
-from fakes.imaging import composite, encode  # noqa: E402
+from inpaint_conformance.contracts import Api, HttpRequest  # noqa: E402
+from inpaint_conformance.contracts.envelopes import ait_success  # noqa: E402
+from inpaint_conformance.contracts.rules import AUTH_HEADER, PATHS  # noqa: E402
+from inpaint_conformance.fakes.engine import FakeEngine, InpaintJob  # noqa: E402
+from inpaint_conformance.fakes.imaging import composite, encode  # noqa: E402
 
 # A made-up key with enough credits for any run (6 per AIThriving success): not a secret.
 BENCH_KEY = "bench-key-not-a-secret"

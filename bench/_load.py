@@ -223,7 +223,7 @@ def start_fake(workers: int = 1, db: str | None = None, extra_keys: dict[str, in
     """`inpaint-conformance serve` on a free loopback port with the bench key; ready on return."""
     port = free_port()
     if serve_available():
-        argv = [sys.executable, "-m", "harness.cli", "serve", "--host", LOOPBACK, "--port", str(port),
+        argv = [sys.executable, "-m", "inpaint_conformance.harness.cli", "serve", "--host", LOOPBACK, "--port", str(port),
                 "--api-key", f"{BENCH_KEY}={BENCH_CREDITS}"]
         for key, credits in (extra_keys or {}).items():
             argv += ["--api-key", f"{key}={credits}"]

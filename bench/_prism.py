@@ -48,7 +48,7 @@ def install(prefix: Path) -> tuple[Path | None, str]:
 def openapi_json(api) -> tuple[dict | None, str]:
     """The project's exported OpenAPI document for one API, or None and why."""
     try:
-        from contracts.openapi import openapi_document
+        from inpaint_conformance.contracts.openapi import openapi_document
     except ImportError as exc:
         return None, f"the OpenAPI export (contracts/openapi.py) is not available ({exc}): Prism column skipped"
     try:

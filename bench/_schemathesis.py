@@ -16,7 +16,7 @@ from pathlib import Path
 
 from _common import BENCH_KEY, Api
 from _load import LOOPBACK, which
-from contracts.rules import AUTH_HEADER
+from inpaint_conformance.contracts.rules import AUTH_HEADER
 
 TIMEOUT_S = 300
 

@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def provider_url(api: Api) -> str:
     """The real provider URL: the mocks intercept it, so user code needs no change."""
-    from contracts.rules import PATHS, PROVIDER_HOSTS
+    from inpaint_conformance.contracts.rules import PATHS, PROVIDER_HOSTS
 
     return f"https://{PROVIDER_HOSTS[api]}{PATHS[api]}"
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     con = console()
     info = print_machine(con, "bench/mock.py: one call through the in-process mocks", command_line())
     try:
-        from fakes.mocks import default_provider, mock_providers
+        from inpaint_conformance.fakes.mocks import default_provider, mock_providers
     except ImportError as exc:
         con.print(f"[red]the mocks are not available ({exc}): fakes/mocks.py provides mock_providers()[/]")
         return 2

@@ -98,7 +98,7 @@ class BatchingEngine:
     fixed_clients = None
 
     def __init__(self, engine, image: Image.Image, mask: Image.Image) -> None:
-        from fakes.engine import InpaintJob
+        from inpaint_conformance.fakes.engine import InpaintJob
 
         self._engine = engine
         self._job = lambda seed: InpaintJob(image, mask, PROMPT, None, seed)
@@ -137,7 +137,7 @@ def measure(way, concurrency: int, seconds: float, warmup: int = 2) -> tuple[Sam
 
 def build_ways(args: argparse.Namespace):
     """Load the engine once; every way paints with its pipeline."""
-    from reference_impl import load_engine
+    from inpaint_conformance.reference_impl import load_engine
 
     size = args.size or (TINY_SIZE if args.model == "tiny-random" else 512)
     # tiny-random's native side is arbitrary: let it paint at the asked size, so a bigger

@@ -79,7 +79,7 @@ def _measure(port: int, options: Options, label: str, con) -> Sample:
 
 def single_process(options: Options, con) -> Sample:
     port = free_port()
-    argv = [sys.executable, "-m", "harness.cli", "serve", "--engine", "reference", "--model", options.model,
+    argv = [sys.executable, "-m", "inpaint_conformance.harness.cli", "serve", "--engine", "reference", "--model", options.model,
             "--host", LOOPBACK, "--port", str(port), "--api-key", f"{BENCH_KEY}={BENCH_CREDITS}",
             "--max-batch", str(options.max_batch), "--device", options.device]
     argv += ["--steps", str(options.steps)] if options.steps else []
@@ -95,8 +95,8 @@ def single_process(options: Options, con) -> Sample:
 
 def ray_replicas(options: Options, counts: list[int], con) -> dict[int, tuple[Sample, dict]]:
     """Deploy with each replica count in turn (one local Ray instance) and measure."""
-    from reference_impl.ray_runtime import deploy, shutdown
-    from reference_impl.ray_settings import RaySettings
+    from inpaint_conformance.reference_impl.ray_runtime import deploy, shutdown
+    from inpaint_conformance.reference_impl.ray_settings import RaySettings
 
     results: dict[int, tuple[Sample, dict]] = {}
     port = free_port()

@@ -46,7 +46,7 @@ class VerifyRun:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from harness.commands.verify import DEFAULT_EXAMPLES
+    from inpaint_conformance.harness.commands.verify import DEFAULT_EXAMPLES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one timing run, skip the live-server verify (about 20 s)")
@@ -66,7 +66,7 @@ def verify_cli(extra: list[str], examples: int, label: str) -> VerifyRun:
     """`inpaint-conformance verify` in a fresh process, as a CI job runs it."""
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as folder:
         report = Path(folder) / "report.json"
-        argv = [sys.executable, "-m", "harness.cli", "verify", "--examples", str(examples), "--json-report", str(report), *extra]
+        argv = [sys.executable, "-m", "inpaint_conformance.harness.cli", "verify", "--examples", str(examples), "--json-report", str(report), *extra]
         started = time.perf_counter()
         done = subprocess.run(argv, cwd=REPO, env=checkout_env(), capture_output=True, text=True, timeout=600)
         wall = time.perf_counter() - started
@@ -87,8 +87,8 @@ def read_report(path: Path) -> tuple[int, int, str]:
 
 def embedded_requests(examples: int) -> int:
     """Requests a default verify sends to the embedded fake: counted at FakeProvider.handle, in this process."""
-    from fakes.provider import FakeProvider
-    from harness.cli import main as cli_main
+    from inpaint_conformance.fakes.provider import FakeProvider
+    from inpaint_conformance.harness.cli import main as cli_main
 
     original, count = FakeProvider.handle, [0]
 

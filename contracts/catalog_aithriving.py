@@ -1,4 +1,4 @@
-"""AIThriving inpaint clauses: the seed document and decisions A1-A19, B1-B6."""
+"""AIThriving inpaint clauses: the seed document and decisions A1-A21, B1-B6."""
 from __future__ import annotations
 
 from .clauses import Api, Citation, Clause, Level, Side
@@ -38,6 +38,8 @@ CLAUSES: list[Clause] = [
        quote="Return the base64 encoded image of the generated picture.", decision="A4"),
     _c("success.image", MUST, "`data.image` is valid base64 of an image that decodes.",
        quote="Return the base64 encoded image of the generated picture.", decision="A4"),
+    _c("success.base64", SHOULD, "`data.image` is standard padded base64 without line breaks (RFC 4648 sections 3.1 and 4).",
+       decision="A20", topic="success"),
     _c("failure.envelope", MUST, "A failure has `code` -1 and a non-empty human-readable `message`.",
        quote="Callback message, 'success' for success, failure reason for failure", decision="A5"),
     _c("failure.status", MAY, "A failure's HTTP status may be 200 or a 4xx.", quote="raise Exception(str(response.json()))", decision="A5"),
@@ -89,6 +91,8 @@ CLAUSES: list[Clause] = [
     _c("seed.random_range", MUST, "With seed 0 or none, `data.seed` is the seed the server picked, in [1, 4294967294].",
        quote="(Omit this parameter or pass 0 to use a random seed.)", decision="A15"),
     _c("seed.random_differs", SHOULD, "Two requests with seed 0 report different seeds.", decision="A15"),
+    _c("seed.sensitivity", SHOULD, "Two requests that differ only in their non-zero seed repaint differently.",
+       quote="A specific value that is used to guide the 'randomness' of the generation.", decision="A21"),
     _c("reproducible", SHOULD, "Same image, mask, prompts, output_format and non-zero seed: same output (identical PNG or PSNR >= 40 dB).",
        quote="A specific value that is used to guide the 'randomness' of the generation.", decision="A16"),
     # A17/A18 credits

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 
 class Level(str, enum.Enum):
-    """RFC 2119 levels, as CONTRACT-DECISIONS.md uses them."""
+    """RFC 2119 levels, as the decisions (contracts/decisions.py, docs/decisions.md) use them."""
 
     MUST = "MUST"
     SHOULD = "SHOULD"
@@ -61,14 +61,14 @@ class Citation:
 
     quote: str | None = None  # verbatim text of the seed document
     document: str | None = None  # seed file name the quote is from
-    decision: str | None = None  # CONTRACT-DECISIONS.md row, e.g. "A13"
+    decision: str | None = None  # decision rows (contracts/decisions.py), e.g. "A13" or "A5, B1"
 
     def __str__(self) -> str:
         parts = []
         if self.quote:
             parts.append(f'"{self.quote}" ({self.document})')
         if self.decision:
-            parts.append(f"CONTRACT-DECISIONS.md {self.decision}")
+            parts.append(f"decision {self.decision} (docs/decisions.md)")
         return "; ".join(parts)
 
 

@@ -1,6 +1,6 @@
 """Images as the contracts see them: format from magic bytes, bounded decoding, PSNR.
 
-Formats are decided from the bytes only (CONTRACT-DECISIONS: the Vyro SDK labels
+Formats are decided from the bytes only (decision V5: the Vyro SDK labels
 every upload image/jpeg). Decoding checks the pixel count from the header before
 any pixel is decompressed, so a decompression bomb costs nothing.
 """

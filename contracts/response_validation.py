@@ -230,10 +230,8 @@ def check_image(ctx: _Context) -> None:
             shape = "a bare string" if isinstance(data, str) else type(data).__name__
             ctx.fail("ait.success.data", f'expected data {{"image": <base64>, "seed": <int>}}, got {shape}')
             return
-        try:
-            raw = base64.b64decode(data["image"], validate=True)
-        except (binascii.Error, ValueError) as exc:
-            ctx.fail("ait.success.image", f"data.image is not valid base64: {exc}{_base64_hint(data['image'])}")
+        raw = _decode_base64(ctx, data["image"])
+        if raw is None:
             return
         format_clause = "ait.output_format.honoured" if request and request.output_format else "ait.output_format.default"
         decode_clause = "ait.success.image"
@@ -299,6 +297,25 @@ def check_pixels(ctx: _Context) -> None:
         ctx.fail(f"{ctx.p}.mask.meaning",
                  f"the region the mask keeps (PSNR {_db(kept_db)} dB) is not closer to the input than the region it repaints "
                  f"(PSNR {_db(repaint_db)} dB): mask read inverted or ignored?")
+
+
+def _decode_base64(ctx: _Context, text: str) -> bytes | None:
+    """A4/A20: strict RFC 4648 base64; line breaks are only a SHOULD failure (the documented client decodes them)."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        strict_error = exc
+    if "".join(text.split()) != text and not text.lstrip().lower().startswith("data:"):
+        try:
+            raw = base64.b64decode("".join(text.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raw = None
+        if raw is not None:
+            ctx.fail("ait.success.base64", "data.image has line breaks or spaces inside its base64: RFC 4648 base64 has none "
+                                           "unless a specification asks for them (Python's b64decode and atob accept them)")
+            return raw
+    ctx.fail("ait.success.image", f"data.image is not valid base64: {strict_error}{_base64_hint(text)}")
+    return None
 
 
 def _base64_hint(text: str) -> str:

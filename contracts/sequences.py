@@ -4,7 +4,7 @@ from __future__ import annotations
 from .clauses import Api
 from .images import region_psnr
 from .response_validation import ResponseVerdict
-from .rules import CREDITS_PER_SUCCESS, KEPT_PSNR_DB, RANDOM_SEED_MIN, SEED_MAX
+from .rules import CREDITS_PER_SUCCESS, KEPT_PSNR_DB, RANDOM_SEED_MIN, SEED_MAX, kept_and_repainted
 from .violations import Violation
 
 
@@ -22,6 +22,22 @@ def check_reproducible(api: Api, first: ResponseVerdict, second: ResponseVerdict
     db = region_psnr(first.image, second.image, everywhere)
     if db < KEPT_PSNR_DB:
         return Violation(f"{api.prefix}.reproducible", f"same seed {seed} gave different pictures: PSNR {db:.1f} dB, expected >= {KEPT_PSNR_DB:.0f}")
+    return None
+
+
+def check_seed_sensitivity(api: Api, first: ResponseVerdict, second: ResponseVerdict, mask, seeds: tuple[int, int]) -> Violation | None:
+    """A21: two non-zero seeds, all else equal, repaint differently (where the mask is 255)."""
+    clause = f"{api.prefix}.seed.sensitivity"
+    if first.image is None or second.image is None or first.image.size != second.image.size:
+        return Violation(clause, "one of the two answers carried no image of the input's size to compare")
+    _, repainted = kept_and_repainted(mask)
+    if not repainted.any():
+        return None
+    db = region_psnr(first.image, second.image, repainted)
+    if db >= KEPT_PSNR_DB:
+        shown = "identical" if db == float("inf") else f"PSNR {db:.1f} dB apart"
+        return Violation(clause, f"seeds {seeds[0]} and {seeds[1]} repainted the same picture ({shown} where the mask is 255): "
+                                 "the seed is ignored")
     return None
 
 

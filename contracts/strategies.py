@@ -4,8 +4,8 @@ Composable building blocks for property tests of clients, servers and of the
 contracts themselves::
 
     from hypothesis import given
-    from contracts import validate_request
-    from contracts.strategies import invalid_requests, valid_requests
+    from inpaint_conformance.contracts import validate_request
+    from inpaint_conformance.contracts.strategies import invalid_requests, valid_requests
 
     @given(valid_requests("aithriving"))
     def test_accepted(request):

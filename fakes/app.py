@@ -15,8 +15,8 @@ import anyio
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from contracts import Api, HttpRequest, HttpResponse
-from contracts.rules import MAX_UPLOAD_BYTES, PATHS, near_miss_api
+from inpaint_conformance.contracts import Api, HttpRequest, HttpResponse
+from inpaint_conformance.contracts.rules import MAX_UPLOAD_BYTES, PATHS, near_miss_api
 
 from .provider import Answer, FakeProvider
 

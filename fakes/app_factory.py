@@ -1,4 +1,4 @@
-"""The fake as an app factory uvicorn workers import: `fakes.app_factory:create_app_from_env`.
+"""The fake as an app factory uvicorn workers import: `inpaint_conformance.fakes.app_factory:create_app_from_env`.
 
 `serve --workers N` runs N processes; each builds its own app from the environment
 variables below, which `serve` sets before starting them. They share the SQLite

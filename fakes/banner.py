@@ -4,8 +4,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
-from contracts import Api
-from contracts.rules import AUTH_HEADER, PATHS
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.rules import AUTH_HEADER, PATHS
 
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 

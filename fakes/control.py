@@ -12,7 +12,7 @@ import threading
 import weakref
 from collections.abc import Mapping
 
-from contracts import Api, Level, redact_secret
+from inpaint_conformance.contracts import Api, Level, redact_secret
 
 from .faults import KINDS, Fault
 from .ledger import DEFAULT_CREDITS

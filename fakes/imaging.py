@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from contracts.images import to_rgb
+from inpaint_conformance.contracts.images import to_rgb
 
 # B6 leaves encoder settings free; these favour speed where the bytes do not matter.
 _SAVE_OPTIONS = {

@@ -16,8 +16,8 @@ import secrets
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from contracts import Api
-from contracts.rules import credential
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.rules import credential
 
 from .control import FakeControl, KeyExists
 from .dashboard import install_dashboard

@@ -38,8 +38,8 @@ import requests
 import responses
 import respx
 
-from contracts import HttpRequest
-from contracts.rules import MAX_UPLOAD_BYTES, PROVIDER_HOSTS, api_for_path
+from inpaint_conformance.contracts import HttpRequest
+from inpaint_conformance.contracts.rules import MAX_UPLOAD_BYTES, PROVIDER_HOSTS, api_for_path
 
 from .ledger import DEFAULT_CREDITS
 from .provider import Answer, FakeProvider

@@ -3,7 +3,7 @@
 `FakeProvider.handle` takes a neutral HttpRequest and returns an Answer. The FastAPI
 server, the respx mock and the requests mock are thin adapters around it, so the
 server and the mocks cannot drift apart. Which requests fail is decided by
-`contracts.validate_request`; the bodies come from `contracts.envelopes`.
+`inpaint_conformance.contracts.validate_request`; the bodies come from `inpaint_conformance.contracts.envelopes`.
 """
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from contracts import Api, HttpRequest, HttpResponse, InpaintRequest, redact_headers, redact_secret, validate_request
-from contracts.envelopes import ait_failure, ait_success, vyro_error
-from contracts.images import has_alpha, to_rgb
-from contracts.rules import (
+from inpaint_conformance.contracts import Api, HttpRequest, HttpResponse, InpaintRequest, redact_headers, redact_secret, validate_request
+from inpaint_conformance.contracts.envelopes import ait_failure, ait_success, vyro_error
+from inpaint_conformance.contracts.images import has_alpha, to_rgb
+from inpaint_conformance.contracts.rules import (
     CREDITS_PER_SUCCESS, MAX_UPLOAD_BYTES, MEDIA_TYPES, PATHS, RANDOM_SEED_MIN, SEED_MAX, api_for_path, credential, effective_mask,
     near_miss_api,
 )
-from contracts.violations import Violation
+from inpaint_conformance.contracts.violations import Violation
 
 from .engine import Engine, FakeEngine, InpaintJob
 from .faults import FaultBook

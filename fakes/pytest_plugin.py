@@ -2,7 +2,7 @@
 
 Registered as the `pytest11` entry point `inpaint_fakes`, so installing the package
 makes them available; in this repository's own tests load it with
-`-p fakes.pytest_plugin` or `pytest_plugins = ["fakes.pytest_plugin"]`.
+`-p inpaint_conformance.fakes.pytest_plugin` or `pytest_plugins = ["inpaint_conformance.fakes.pytest_plugin"]`.
 
     def test_my_client(inpaint_fake):
         result = my_client.inpaint("https://www.aithriving.com", key=inpaint_fake.key, ...)

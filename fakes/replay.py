@@ -6,7 +6,7 @@ the exchange it matches: same method, same API (or same path, for other URLs) an
 the same form fields (multipart boundaries differ from run to run, so bodies are
 compared part by part). Without an exact match it answers the next unused exchange
 for that API in recorded order (unless `strict`). It is a FakeProvider, so it plugs
-into every door of the fake (`fakes.app.create_app(ReplayProvider(...))`) and
+into every door of the fake (`inpaint_conformance.fakes.app.create_app(ReplayProvider(...))`) and
 journals each request with the client's verdict, as the fake does.
 """
 from __future__ import annotations
@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts import HttpRequest, HttpResponse, validate_request
-from contracts.multipart import FormError, parse_form
-from contracts.rules import api_for_path
+from inpaint_conformance.contracts import HttpRequest, HttpResponse, validate_request
+from inpaint_conformance.contracts.multipart import FormError, parse_form
+from inpaint_conformance.contracts.rules import api_for_path
 
 from .provider import JSON, Answer, FakeProvider, _Trace
 

@@ -1,8 +1,8 @@
 """What the pytest fixtures hand a test: a fake's controls plus test-shaped helpers."""
 from __future__ import annotations
 
-from contracts import Api, Level
-from contracts.rules import PATHS, PROVIDER_ORIGINS
+from inpaint_conformance.contracts import Api, Level
+from inpaint_conformance.contracts.rules import PATHS, PROVIDER_ORIGINS
 
 from .control import FakeControl
 from .mocks import TEST_KEY

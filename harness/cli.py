@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clauses", help="list the clause catalog")
     p.add_argument("--api", choices=APIS)
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    p.add_argument("--decisions", action="store_true",
+                   help="print the decision rows the clauses cite (docs/decisions.md is the markdown output)")
 
     p = sub.add_parser("openapi", help="print the OpenAPI 3.1 document of one API")
     p.add_argument("--api", choices=APIS, required=True)
@@ -89,20 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("report")
     p.add_argument("--html", metavar="PATH", required=True)
 
-    from harness.commands.ray_config import add_arguments as ray_config_arguments
+    from inpaint_conformance.harness.commands.ray_config import add_arguments as ray_config_arguments
     ray_config_arguments(sub.add_parser("ray-config", help="print the Ray Serve config YAML for `serve deploy`"))
     return parser
 
 
 COMMANDS = {
-    "clauses": "harness.commands.clauses",
-    "openapi": "harness.commands.openapi",
-    "serve": "harness.commands.serve",
-    "verify": "harness.commands.verify",
-    "check-client": "harness.commands.check_client",
-    "proxy": "harness.commands.proxy",
-    "report": "harness.commands.report",
-    "ray-config": "harness.commands.ray_config",
+    "clauses": "inpaint_conformance.harness.commands.clauses",
+    "openapi": "inpaint_conformance.harness.commands.openapi",
+    "serve": "inpaint_conformance.harness.commands.serve",
+    "verify": "inpaint_conformance.harness.commands.verify",
+    "check-client": "inpaint_conformance.harness.commands.check_client",
+    "proxy": "inpaint_conformance.harness.commands.proxy",
+    "report": "inpaint_conformance.harness.commands.report",
+    "ray-config": "inpaint_conformance.harness.commands.ray_config",
 }
 
 

@@ -4,7 +4,7 @@ Every request of an API is held against every client clause of that API: a claus
 fails when any request broke it, passes when requests of its API were seen and none
 broke it, and is skipped when no request of its API was seen. Journal entries carry
 the fake's own verdict (`violations`: the journal keeps no bodies); HAR requests are
-rebuilt and judged here by `contracts.validate_request`, the same judge.
+rebuilt and judged here by `inpaint_conformance.contracts.validate_request`, the same judge.
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from contracts import Api, Level, clauses, validate_request
-from contracts.catalog import clause as catalog_clause
-from contracts.clauses import UnknownClause
-from contracts.rules import api_for_path, near_miss_api
+from inpaint_conformance.contracts import Api, Level, clauses, validate_request
+from inpaint_conformance.contracts.catalog import clause as catalog_clause
+from inpaint_conformance.contracts.clauses import UnknownClause
+from inpaint_conformance.contracts.rules import api_for_path, near_miss_api
 
 from .har import HarError, HarRequest, har_requests, is_har
 from .results import ClauseResult

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from contracts.images import to_rgb
-from contracts.rules import kept_and_repainted
+from inpaint_conformance.contracts.images import to_rgb
+from inpaint_conformance.contracts.rules import kept_and_repainted
 
 DIFF_GAIN = 8  # a difference of 32 (of 255) already shows at full strength
 CHANGED = np.array([255, 48, 48], dtype=np.float32)  # red: a judged pixel that changed

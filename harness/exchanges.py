@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from contracts import Api, Expectation, HttpRequest, HttpResponse, Outcome, RequestVerdict, ResponseVerdict, redact_headers
+from inpaint_conformance.contracts import Api, Expectation, HttpRequest, HttpResponse, Outcome, RequestVerdict, ResponseVerdict, redact_headers
 
 from .probes import RequestSpec
 

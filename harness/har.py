@@ -14,8 +14,8 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from contracts import HttpRequest
-from contracts.multipart import FormError, parse_form
+from inpaint_conformance.contracts import HttpRequest
+from inpaint_conformance.contracts.multipart import FormError, parse_form
 
 # Signatures of the image formats either API takes, as a tool decoding bytes as
 # latin-1 would show them in postData.text: their presence means the text is bytes.

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from contracts import clause as catalog_clause
-from contracts import redact_headers
-from contracts.clauses import UnknownClause
+from inpaint_conformance.contracts import clause as catalog_clause
+from inpaint_conformance.contracts import redact_headers
+from inpaint_conformance.contracts.clauses import UnknownClause
+from inpaint_conformance.contracts.decisions import cited
 
 from .pictures import MAX_PER_CLAUSE, clause_shots, shots_of
 from .results import LEVELS, STATUSES, ClauseResult, RunReport
@@ -79,9 +80,11 @@ def _citation(clause_id: str) -> dict:
     try:
         found = catalog_clause(clause_id)
     except UnknownClause:
-        return {"statement": None, "quote": None, "document": None, "decision": None, "known": False}
+        return {"statement": None, "quote": None, "document": None, "decision": None, "decisions": [], "known": False}
     c = found.citation
-    return {"statement": found.statement, "quote": c.quote, "document": c.document, "decision": c.decision, "known": True}
+    rows = [{"id": d.id, "topic": d.topic, "level": d.level, "decision": d.decision, "why": d.why} for d in cited(c.decision)]
+    return {"statement": found.statement, "quote": c.quote, "document": c.document, "decision": c.decision,
+            "decisions": rows, "known": True}
 
 
 def _exchange_view(evidence: dict) -> dict | None:

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from contracts import Outcome, RequestVerdict, ResponseVerdict
-from contracts.images import region_psnr, to_rgb
+from inpaint_conformance.contracts import Outcome, RequestVerdict, ResponseVerdict
+from inpaint_conformance.contracts.images import region_psnr, to_rgb
 
 from .difference_maps import Layers, kept_layers, outputs_layers, paint, pooled
 from .results import ClauseResult

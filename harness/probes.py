@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from contracts import Api
+from inpaint_conformance.contracts import Api
 
 from .probe_images import EXTENSION, MEDIA, ROUND_SIZE, encode, half_mask, patterned
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # other way V2 allows; "none" sends no credentials.
 AUTH_ROLES = ("main", "second", "low", "none", "wrong", "authorization-bearer")
 BODY_KINDS = ("multipart", "truncated", "urlencoded")
-PROBE_MODULES = ("harness.probes_aithriving", "harness.probes_vyro", "harness.probes_robust", "harness.properties")
+PROBE_MODULES = ("inpaint_conformance.harness.probes_aithriving", "inpaint_conformance.harness.probes_vyro", "inpaint_conformance.harness.probes_robust", "inpaint_conformance.harness.properties")
 
 
 @dataclass(frozen=True)

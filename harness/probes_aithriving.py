@@ -5,9 +5,9 @@ says which clauses it is about; the contracts decide what a correct answer is.
 """
 from __future__ import annotations
 
-from contracts import Api, Expectation, Violation
-from contracts.rules import CREDITS_PER_SUCCESS, INPUT_FORMATS, OUTPUT_FORMATS, SEED_MAX
-from contracts.sequences import check_random_seeds, check_reproducible
+from inpaint_conformance.contracts import Api, Expectation, Violation
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, INPUT_FORMATS, OUTPUT_FORMATS, SEED_MAX
+from inpaint_conformance.contracts.sequences import check_random_seeds, check_reproducible, check_seed_sensitivity
 
 from .probe_images import ODD_SIZE, ROUND_SIZE, corrupt_png, half_mask, partial_mask, patterned, with_alpha
 from .probes import PROMPT, RequestSpec, probe, upload, valid_spec
@@ -96,6 +96,24 @@ def reproducible(ctx: Runner) -> None:
     else:
         same = first.result.image_bytes == second.result.image_bytes
         ctx.exercise("ait.reproducible", f"seed {FIXED_SEED} twice: {'identical bytes' if same else 'same picture'}")
+
+
+@probe(AIT, successes=2)
+def seed_sensitivity(ctx: Runner) -> None:
+    """A21: the same request with two different non-zero seeds repaints two different pictures."""
+    other = str(int(FIXED_SEED) + 1)
+    spec = valid_spec(output_format="png")
+    first = ctx.send(spec.but(seed=FIXED_SEED), label=f"seed-{FIXED_SEED}")
+    second = ctx.send(spec.but(seed=other), label=f"seed-{other}")
+    if not (first.succeeded and second.succeeded and first.result.image and second.result.image):
+        ctx.skip("ait.seed.sensitivity", "the two requests with different seeds did not both succeed with a decodable image")
+        return
+    mask = second.verdict.request.strength_mask()
+    violation = check_seed_sensitivity(AIT, first.result, second.result, mask, (int(FIXED_SEED), int(other)))
+    if violation:
+        ctx.violate(violation, second)
+    else:
+        ctx.exercise("ait.seed.sensitivity", f"seeds {FIXED_SEED} and {other} repainted differently")
 
 
 @probe(AIT, successes=2)

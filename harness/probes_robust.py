@@ -5,8 +5,8 @@ an upload over the size limit: refuse or serve), only the floor is judged.
 """
 from __future__ import annotations
 
-from contracts import Api
-from contracts.rules import MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.rules import MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES
 
 from .probe_images import ROUND_SIZE, encode, padded, patterned, png_claiming
 from .probes import probe, upload, valid_spec

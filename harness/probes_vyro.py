@@ -1,9 +1,9 @@
 """Example probes of the Vyro Imagine API at the edges the decisions name (V1-V9)."""
 from __future__ import annotations
 
-from contracts import Api, Expectation, Outcome, Violation
-from contracts.response_validation import allowed_failure_statuses
-from contracts.rules import INPUT_FORMATS, VYRO_MODEL_VERSIONS
+from inpaint_conformance.contracts import Api, Expectation, Outcome, Violation
+from inpaint_conformance.contracts.response_validation import allowed_failure_statuses
+from inpaint_conformance.contracts.rules import INPUT_FORMATS, VYRO_MODEL_VERSIONS
 
 from .probe_images import ODD_SIZE, ROUND_SIZE, corrupt_png, half_mask, partial_mask, patterned
 from .probes import probe, upload, valid_spec

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from contracts import Api
-from contracts.images import SAFE_MIN_SIDE
-from contracts.rules import INPUT_FORMATS, OUTPUT_FORMATS, SEED_MAX, SEED_MIN
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.images import SAFE_MIN_SIDE
+from inpaint_conformance.contracts.rules import INPUT_FORMATS, OUTPUT_FORMATS, SEED_MAX, SEED_MIN
 
 from .probe_images import box_mask, patterned
 from .probes import PROMPT, RequestSpec, probe, upload

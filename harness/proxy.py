@@ -2,8 +2,8 @@
 
 A client points its base URL at the proxy; every request is forwarded as it came
 (minus hop-by-hop headers) to `{upstream}{path}`, and the upstream's answer goes
-back unchanged. On the way, the request is judged by `contracts.validate_request`
-and the answer by `contracts.validate_response`, and one line per exchange says
+back unchanged. On the way, the request is judged by `inpaint_conformance.contracts.validate_request`
+and the answer by `inpaint_conformance.contracts.validate_response`, and one line per exchange says
 what each side broke. Nothing the proxy judges changes what it forwards: it
 observes, it never corrects.
 """
@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from contracts import Api, HttpRequest, HttpResponse, Violation, validate_request, validate_response
-from contracts.rules import MAX_UPLOAD_BYTES, api_for_path, near_miss_api
+from inpaint_conformance.contracts import Api, HttpRequest, HttpResponse, Violation, validate_request, validate_response
+from inpaint_conformance.contracts.rules import MAX_UPLOAD_BYTES, api_for_path, near_miss_api
 
 from .recording import Recorder, exchange_record
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from contracts import Clause
+    from inpaint_conformance.contracts import Clause
 
     from .results import ClauseResult, RunReport
 
@@ -57,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("inpaint_target"):
         return
-    from contracts import clauses
+    from inpaint_conformance.contracts import clauses
 
     apis = [config.getoption("inpaint_api")] if config.getoption("inpaint_api") else list(APIS)
     suite = Suite(config)

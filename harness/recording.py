@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from contracts import HttpRequest, HttpResponse, Violation, redact_headers, redact_secret
+from inpaint_conformance.contracts import HttpRequest, HttpResponse, Violation, redact_headers, redact_secret
 # Reading lives with the replaying fake (fakes never import the harness); re-exported here.
-from fakes.replay import RecordedExchange, RecordingError, load_recording, parse_records
+from inpaint_conformance.fakes.replay import RecordedExchange, RecordingError, load_recording, parse_records
 
 # Answers can set cookies that are credentials; contracts.exchange.SECRET_HEADERS has
 # "cookie" (the request side) but not this one.

@@ -12,7 +12,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from contracts import Api
+from inpaint_conformance.contracts import Api
 
 if TYPE_CHECKING:
     from .exchanges import Exchange

@@ -2,7 +2,7 @@
 
 Every command that judges something (a server, a client, a recording) ends with a
 RunReport: one ClauseResult per clause it could say something about. Reports are
-written, read back and rendered by `harness.reports`; exit codes come from here so
+written, read back and rendered by `inpaint_conformance.harness.reports`; exit codes come from here so
 every command agrees on them.
 """
 from __future__ import annotations

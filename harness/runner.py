@@ -13,13 +13,13 @@ from collections.abc import Callable
 
 import httpx
 
-from contracts import (
+from inpaint_conformance.contracts import (
     Api, Expectation, HttpRequest, HttpResponse, Outcome, RequestVerdict, ResponseVerdict, Violation, validate_request,
     validate_response,
 )
-from contracts.exchange import REDACTED
-from contracts.response_validation import server_error_floor
-from contracts.sequences import check_charge
+from inpaint_conformance.contracts.exchange import REDACTED
+from inpaint_conformance.contracts.response_validation import server_error_floor
+from inpaint_conformance.contracts.sequences import check_charge
 
 from .exchanges import Exchange
 from .pictures import PictureBook
@@ -288,6 +288,8 @@ def _outcome_clauses(api: Api, exchange: Exchange) -> list[str]:
         if api is Api.AITHRIVING:
             request = exchange.verdict.request
             found += ["ait.success.status", "ait.success.code", "ait.success.data", "ait.success.image"]
+            if result.image_bytes is not None:  # the base64 was read (A20)
+                found.append("ait.success.base64")
             if result.image is not None:  # size and format are judged on the decoded picture
                 found += ["ait.output.size",
                           "ait.output_format.honoured" if request and request.output_format else "ait.output_format.default"]

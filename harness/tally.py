@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts import Api, clause, clauses
+from inpaint_conformance.contracts import Api, clause, clauses
 
 from .results import ClauseResult
 

@@ -11,9 +11,9 @@ import math
 
 import httpx
 
-from contracts import Api, HttpRequest
-from contracts.rules import CREDITS_PER_SUCCESS, PATHS
-from fakes import DEVIATIONS, FakeProvider, Fault
+from inpaint_conformance.contracts import Api, HttpRequest
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, PATHS
+from inpaint_conformance.fakes import DEVIATIONS, FakeProvider, Fault
 
 WRONG_KEY = "inpaint-conformance-wrong-key"  # made up: no server should know it
 EMBEDDED_ORIGIN = "http://embedded-fake.invalid"

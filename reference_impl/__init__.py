@@ -3,7 +3,7 @@
 Importing this package is cheap and needs no torch: the heavy modules load on first use,
 so the rest of the project (fakes, harness, CLI) works without the 'reference' extra.
 
-    from reference_impl import load_engine
+    from inpaint_conformance.reference_impl import load_engine
     engine = load_engine("tiny-random")      # or "sd15-random", a save_pretrained folder, a hub id
 """
 from __future__ import annotations

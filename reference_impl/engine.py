@@ -31,7 +31,7 @@ from .batching import BatchStats, MicroBatcher
 from .sizing import float_to_image, paste_back, to_working, working_size
 
 if TYPE_CHECKING:  # the seam's types only; the engine needs nothing else from fakes
-    from fakes.engine import InpaintJob
+    from inpaint_conformance.fakes.engine import InpaintJob
 
 DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,

@@ -1,6 +1,6 @@
 """The reference implementation as a Ray Serve application: one ingress, N engine replicas.
 
-- `InpaintIngress` (one replica) runs the same HTTP layer as `serve`: `fakes.app.create_app`
+- `InpaintIngress` (one replica) runs the same HTTP layer as `serve`: `inpaint_conformance.fakes.app.create_app`
   over a `FakeProvider` (validation, ledger, journal, faults, encoding). Its engine is a
   `RemoteEngine`: each request's job goes to the engine deployment, and credits are
   charged only after a replica answered, so a replica that dies mid-request costs the
@@ -91,9 +91,9 @@ class InpaintIngress:
     """The shared HTTP layer of `serve`, with a remote engine."""
 
     def __init__(self, engine_handle: Any, args: dict) -> None:
-        from fakes.app import create_app
-        from fakes.ledger import DEFAULT_CREDITS, MemoryLedger, SqliteLedger
-        from fakes.provider import FakeProvider
+        from inpaint_conformance.fakes.app import create_app
+        from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS, MemoryLedger, SqliteLedger
+        from inpaint_conformance.fakes.provider import FakeProvider
 
         settings = RaySettings.from_args(args)
         self.engine = engine = RemoteEngine(engine_handle, settings.engine_timeout_s)

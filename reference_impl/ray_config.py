@@ -1,6 +1,6 @@
 """The Serve config file (YAML) equivalent to `serve --ray`, for `serve deploy` on a real cluster.
 
-The file names the same application builder (`reference_impl.ray_app:build_app`) with
+The file names the same application builder (`inpaint_conformance.reference_impl.ray_app:build_app`) with
 the same settings as `args`, and spells the per-deployment options out under
 `deployments:`, where cluster operators expect to tune replicas and resources. The
 values come from `ray_app.engine_options` / `ingress_options`, the functions `serve --ray`
@@ -15,7 +15,7 @@ import yaml
 
 from .ray_settings import APP_NAME, ENGINE_DEPLOYMENT, INGRESS_DEPLOYMENT, RaySettings, is_loopback
 
-IMPORT_PATH = "reference_impl.ray_app:build_app"
+IMPORT_PATH = "inpaint_conformance.reference_impl.ray_app:build_app"
 # Kept out of the file on purpose: a config file ends up in repositories and dashboards.
 _SECRET_SETTINGS = ("api_keys", "admin_token")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from fakes.engine import InpaintJob
+from inpaint_conformance.fakes.engine import InpaintJob
 
 from .ray_settings import RaySettings
 
@@ -46,10 +46,10 @@ class RemoteEngineError(RuntimeError):
 def build_engine(settings: RaySettings) -> Any:
     """The engine one replica runs, loaded once per replica."""
     if settings.engine == "fake":
-        from fakes.engine import FakeEngine
+        from inpaint_conformance.fakes.engine import FakeEngine
 
         return FakeEngine()
-    from reference_impl import load_engine
+    from inpaint_conformance.reference_impl import load_engine
 
     return load_engine(
         settings.model, device=settings.device, dtype=settings.dtype, steps=settings.steps,

@@ -1,6 +1,6 @@
 """Driving the Ray Serve app from this process: start or join Ray, deploy, watch, stop.
 
-    from reference_impl.ray_runtime import deploy, shutdown
+    from inpaint_conformance.reference_impl.ray_runtime import deploy, shutdown
     base_url = deploy(RaySettings(model="tiny-random", replicas=2), num_cpus=2)
     ...  # any HTTP client, `verify --base-url`, the bench
     shutdown()
@@ -11,6 +11,7 @@ an address ("auto", "HOST:6379" or "ray://HOST:10001") joins an existing cluster
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import threading
@@ -24,6 +25,7 @@ from .ray_settings import APP_NAME, ENGINE_DEPLOYMENT, RaySettings, SettingsErro
 
 log = logging.getLogger("inpaint_conformance.ray")
 NAMESPACE = "inpaint-conformance"
+SUBPACKAGES = ("contracts", "fakes", "harness", "reference_impl")
 QUIET_LOGS = {"log_level": "WARNING", "enable_access_log": False}
 
 
@@ -41,18 +43,28 @@ class _State:
 _state = _State()
 
 
-def _project_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+def _package_for_cluster() -> str:
+    """A folder holding the whole `inpaint_conformance` package, for Ray's `py_modules`.
 
+    Installed from a wheel, the package's own folder holds every subpackage. Installed
+    editable from a checkout, the subpackages live in the checkout's top-level folders:
+    they are copied under one temporary `inpaint_conformance/` so the nodes see the
+    same import names.
+    """
+    import shutil
+    import tempfile
 
-def _ship_code_to_local_workers() -> None:
-    """Ray's worker processes inherit this environment: let them import the project from a checkout."""
-    root = str(_project_root())
-    if "site-packages" in root or "dist-packages" in root:
-        return  # installed: workers import it like any package
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if root not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    import inpaint_conformance
+
+    home = Path(inpaint_conformance.__file__).resolve().parent
+    if all((home / name).is_dir() for name in SUBPACKAGES):
+        return str(home)
+    staged = Path(tempfile.mkdtemp(prefix="inpaint-conformance-ray-")) / "inpaint_conformance"
+    shutil.copytree(home, staged, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in SUBPACKAGES:
+        module = importlib.import_module(f"inpaint_conformance.{name}")
+        shutil.copytree(Path(module.__file__).resolve().parent, staged / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return str(staged)
 
 
 def start_ray(address: str | None = None, *, num_cpus: float | None = None, num_gpus: float | None = None) -> None:
@@ -64,15 +76,13 @@ def start_ray(address: str | None = None, *, num_cpus: float | None = None, num_
     # Ray reports usage statistics over the network by default; this tool never phones home.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address is None:
-        _ship_code_to_local_workers()
         ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, namespace=NAMESPACE,
                  logging_level=logging.WARNING)
         _state.started_ray = True
         return
-    import contracts
-    import fakes
-    import reference_impl
-
+    from inpaint_conformance import contracts
+    from inpaint_conformance import fakes
+    from inpaint_conformance import reference_impl
     # The cluster's nodes get this project's own code (small, pure Python) with the job;
     # its dependencies (torch, diffusers, ray[serve]) must be installed there.
     runtime_env = {"py_modules": [contracts, fakes, reference_impl]}

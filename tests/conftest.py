@@ -6,16 +6,16 @@ import io
 import pytest
 from PIL import Image
 
-from fakes import FakeProvider
-from fakes.app import create_app
-from fakes.server import serving
+from inpaint_conformance.fakes import FakeProvider
+from inpaint_conformance.fakes.app import create_app
+from inpaint_conformance.fakes.server import serving
 
 
 def pytest_configure(config):
     # Installed, the pytest11 entry point `inpaint_fakes` registers the fake's fixtures;
     # from a source checkout they are loaded here (both ways at once is refused by pytest).
     if not config.pluginmanager.has_plugin("inpaint_fakes"):
-        config.pluginmanager.import_plugin("fakes.pytest_plugin")
+        config.pluginmanager.import_plugin("inpaint_conformance.fakes.pytest_plugin")
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A second, independent server of both APIs, to prove `verify` raises no false alarms.
 
-Written from the two documents and CONTRACT-DECISIONS.md only: it imports nothing
+Written from the two documents and docs/decisions.md only: it imports nothing
 from contracts/ or fakes/, parses multipart with the standard library's email
 parser, and takes the other road wherever the decisions allow one:
 

@@ -23,16 +23,16 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from contracts import Api
-from contracts.rules import CREDITS_PER_SUCCESS, PATHS
-from fakes import FakeControl, FakeProvider
-from fakes.app import create_app
-from fakes.dashboard import MAX_ENTRIES, install_dashboard
-from fakes.server import serving
-from harness import runner as runner_module
-from harness.cli import main
-from harness.commands import verify as verify_command
-from harness.probes import valid_spec
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, PATHS
+from inpaint_conformance.fakes import FakeControl, FakeProvider
+from inpaint_conformance.fakes.app import create_app
+from inpaint_conformance.fakes.dashboard import MAX_ENTRIES, install_dashboard
+from inpaint_conformance.fakes.server import serving
+from inpaint_conformance.harness import runner as runner_module
+from inpaint_conformance.harness.cli import main
+from inpaint_conformance.harness.commands import verify as verify_command
+from inpaint_conformance.harness.probes import valid_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("INPAINT_TEST_ARTIFACTS") or ROOT / "test-artifacts")
@@ -42,7 +42,7 @@ KEY = "browser-test-key-0123456789"
 CHROMIUM_ARGS = ["--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 1000}
-DASHBOARD_HOOKED = "install_dashboard" in inspect.getsource(__import__("fakes.inspection", fromlist=["x"]))
+DASHBOARD_HOOKED = "install_dashboard" in inspect.getsource(__import__("inpaint_conformance.fakes.inspection", fromlist=["x"]))
 HTML_REPORT_WIRED = "write_html" in inspect.getsource(verify_command)
 
 
@@ -195,8 +195,8 @@ def test_report_filters_hide_passed_rows_and_narrow_by_level(page, mask_invertin
 def test_report_filters_by_api_and_words_and_from_the_summary_counts(page, tmp_path):
     from playwright.sync_api import expect
 
-    from harness.html_report import write_html
-    from harness.results import ClauseResult, RunReport
+    from inpaint_conformance.harness.html_report import write_html
+    from inpaint_conformance.harness.results import ClauseResult, RunReport
 
     results = [ClauseResult("aithriving", "ait.seed.range", "MUST", "passed", "4 checks"),
                ClauseResult("aithriving", "ait.kept_pixels", "SHOULD", "failed", "kept pixels changed"),

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from contracts import Api, clauses
-from contracts.rules import PATHS
-from harness.cli import main
-from harness.client_check import client_results, load_client_input
+from inpaint_conformance.contracts import Api, clauses
+from inpaint_conformance.contracts.rules import PATHS
+from inpaint_conformance.harness.cli import main
+from inpaint_conformance.harness.client_check import client_results, load_client_input
 
 AIT_URL = f"https://www.aithriving.com{PATHS[Api.AITHRIVING]}"
 VYRO_URL = f"https://api.vyro.ai{PATHS[Api.VYRO]}"
@@ -76,7 +76,7 @@ def test_journal_from_the_live_fake_is_judged_clause_by_clause(live_fake, tmp_pa
 
 
 def test_client_results_reads_journal_entries_in_process(provider):
-    from contracts import HttpRequest
+    from inpaint_conformance.contracts import HttpRequest
 
     request = httpx.Request("POST", AIT_URL, headers={"authorization": "test-key"},
                             data={"prompt": "a barn", "output_format": "gif"}, files=ait_files())

@@ -11,16 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from contracts import CATALOG, Api, clauses
-from contracts.catalog_docs import REGENERATE, TOOL_RULES, render_markdown
-from harness.cli import main
+from inpaint_conformance.contracts import CATALOG, Api, clauses
+from inpaint_conformance.contracts.catalog_docs import DECISIONS_REGENERATE, REGENERATE, TOOL_RULES, render_decisions_markdown, render_markdown
+from inpaint_conformance.contracts.decisions import DECISIONS, cited
+from inpaint_conformance.harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "clauses.md"
 SEEDS = ROOT / "contracts" / "seeds"
 SEED_FILES = ("aithriving-inpaint.txt", "vyro-imagine-inpaint.txt")
-# Rows of CONTRACT-DECISIONS.md; B3 and B6 bind the project's own tools, not an API.
-DECISION_ROWS = [f"A{i}" for i in range(1, 20)] + [f"V{i}" for i in range(1, 10)] + [f"B{i}" for i in range(1, 7)]
+# The decision rows (docs/decisions.md); B3 and B6 bind the project's own tools, not an API.
+DECISION_ROWS = [f"A{i}" for i in range(1, 22)] + [f"V{i}" for i in range(1, 10)] + [f"B{i}" for i in range(1, 7)]
+DECISIONS_DOC = ROOT / "docs" / "decisions.md"
 TOOL_ROWS = {"B3", "B6"}
 
 
@@ -42,6 +44,28 @@ def test_docs_clauses_md_is_up_to_date():
     assert actual == expected, f"docs/clauses.md is stale: regenerate it with `{REGENERATE}`"
 
 
+def test_docs_decisions_md_is_up_to_date(capsys):
+    expected = render_decisions_markdown(CATALOG)
+    actual = DECISIONS_DOC.read_text(encoding="utf-8") if DECISIONS_DOC.exists() else ""
+    assert actual == expected, f"docs/decisions.md is stale: regenerate it with `{DECISIONS_REGENERATE}`"
+    assert run_cli(capsys, "--decisions", "--format", "markdown") == expected
+
+
+def test_decisions_are_the_rows_the_project_reads_and_each_has_its_reasons():
+    assert [d.id for d in DECISIONS] == [r for r in DECISION_ROWS if r[0] == "A"] + [r for r in DECISION_ROWS if r[0] == "V"] \
+        + ["B1", "B2", "B3", "B4", "B5", "B6"]
+    for row in DECISIONS:
+        assert row.decision.strip() and row.why.strip() and row.level.strip(), row.id
+
+
+def test_every_citation_in_the_catalog_resolves_to_a_decision_row():
+    for clause in CATALOG:
+        rows = cited(clause.citation.decision)  # raises UnknownDecision for a row that is not there
+        assert rows or clause.citation.quote, f"{clause.id} cites neither the document nor a decision"
+        for row in rows:
+            assert f"`{clause.id}`" in DECISIONS_DOC.read_text(encoding="utf-8").split(f"### {row.id}:", 1)[1].split("###", 1)[0]
+
+
 def test_markdown_output_is_the_docs_file(capsys):
     assert run_cli(capsys, "--format", "markdown") == render_markdown(CATALOG)
 
@@ -58,8 +82,8 @@ def test_markdown_has_one_well_formed_table_row_per_clause():
     for line, clause in zip(rows, CATALOG):
         id_, level, statement, citation = cells(line)
         assert (id_, level) == (f"`{clause.id}`", clause.level.value)
-        if clause.citation.decision:
-            assert clause.citation.decision in citation
+        for row in cited(clause.citation.decision):
+            assert f"[{row.id}](decisions.md#{row.anchor})" in citation
     assert text.startswith("# Clause catalog\n")
     assert "## AIThriving inpaint" in text and "## Vyro Imagine inpaint" in text
 
@@ -67,9 +91,9 @@ def test_markdown_has_one_well_formed_table_row_per_clause():
 def test_markdown_lists_the_rules_for_the_tools():
     text = render_markdown(CATALOG)
     section = text.split("## Rules for the tools themselves", 1)[1]
-    assert {row for row, *_ in TOOL_RULES} == TOOL_ROWS
+    assert set(TOOL_RULES) == TOOL_ROWS
     for row in TOOL_ROWS:
-        assert f"| {row} |" in section
+        assert f"| [{row}](decisions.md#decision-{row.lower()}) |" in section
 
 
 def test_markdown_escapes_what_would_render_as_html_or_emphasis():

@@ -17,8 +17,8 @@ import pytest
 import requests
 from PIL import Image
 
-from contracts import HttpRequest, validate_request
-from harness.client_check import client_results, load_client_input
+from inpaint_conformance.contracts import HttpRequest, validate_request
+from inpaint_conformance.harness.client_check import client_results, load_client_input
 
 AIT = "https://www.aithriving.com/api/edit/inpaint"
 VYRO = "https://api.vyro.ai/v1/imagine/api/edits/inpaint"

@@ -4,11 +4,11 @@ A clause is covered by a row of one of the tables: request-side (a request
 `validate_request` accepts and one it refuses), server-side (an answer
 `validate_response` accepts and one it flags), accept-only (MAY clauses no single
 answer can break), or, for the clauses below that need several exchanges, through
-`contracts.sequences`.
+`inpaint_conformance.contracts.sequences`.
 """
 from __future__ import annotations
 
-from contracts import CATALOG
+from inpaint_conformance.contracts import CATALOG
 from test_contracts_requests import REQUEST_CASES
 from test_contracts_responses import ACCEPT_ONLY_CASES, RESPONSE_CASES
 from test_contracts_sequences import SEQUENCE_CASES

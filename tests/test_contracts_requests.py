@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contracts import Api, HttpRequest, HttpResponse, Level, Side, clause, validate_request, validate_response
-from contracts.envelopes import ait_failure, ait_success
-from contracts.rules import AUTH_HEADER, MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES, SEED_MAX, SEED_MIN
-from contracts.strategies import RequestSpec, encode_image, endpoint, picture, upload
+from inpaint_conformance.contracts import Api, HttpRequest, HttpResponse, Level, Side, clause, validate_request, validate_response
+from inpaint_conformance.contracts.envelopes import ait_failure, ait_success
+from inpaint_conformance.contracts.rules import AUTH_HEADER, MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES, SEED_MAX, SEED_MIN
+from inpaint_conformance.contracts.strategies import RequestSpec, encode_image, endpoint, picture, upload
 
 AIT, VYRO = Api.AITHRIVING, Api.VYRO
 KEY = "test-key"

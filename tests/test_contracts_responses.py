@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from contracts import (
+from inpaint_conformance.contracts import (
     Api, Expectation, HttpRequest, HttpResponse, Outcome, RequestVerdict, Violation, clause, validate_request,
     validate_response,
 )
-from contracts.envelopes import ait_failure, ait_success
-from contracts.images import to_rgb
-from contracts.rules import SEED_MAX
-from contracts.strategies import encode_image, upload
+from inpaint_conformance.contracts.envelopes import ait_failure, ait_success
+from inpaint_conformance.contracts.images import to_rgb
+from inpaint_conformance.contracts.rules import SEED_MAX
+from inpaint_conformance.contracts.strategies import encode_image, upload
 from test_contracts_requests import (
     AIT, BASE, IMAGE, JPEG, MASK, TRANSPARENT, VYRO, WEBP, bearer_authorization, half_mask, partial_mask, png, spec,
 )

@@ -1,4 +1,4 @@
-"""Clauses judged across several exchanges, through `contracts.sequences`: random seeds
+"""Clauses judged across several exchanges, through `inpaint_conformance.contracts.sequences`: random seeds
 that differ, reproducible pictures, and credits (a balance read before and after).
 """
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from contracts import Api, HttpResponse, Outcome, validate_request, validate_response
-from contracts.envelopes import ait_success
-from contracts.rules import CREDITS_PER_SUCCESS, RANDOM_SEED_MIN, SEED_MAX
-from contracts.sequences import check_charge, check_random_seeds, check_reproducible, expected_charge
+from inpaint_conformance.contracts import Api, HttpResponse, Outcome, validate_request, validate_response
+from inpaint_conformance.contracts.envelopes import ait_success
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, RANDOM_SEED_MIN, SEED_MAX
+from inpaint_conformance.contracts.sequences import check_charge, check_random_seeds, check_reproducible, expected_charge
 from test_contracts_requests import AIT, BASE, spec
 from test_contracts_responses import JSON, ait_fail, ait_ok
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import requests
 
-from fakes.faults import Fault, FaultBook
+from inpaint_conformance.fakes.faults import Fault, FaultBook
 from test_fake_support import parts
 
 

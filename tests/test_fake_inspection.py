@@ -6,9 +6,9 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from fakes import FakeProvider
-from fakes.app import create_app
-from fakes.faults import KINDS
+from inpaint_conformance.fakes import FakeProvider
+from inpaint_conformance.fakes.app import create_app
+from inpaint_conformance.fakes.faults import KINDS
 from test_fake_support import parts
 
 SECRET = "sk-live-0123456789abcdef"  # long enough that redaction keeps a 4-character hint
@@ -187,7 +187,7 @@ def test_the_dashboard_is_served_under_the_inspection_prefix(client):
 
 
 def test_worker_apps_share_the_ledger_and_refuse_per_process_state(tmp_path, monkeypatch):
-    from fakes.app_factory import create_app_from_env, settings_env
+    from inpaint_conformance.fakes.app_factory import create_app_from_env, settings_env
 
     for name, value in settings_env(db=str(tmp_path / "l.db"), admin_token=None, loopback=True, ait_failure_status=200).items():
         monkeypatch.setenv(name, value)

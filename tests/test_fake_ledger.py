@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from contracts.rules import CREDITS_PER_SUCCESS
-from fakes import FakeProvider, SqliteLedger
-from fakes.app import create_app
-from fakes.server import serving
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
+from inpaint_conformance.fakes import FakeProvider, SqliteLedger
+from inpaint_conformance.fakes.app import create_app
+from inpaint_conformance.fakes.server import serving
 from test_fake_support import ServeProcess, parts
 
 

@@ -11,9 +11,9 @@ import requests
 import respx
 from PIL import Image
 
-from contracts.rules import CREDITS_PER_SUCCESS
-from fakes import FakeProvider
-from fakes.mocks import mock_providers
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
+from inpaint_conformance.fakes import FakeProvider
+from inpaint_conformance.fakes.mocks import mock_providers
 from test_fake_support import decoded_ait_image, parts
 
 AIT = "https://www.aithriving.com/api/edit/inpaint"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contracts.rules import CREDITS_PER_SUCCESS, MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES
 from test_fake_support import image_bytes, mask_bytes
 
 BOUNDARY = "fake-test-boundary"

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from contracts.rules import CREDITS_PER_SUCCESS
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
 from test_fake_support import aithriving_example, run_example, vyro_example, write_example_files
 
 

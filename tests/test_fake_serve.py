@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from contracts.rules import CREDITS_PER_SUCCESS
-from harness.cli import main
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
+from inpaint_conformance.harness.cli import main
 from test_fake_support import ServeProcess, aithriving_example, parts, run_example, vyro_example, write_example_files
 
 
@@ -83,7 +83,7 @@ def test_bad_flags_exit_2_with_a_reason(capsys, flags, words):
 
 def test_ray_hands_over_to_serve_ray(monkeypatch):
     handed = []
-    monkeypatch.setitem(sys.modules, "harness.commands.serve_ray",
+    monkeypatch.setitem(sys.modules, "inpaint_conformance.harness.commands.serve_ray",
                         types.SimpleNamespace(run_ray=lambda args: handed.append(args.ray) or 0))
     assert main(["serve", "--ray", "auto"]) == 0 and handed == ["auto"]
 
@@ -112,7 +112,7 @@ def test_an_unopenable_db_exits_2(capsys, tmp_path):
 
 
 def test_reference_engine_missing_exits_2_with_the_import_message(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "reference_impl", None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "inpaint_conformance.reference_impl", None)  # import fails as if not installed
     code, err = _serve(capsys, "--port", "0", "--engine", "reference")
     assert code == 2 and "reference engine is not available" in err and "pip install" in err
 
@@ -124,7 +124,7 @@ def test_reference_engine_gets_the_flags_and_a_load_failure_exits_2(capsys, monk
         calls.append((model, options))
         raise FileNotFoundError(f"no model at {model}")
 
-    monkeypatch.setitem(sys.modules, "reference_impl", types.SimpleNamespace(load_engine=load_engine))
+    monkeypatch.setitem(sys.modules, "inpaint_conformance.reference_impl", types.SimpleNamespace(load_engine=load_engine))
     code, err = _serve(capsys, "--port", "0", "--engine", "reference", "--model", "/nowhere", "--device", "cpu",
                        "--steps", "3", "--max-batch", "2", "--compile")
     assert code == 2 and "did not load: FileNotFoundError: no model at /nowhere" in err

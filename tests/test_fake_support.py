@@ -14,8 +14,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from contracts import Api
-from contracts.rules import PROVIDER_HOSTS
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.rules import PROVIDER_HOSTS
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (96, 64)
@@ -48,7 +48,7 @@ def decoded_ait_image(envelope: dict) -> Image.Image:
 
 # -- the seed documents' example code ---------------------------------------------------
 def _seed_text(name: str) -> str:
-    return (package_files("contracts") / "seeds" / name).read_text(encoding="utf-8")
+    return (package_files("inpaint_conformance.contracts") / "seeds" / name).read_text(encoding="utf-8")
 
 
 def aithriving_example(base_url: str | None, key: str) -> str:
@@ -105,11 +105,11 @@ def run_example(code: str, folder: Path) -> dict:
 
 # -- `inpaint-conformance serve` as a subprocess ----------------------------------------
 class ServeProcess:
-    """`python -m harness.cli serve ...` in a child process; `url` is read from its banner."""
+    """`python -m inpaint_conformance.harness.cli serve ...` in a child process; `url` is read from its banner."""
 
     def __init__(self, *flags: str, timeout: float = 30.0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.cli", "serve", "--port", "0", *flags],
+            [sys.executable, "-m", "inpaint_conformance.harness.cli", "serve", "--port", "0", *flags],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )

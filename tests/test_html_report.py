@@ -15,17 +15,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contracts import Api
-from contracts.rules import kept_and_repainted
-from harness import runner as runner_module
-from harness.cli import main
-from harness.html_report import render_html, write_html
-from harness.pictures import PictureBook, capture, clause_shots, shots_of
-from harness.probes import RequestSpec, upload, valid_spec
-from harness.reports import load_json
-from harness.reproduce import Reproducer
-from harness.results import ClauseResult, RunReport
-from harness.target import WRONG_KEY, EmbeddedTarget
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.rules import kept_and_repainted
+from inpaint_conformance.harness import runner as runner_module
+from inpaint_conformance.harness.cli import main
+from inpaint_conformance.harness.html_report import render_html, write_html
+from inpaint_conformance.harness.pictures import PictureBook, capture, clause_shots, shots_of
+from inpaint_conformance.harness.probes import RequestSpec, upload, valid_spec
+from inpaint_conformance.harness.reports import load_json
+from inpaint_conformance.harness.reproduce import Reproducer
+from inpaint_conformance.harness.results import ClauseResult, RunReport
+from inpaint_conformance.harness.target import WRONG_KEY, EmbeddedTarget
 
 SEED = "20240607"
 
@@ -76,7 +76,7 @@ def test_a_conforming_answer_leaves_the_difference_map_without_red():
 
 
 def test_the_mask_shown_for_an_rgba_image_without_mask_is_the_one_read_from_alpha():
-    from harness.probe_images import patterned, with_alpha
+    from inpaint_conformance.harness.probe_images import patterned, with_alpha
 
     image = with_alpha(patterned((128, 96)), "left")
     spec = RequestSpec({"prompt": "a boat", "seed": SEED}, {"image": upload(image, "png")})
@@ -179,7 +179,7 @@ def test_the_page_shows_the_failing_clause_with_its_citation_pictures_and_reprod
     start = page.index('id="clause-ait.kept_pixels"')
     row = page[start: page.index("</details>", page.index('class="shots"', start))]
     assert 'data-status="failed"' in row and " open" in row[:400]
-    assert "CONTRACT-DECISIONS.md row <strong>A12</strong>" in row
+    assert "decision <strong>A12</strong> (kept pixels, SHOULD; docs/decisions.md)" in row
     assert "curl -sS -X POST" in row and "$AIT_API_KEY" in row and 'class="copy"' in row
     for role in ("input", "mask", "output", "difference"):
         assert f'data-role="{role}"' in row
@@ -230,7 +230,7 @@ def test_a_report_without_pictures_or_from_another_version_still_renders():
 
 # -- the `report` command --------------------------------------------------------------------
 def test_report_command_renders_a_saved_json_report(inverted_report, tmp_path, capsys):
-    from harness.reports import write_json
+    from inpaint_conformance.harness.reports import write_json
 
     saved = write_json(inverted_report, tmp_path / "r.json")
     assert main(["report", str(saved), "--html", str(tmp_path / "out" / "r.html")]) == 0
@@ -255,7 +255,7 @@ def test_report_command_explains_a_file_it_cannot_read(tmp_path, capsys, content
 
 
 def test_report_command_explains_a_page_it_cannot_write(inverted_report, tmp_path, capsys):
-    from harness.reports import write_json
+    from inpaint_conformance.harness.reports import write_json
 
     saved = write_json(inverted_report, tmp_path / "r.json")
     (tmp_path / "file").write_text("")
@@ -273,8 +273,8 @@ def test_verify_json_report_carries_pictures(tmp_path):
 
 
 def test_one_changed_kept_pixel_still_shows_in_a_shrunken_difference_map():
-    from harness.difference_maps import kept_difference
-    from harness.probe_images import half_mask, patterned
+    from inpaint_conformance.harness.difference_maps import kept_difference
+    from inpaint_conformance.harness.probe_images import half_mask, patterned
 
     original, mask = patterned((1000, 700)), half_mask((1000, 700), "right")
     output = original.copy()

@@ -25,18 +25,18 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance, response_headers_conformance, response_schema_conformance, status_code_conformance,
 )
 
-from contracts import Api
-from contracts.envelopes import AIT_FAILURE_CODE, AIT_SUCCESS_CODE
-from contracts.exchange import SECRET_HEADERS
-from contracts.openapi import openapi_document, server_url
-from contracts.rules import (
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.envelopes import AIT_FAILURE_CODE, AIT_SUCCESS_CODE
+from inpaint_conformance.contracts.exchange import SECRET_HEADERS
+from inpaint_conformance.contracts.openapi import openapi_document, server_url
+from inpaint_conformance.contracts.rules import (
     AUTH_HEADER, INPUT_FORMATS, OUTPUT_FORMATS, PATHS, SEED_MAX, SEED_MIN, VYRO_MODEL_VERSIONS,
 )
-from contracts.strategies import images
-from fakes import Fault, FakeProvider
-from fakes.app import create_app
-from fakes.server import serving
-from harness.cli import main
+from inpaint_conformance.contracts.strategies import images
+from inpaint_conformance.fakes import Fault, FakeProvider
+from inpaint_conformance.fakes.app import create_app
+from inpaint_conformance.fakes.server import serving
+from inpaint_conformance.harness.cli import main
 
 SEEDS = Path(__file__).resolve().parents[1] / "contracts" / "seeds"
 SEED_DOCS = {Api.AITHRIVING: "aithriving-inpaint.txt", Api.VYRO: "vyro-imagine-inpaint.txt"}

@@ -10,15 +10,15 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
-from contracts.rules import PATHS
-from contracts import Api
-from fakes import Fault
-from fakes.app import create_app
-from fakes.replay import RecordingError, ReplayProvider, load_recording
-from fakes.server import serving
-from harness.cli import main
-from harness.proxy import create_proxy_app
-from harness.recording import Recorder
+from inpaint_conformance.contracts.rules import PATHS
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.fakes import Fault
+from inpaint_conformance.fakes.app import create_app
+from inpaint_conformance.fakes.replay import RecordingError, ReplayProvider, load_recording
+from inpaint_conformance.fakes.server import serving
+from inpaint_conformance.harness.cli import main
+from inpaint_conformance.harness.proxy import create_proxy_app
+from inpaint_conformance.harness.recording import Recorder
 
 KEY = "test-key"
 LONG_KEY = "sk-live-0123456789abcdef"  # long enough that redaction keeps a hint: the rest must vanish

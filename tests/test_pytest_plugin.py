@@ -5,14 +5,14 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from contracts import clauses
+from inpaint_conformance.contracts import clauses
 
 pytest_plugins = ["pytester"]
 
 AIT_CLAUSES = len(clauses("aithriving"))
 # Installed packages load the plugin through its entry point; a bare checkout needs -p.
 INSTALLED = any(ep.name == "inpaint_harness" for ep in entry_points(group="pytest11"))
-PLUGIN = [] if INSTALLED else ["-p", "harness.pytest_plugin"]
+PLUGIN = [] if INSTALLED else ["-p", "inpaint_conformance.harness.pytest_plugin"]
 FAST = ["--inpaint-target", "embedded", "--inpaint-api", "aithriving", "--inpaint-examples", "0"]
 
 
@@ -41,7 +41,7 @@ def test_embedded_target_gives_one_passing_test_per_clause(session):
 
 
 def test_a_broken_must_clause_fails_its_test_with_detail_and_reproducer(session, monkeypatch):
-    from harness.commands import verify
+    from inpaint_conformance.harness.commands import verify
 
     calls = []
     real_run = verify.run

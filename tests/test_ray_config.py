@@ -10,10 +10,10 @@ import argparse
 import pytest
 import yaml
 
-from harness.cli import build_parser
-from harness.commands import ray_config
-from harness.commands.serve_ray import settings_from_args
-from reference_impl.ray_settings import ENGINE_DEPLOYMENT, INGRESS_DEPLOYMENT, RaySettings, SettingsError
+from inpaint_conformance.harness.cli import build_parser
+from inpaint_conformance.harness.commands import ray_config
+from inpaint_conformance.harness.commands.serve_ray import settings_from_args
+from inpaint_conformance.reference_impl.ray_settings import ENGINE_DEPLOYMENT, INGRESS_DEPLOYMENT, RaySettings, SettingsError
 
 pytestmark = pytest.mark.cluster
 
@@ -45,7 +45,7 @@ def test_ray_config_prints_a_serve_config_for_n_gpu_replicas(capsys):
     config = yaml.safe_load(out)
     _validate_with_serve(config)
     (application,) = config["applications"]
-    assert application["import_path"] == "reference_impl.ray_app:build_app"
+    assert application["import_path"] == "inpaint_conformance.reference_impl.ray_app:build_app"
     assert application["args"]["model"] == "/models/sd-inpaint" and application["args"]["steps"] == 25
     engine = _deployments(config)[ENGINE_DEPLOYMENT]
     assert engine["num_replicas"] == 4
@@ -136,7 +136,7 @@ def test_settings_round_trip_and_unknown_args_are_named():
 ])
 def test_replicas_get_one_gpu_each_where_there_are_gpus(monkeypatch, resources, asked, expected):
     ray = pytest.importorskip("ray")
-    from reference_impl import ray_runtime
+    from inpaint_conformance.reference_impl import ray_runtime
 
     monkeypatch.setattr(ray, "cluster_resources", lambda: resources)
     monkeypatch.setattr(ray_runtime._state, "started_ray", True)
@@ -146,7 +146,7 @@ def test_replicas_get_one_gpu_each_where_there_are_gpus(monkeypatch, resources, 
 
 def test_a_local_ray_refuses_replicas_it_could_never_schedule(monkeypatch):
     ray = pytest.importorskip("ray")
-    from reference_impl import ray_runtime
+    from inpaint_conformance.reference_impl import ray_runtime
 
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 2.0})
     monkeypatch.setattr(ray_runtime._state, "started_ray", True)
@@ -157,7 +157,7 @@ def test_a_local_ray_refuses_replicas_it_could_never_schedule(monkeypatch):
 
 
 def test_a_replica_that_cannot_start_is_reported_as_its_error_not_a_traceback():
-    from reference_impl.ray_runtime import _condensed
+    from inpaint_conformance.reference_impl.ray_runtime import _condensed
 
     serve_says = (
         "The deployment failed to start 3 times in a row. See controller logs for details. Error:\n"

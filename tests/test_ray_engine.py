@@ -15,14 +15,14 @@ import pytest
 from PIL import Image
 from urllib3 import encode_multipart_formdata
 
-from contracts import Api, HttpRequest
-from contracts.envelopes import AIT_FAILURE_CODE
-from contracts.rules import AUTH_HEADER, PATHS
-from fakes.app import create_app
-from fakes.engine import FakeEngine, InpaintJob
-from fakes.provider import FakeProvider
-from fakes.server import serving
-from reference_impl.ray_engine import REPLICA_HEADER, Painted, RemoteEngine, RemoteEngineError, ReplicaHeader, paint_jobs
+from inpaint_conformance.contracts import Api, HttpRequest
+from inpaint_conformance.contracts.envelopes import AIT_FAILURE_CODE
+from inpaint_conformance.contracts.rules import AUTH_HEADER, PATHS
+from inpaint_conformance.fakes.app import create_app
+from inpaint_conformance.fakes.engine import FakeEngine, InpaintJob
+from inpaint_conformance.fakes.provider import FakeProvider
+from inpaint_conformance.fakes.server import serving
+from inpaint_conformance.reference_impl.ray_engine import REPLICA_HEADER, Painted, RemoteEngine, RemoteEngineError, ReplicaHeader, paint_jobs
 
 
 def _job(seed: int, size=(64, 64)) -> InpaintJob:

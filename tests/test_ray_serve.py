@@ -27,13 +27,13 @@ pytest.importorskip("ray.serve", reason="needs the 'cluster' extra: pip install 
 pytest.importorskip("diffusers", reason="needs the 'reference' extra")
 httpx = pytest.importorskip("httpx")
 
-from contracts.envelopes import AIT_FAILURE_CODE, AIT_SUCCESS_CODE  # noqa: E402
-from contracts.images import psnr  # noqa: E402
-from contracts.rules import AUTH_HEADER, CREDITS_PER_SUCCESS, KEPT_PSNR_DB, PATHS  # noqa: E402
-from contracts import Api  # noqa: E402
-from fakes.server import free_port  # noqa: E402
-from reference_impl.ray_engine import REPLICA_HEADER  # noqa: E402
-from reference_impl.ray_settings import RaySettings  # noqa: E402
+from inpaint_conformance.contracts.envelopes import AIT_FAILURE_CODE, AIT_SUCCESS_CODE  # noqa: E402
+from inpaint_conformance.contracts.images import psnr  # noqa: E402
+from inpaint_conformance.contracts.rules import AUTH_HEADER, CREDITS_PER_SUCCESS, KEPT_PSNR_DB, PATHS  # noqa: E402
+from inpaint_conformance.contracts import Api  # noqa: E402
+from inpaint_conformance.fakes.server import free_port  # noqa: E402
+from inpaint_conformance.reference_impl.ray_engine import REPLICA_HEADER  # noqa: E402
+from inpaint_conformance.reference_impl.ray_settings import RaySettings  # noqa: E402
 
 MAIN, SECOND, LOW = "ray-main-key", "ray-second-key", "ray-low-key"
 REPLICAS = 2
@@ -56,7 +56,7 @@ class RayApp:
 
 @pytest.fixture(scope="module")
 def ray_app():
-    from reference_impl.ray_runtime import deploy, shutdown
+    from inpaint_conformance.reference_impl.ray_runtime import deploy, shutdown
 
     import torch
 
@@ -125,7 +125,7 @@ def _burst(count: int, send) -> list:
 
 # -- the tests -----------------------------------------------------------------------------
 def test_verify_passes_every_must_clause_against_the_ray_app(ray_app, tmp_path):
-    from harness.cli import main
+    from inpaint_conformance.harness.cli import main
 
     report = tmp_path / "verify.json"
     code = main(["verify", "--base-url", ray_app.base_url, "--api-key", MAIN, "--api-key", SECOND,
@@ -199,7 +199,7 @@ def _documented_shape(api: Api, response) -> str:
 
 
 def test_killing_a_replica_mid_burst_answers_everyone_charges_no_failure_and_recovers(ray_app):
-    from reference_impl.ray_runtime import (
+    from inpaint_conformance.reference_impl.ray_runtime import (
         engine_replica_actors, engine_replica_load, kill_engine_replica, wait_engine_replicas,
     )
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reference_impl.batching import EngineClosedError, MicroBatcher
-from reference_impl.sizing import paste_back, to_working, working_size
+from inpaint_conformance.reference_impl.batching import EngineClosedError, MicroBatcher
+from inpaint_conformance.reference_impl.sizing import paste_back, to_working, working_size
 
 
 class RecordingModel:

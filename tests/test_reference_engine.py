@@ -18,10 +18,10 @@ from PIL import Image  # noqa: E402
 torch = pytest.importorskip("torch", reason="the 'reference' extra (torch) is not installed")
 pytest.importorskip("diffusers", reason="the 'reference' extra (diffusers) is not installed")
 
-from fakes.engine import Engine, InpaintJob  # noqa: E402
-from reference_impl import load_engine  # noqa: E402
-from reference_impl.batching import EngineClosedError  # noqa: E402
-from reference_impl.tiny import build_tiny_random_pipeline, save_tiny_random  # noqa: E402
+from inpaint_conformance.fakes.engine import Engine, InpaintJob  # noqa: E402
+from inpaint_conformance.reference_impl import load_engine  # noqa: E402
+from inpaint_conformance.reference_impl.batching import EngineClosedError  # noqa: E402
+from inpaint_conformance.reference_impl.tiny import build_tiny_random_pipeline, save_tiny_random  # noqa: E402
 
 pytestmark = pytest.mark.reference
 

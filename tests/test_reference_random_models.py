@@ -17,10 +17,10 @@ from PIL import Image  # noqa: E402
 torch = pytest.importorskip("torch", reason="the 'reference' extra (torch) is not installed")
 pytest.importorskip("diffusers", reason="the 'reference' extra (diffusers) is not installed")
 
-from fakes.engine import InpaintJob  # noqa: E402
-from reference_impl import load_engine  # noqa: E402
-from reference_impl.loading import BUILT_IN_MODELS  # noqa: E402
-from reference_impl.random_models import build_sd15_random_modules, parameter_count  # noqa: E402
+from inpaint_conformance.fakes.engine import InpaintJob  # noqa: E402
+from inpaint_conformance.reference_impl import load_engine  # noqa: E402
+from inpaint_conformance.reference_impl.loading import BUILT_IN_MODELS  # noqa: E402
+from inpaint_conformance.reference_impl.random_models import build_sd15_random_modules, parameter_count  # noqa: E402
 
 pytestmark = pytest.mark.reference
 

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from PIL import Image
 
-from contracts import Api, validate_request, validate_response
-from contracts.images import has_alpha, sniff_format
-from contracts.response_validation import Outcome
-from contracts.rules import AUTH_HEADER, PATHS, SEED_MAX, SEED_MIN
-from contracts.strategies import (
+from inpaint_conformance.contracts import Api, validate_request, validate_response
+from inpaint_conformance.contracts.images import has_alpha, sniff_format
+from inpaint_conformance.contracts.response_validation import Outcome
+from inpaint_conformance.contracts.rules import AUTH_HEADER, PATHS, SEED_MAX, SEED_MIN
+from inpaint_conformance.contracts.strategies import (
     image_size, images, invalid_clause_ids, invalid_requests, masks, seeds, valid_requests, valid_specs,
 )
-from fakes import FakeProvider
+from inpaint_conformance.fakes import FakeProvider
 
 EXAMPLES = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 APIS = list(Api)

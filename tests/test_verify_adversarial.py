@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 
-from fakes.server import serving
-from harness.cli import main
+from inpaint_conformance.fakes.server import serving
+from inpaint_conformance.harness.cli import main
 
 LIMIT = 4294967294
 AIT_FIELDS = {"image", "mask", "prompt", "negative_prompt", "seed", "output_format"}

@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from contracts import CATALOG
-from fakes import DEVIATIONS
-from harness.cli import main
-from harness.reports import load_json
+from inpaint_conformance.contracts import CATALOG
+from inpaint_conformance.fakes import DEVIATIONS
+from inpaint_conformance.harness.cli import main
+from inpaint_conformance.harness.reports import load_json
 
 # The clause each deviation is meant to break: the probe that sees it must name it.
 CAUGHT_BY = {

@@ -9,8 +9,8 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from fakes.server import free_port, serving
-from harness.cli import main
+from inpaint_conformance.fakes.server import free_port, serving
+from inpaint_conformance.harness.cli import main
 
 from independent_server import create_app as create_independent_app
 

@@ -11,18 +11,18 @@ import xml.etree.ElementTree as ET
 import pytest
 from rich.console import Console
 
-from contracts import Api
-from contracts.rules import CREDITS_PER_SUCCESS
-from fakes import Fault
-from fakes.app import create_app
-from fakes.server import serving
-from harness.cli import main
-from harness.probes import RequestSpec, planned_successes, probes_for, valid_spec
-from harness.reports import load_json, print_console, write_json, write_junit
-from harness.reproduce import Reproducer
-from harness.results import ClauseResult, ReportError, RunReport
-from harness.runner import Runner
-from harness.target import EMBEDDED_KEYS, WRONG_KEY, EmbeddedTarget
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
+from inpaint_conformance.fakes import Fault
+from inpaint_conformance.fakes.app import create_app
+from inpaint_conformance.fakes.server import serving
+from inpaint_conformance.harness.cli import main
+from inpaint_conformance.harness.probes import RequestSpec, planned_successes, probes_for, valid_spec
+from inpaint_conformance.harness.reports import load_json, print_console, write_json, write_junit
+from inpaint_conformance.harness.reproduce import Reproducer
+from inpaint_conformance.harness.results import ClauseResult, ReportError, RunReport
+from inpaint_conformance.harness.runner import Runner
+from inpaint_conformance.harness.target import EMBEDDED_KEYS, WRONG_KEY, EmbeddedTarget
 
 
 def report_with(*results: ClauseResult) -> RunReport:
@@ -164,7 +164,7 @@ def test_probe_modules_imported_again_do_not_run_twice():
     import sys
 
     before = [p.name for p in probes_for(Api.VYRO)]
-    sys.modules.pop("harness.probes_vyro")
-    importlib.import_module("harness.probes_vyro")
+    sys.modules.pop("inpaint_conformance.harness.probes_vyro")
+    importlib.import_module("inpaint_conformance.harness.probes_vyro")
     after = [p.name for p in probes_for(Api.VYRO)]
     assert after == before and len(set(after)) == len(after)

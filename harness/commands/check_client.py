@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from rich.console import Console
 from rich.markup import escape
 
-from contracts import Api
-from contracts.rules import PATHS
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.rules import PATHS
 
 from .. import reports
 from ..client_check import ClientInputError, judge, load_client_input

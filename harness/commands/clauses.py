@@ -8,13 +8,15 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import asdict
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from contracts import Api, Clause, clauses
-from contracts.catalog_docs import API_HEADINGS, render_markdown
+from inpaint_conformance.contracts import Api, Clause, clauses
+from inpaint_conformance.contracts.catalog_docs import API_HEADINGS, render_decisions_markdown, render_markdown
+from inpaint_conformance.contracts.decisions import DECISIONS
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(str(exc))}")
         return 2
+    if args.decisions:
+        return _decisions(args.format, selected)
     if args.format == "json":
         write_stdout(json.dumps([c.to_dict() for c in selected], indent=2, ensure_ascii=False) + "\n")
     elif args.format == "markdown":
@@ -34,6 +38,21 @@ def run(args: argparse.Namespace) -> int:
             rows = [c for c in selected if c.api is api]
             if rows:
                 console.print(_table(api, rows))
+    return 0
+
+
+def _decisions(fmt: str, selected: list[Clause]) -> int:
+    if fmt == "markdown":
+        write_stdout(render_decisions_markdown(selected))
+    elif fmt == "json":
+        write_stdout(json.dumps([asdict(d) for d in DECISIONS], indent=2, ensure_ascii=False) + "\n")
+    else:
+        table = Table(title=f"{len(DECISIONS)} decisions", title_justify="left")
+        for column in ("row", "topic", "level", "decision"):
+            table.add_column(column, no_wrap=column in ("row", "level"))
+        for d in DECISIONS:
+            table.add_row(d.id, escape(d.topic), escape(d.level), escape(d.decision))
+        Console(highlight=False).print(table)
     return 0
 
 

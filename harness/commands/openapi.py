@@ -13,7 +13,7 @@ import json
 from rich.console import Console
 from rich.markup import escape
 
-from contracts.openapi import openapi_document
+from inpaint_conformance.contracts.openapi import openapi_document
 
 from .clauses import write_stdout
 

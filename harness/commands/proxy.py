@@ -7,8 +7,8 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
-from contracts import Api
-from contracts.rules import PATHS
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.rules import PATHS
 
 from ..proxy import create_proxy_app
 from ..recording import Recorder

@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reference_impl.ray_config import serve_config_yaml
-    from reference_impl.ray_settings import RaySettings, SettingsError, parse_autoscale
+    from inpaint_conformance.reference_impl.ray_config import serve_config_yaml
+    from inpaint_conformance.reference_impl.ray_settings import RaySettings, SettingsError, parse_autoscale
 
     try:
         if not 0 < args.port <= 65535:

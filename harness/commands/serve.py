@@ -23,11 +23,11 @@ from collections.abc import Iterator
 import httpx
 import uvicorn
 
-from fakes.banner import banner, display_base_url
-from fakes.control import check_key
-from fakes.engine import Engine, FakeEngine
-from fakes.ledger import DEFAULT_CREDITS, Ledger, MemoryLedger, SqliteLedger
-from fakes.provider import FakeProvider
+from inpaint_conformance.fakes.banner import banner, display_base_url
+from inpaint_conformance.fakes.control import check_key
+from inpaint_conformance.fakes.engine import Engine, FakeEngine
+from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS, Ledger, MemoryLedger, SqliteLedger
+from inpaint_conformance.fakes.provider import FakeProvider
 
 DEV_KEY = "dev-key"
 # A held request (the "timeout" fault) must not keep Ctrl-C waiting for its full 30 s.
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         engine = _load_engine(args)
         provider = _provider(args, engine, ledger, ait_failure_status)
-        from fakes.app import create_app
+        from inpaint_conformance.fakes.app import create_app
 
         app = create_app(provider, admin_token=args.admin_token, loopback_only=loopback)
         with _signals_end_cleanly():
@@ -96,11 +96,11 @@ def _serve_workers(args: argparse.Namespace, sock: socket.socket, base_url: str,
     """uvicorn worker processes on the socket bound here, each building its app from the environment."""
     from uvicorn.supervisors import Multiprocess
 
-    from fakes.app_factory import settings_env
+    from inpaint_conformance.fakes.app_factory import settings_env
 
     os.environ.update(settings_env(db=args.db, admin_token=args.admin_token, loopback=loopback,
                                    ait_failure_status=ait_failure_status))
-    config = _uvicorn_config("fakes.app_factory:create_app_from_env", factory=True, workers=args.workers)
+    config = _uvicorn_config("inpaint_conformance.fakes.app_factory:create_app_from_env", factory=True, workers=args.workers)
     served = threading.Event()
     threading.Thread(target=_announce_when_serving, args=(base_url, text, served), daemon=True).start()
     # The supervisor stops the workers on SIGINT/SIGTERM, or when they fail to start, and returns.
@@ -125,7 +125,7 @@ def _announce_when_serving(base_url: str, text: str, served: threading.Event, ti
 
 def _hand_over_to_ray(args: argparse.Namespace) -> int:
     try:
-        from harness.commands.serve_ray import run_ray
+        from inpaint_conformance.harness.commands.serve_ray import run_ray
     except ImportError as exc:
         return _refuse(CannotServe(f"--ray is not available in this installation ({exc}): run without it"))
     return run_ray(args)
@@ -134,7 +134,7 @@ def _hand_over_to_ray(args: argparse.Namespace) -> int:
 def _provider(args, engine, ledger, ait_failure_status: int) -> FakeProvider:
     if not getattr(args, "replay", None):
         return FakeProvider(engine=engine, ledger=ledger, ait_failure_status=ait_failure_status)
-    from fakes.replay import RecordingError, ReplayProvider
+    from inpaint_conformance.fakes.replay import RecordingError, ReplayProvider
 
     try:
         return ReplayProvider(args.replay, engine=engine, ledger=ledger, ait_failure_status=ait_failure_status)
@@ -217,7 +217,7 @@ def _load_engine(args: argparse.Namespace) -> Engine:
     if args.engine == "fake":
         return FakeEngine()
     try:
-        from reference_impl import load_engine
+        from inpaint_conformance.reference_impl import load_engine
     except ImportError as exc:
         raise CannotServe(f"the reference engine is not available ({exc}): pip install 'inpaint-conformance[reference]'") from None
     print(f"loading the reference engine ({args.model}); the server answers once it is ready...", file=sys.stderr, flush=True)

@@ -20,14 +20,14 @@ import sys
 import threading
 from pathlib import Path
 
-from reference_impl.ray_settings import RaySettings, SettingsError, is_loopback, parse_autoscale
+from inpaint_conformance.reference_impl.ray_settings import RaySettings, SettingsError, is_loopback, parse_autoscale
 
 DEV_KEY = "dev-key"
 
 
 def settings_from_args(args: argparse.Namespace) -> tuple[RaySettings, str | None]:
     """The `serve` flags as Ray settings, and the cluster address (None: start Ray locally)."""
-    from fakes.control import check_key
+    from inpaint_conformance.fakes.control import check_key
 
     if getattr(args, "workers", 1) != 1:
         raise SettingsError("--workers does not apply with --ray: use --replicas N (engine replicas)")
@@ -72,7 +72,7 @@ def _port_is_free(host: str, port: int) -> bool:
 def run_ray(args: argparse.Namespace) -> int:
     try:
         settings, address = settings_from_args(args)
-        from reference_impl.ray_runtime import require_ray
+        from inpaint_conformance.reference_impl.ray_runtime import require_ray
 
         require_ray()
     except SettingsError as exc:
@@ -80,13 +80,13 @@ def run_ray(args: argparse.Namespace) -> int:
     if address is None and args.port and not _port_is_free(args.host, args.port):
         return _refuse(f"port {args.port} on {args.host} is in use: pick another with --port")
     if address is None and settings.engine == "reference":
-        from reference_impl import ReferenceExtraMissing, require_reference_extra
+        from inpaint_conformance.reference_impl import ReferenceExtraMissing, require_reference_extra
 
         try:  # the replicas run on this machine: say so now, not in a replica's traceback
             require_reference_extra()
         except ReferenceExtraMissing as exc:
             return _refuse(str(exc))
-    from reference_impl.ray_runtime import RayDeployError, deploy, deployed_settings, shutdown
+    from inpaint_conformance.reference_impl.ray_runtime import RayDeployError, deploy, deployed_settings, shutdown
 
     where = f"the Ray cluster at {address}" if address else "a local Ray instance"
     scale = f"{settings.autoscale[0]}..{settings.autoscale[1]} (autoscaled)" if settings.autoscale else str(settings.replicas)
@@ -116,8 +116,8 @@ def _refuse(message: str) -> int:
 
 
 def _banner(settings: RaySettings, base_url: str, address: str | None) -> str:
-    from fakes.banner import banner
-    from fakes.ledger import DEFAULT_CREDITS
+    from inpaint_conformance.fakes.banner import banner
+    from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS
 
     keys = {key: f"{DEFAULT_CREDITS if credits is None else credits} credits (a stored --db balance is kept)"
             for key, credits in settings.api_keys}

@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from contracts import Api
-from contracts.rules import CREDITS_PER_SUCCESS
+from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
 
 from ..probes import planned_successes, probes_for
 from ..html_report import write_html
