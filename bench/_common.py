@@ -5,6 +5,7 @@ repaints the centre quarter of it, a prompt and (AIThriving) a fixed seed. The
 *floor* is the same decode, fill, composite and encode done in this process with
 no HTTP and no validation: the cost of the image work alone, which no fake can beat.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,7 +15,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,7 +84,7 @@ def cores() -> int:
 
 
 # -- the workload --------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def picture_png(side: int) -> bytes:
     """A photo-like RGB picture: smooth colour waves and shapes, deterministic.
 
@@ -100,7 +101,7 @@ def picture_png(side: int) -> bytes:
     return buffer.getvalue()
 
 
-@lru_cache(maxsize=None)
+@cache
 def mask_png(side: int) -> bytes:
     """Black (keep) with a white (repaint) square over the centre quarter."""
     mask = Image.new("L", (side, side), 0)
@@ -128,7 +129,7 @@ class Call:
         return f"{self.api.value} {self.side}x{self.side}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def build_call(api: Api, side: int) -> Call:
     from urllib3 import encode_multipart_formdata  # requests' own encoder: no hand-written multipart
 
@@ -176,7 +177,7 @@ class Sample:
     first_error: str | None = None
     cpu_seconds: float | None = None  # CPU used by whatever served the requests, when measured
 
-    def add(self, other: "Sample") -> None:
+    def add(self, other: Sample) -> None:
         if other.cpu_seconds is not None:
             self.cpu_seconds = (self.cpu_seconds or 0.0) + other.cpu_seconds
         self.ok += other.ok
@@ -209,10 +210,16 @@ class Sample:
         return self.percentile(99)
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "errors": self.errors, "seconds": round(self.seconds, 3),
-                "throughput_rps": round(self.throughput, 2), "p50_ms": _ms(self.p50), "p99_ms": _ms(self.p99),
-                "cpu_ms_per_request": None if self.cpu_per_request is None else _ms(self.cpu_per_request),
-                "first_error": self.first_error}
+        return {
+            "ok": self.ok,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "throughput_rps": round(self.throughput, 2),
+            "p50_ms": _ms(self.p50),
+            "p99_ms": _ms(self.p99),
+            "cpu_ms_per_request": None if self.cpu_per_request is None else _ms(self.cpu_per_request),
+            "first_error": self.first_error,
+        }
 
 
 def _ms(seconds: float) -> float | None:

@@ -5,6 +5,7 @@ client the standard library has, so on a 2-core box the client steals as little
 CPU from the server as it can. Every run is bounded in time and in request count.
 The servers run in subprocesses that the benchmark starts and always stops.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -33,8 +34,13 @@ def free_port() -> int:
 
 
 # -- running work with N concurrent workers ----------------------------------------
-def run_concurrently(make_worker: Callable[[], Callable[[], str | None]], concurrency: int, seconds: float,
-                     max_requests: int = MAX_REQUESTS_PER_RUN, cpu_clock: Callable[[], float] | None = None) -> Sample:
+def run_concurrently(
+    make_worker: Callable[[], Callable[[], str | None]],
+    concurrency: int,
+    seconds: float,
+    max_requests: int = MAX_REQUESTS_PER_RUN,
+    cpu_clock: Callable[[], float] | None = None,
+) -> Sample:
     """Call each worker in a loop from ``concurrency`` threads for about ``seconds``.
 
     A worker returns None on success or a short error text. Requests that started
@@ -112,7 +118,9 @@ def process_tree_cpu(pid: int) -> Callable[[], float]:
     return read if Path("/proc").is_dir() else None  # type: ignore[return-value]
 
 
-def http_worker(port: int, call: Call, *, timeout: float = 120.0, any_2xx: bool = False) -> Callable[[], Callable[[], str | None]]:
+def http_worker(
+    port: int, call: Call, *, timeout: float = 120.0, any_2xx: bool = False
+) -> Callable[[], Callable[[], str | None]]:
     """A factory of workers that POST ``call`` over one keep-alive connection each.
 
     Success is a 200 with a body; ``any_2xx`` accepts any 2xx (Prism's canned answers).
@@ -149,14 +157,17 @@ class ServerProcess:
         self.name, self.argv, self.port = name, argv, port
         self.remove_on_stop: list[Path] = []  # temp folders the server reads (e.g. Prism's document)
         self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            argv, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
+        )
 
-    def wait_ready(self, timeout: float = 60.0, probe: Callable[[], bool] | None = None) -> "ServerProcess":
+    def wait_ready(self, timeout: float = 60.0, probe: Callable[[], bool] | None = None) -> ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode} before listening:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode} before listening:\n{self.tail()}"
+                )
             try:
                 with socket.create_connection((LOOPBACK, self.port), timeout=1):
                     if probe is None or probe():
@@ -165,7 +176,9 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"{self.name} did not listen on {LOOPBACK}:{self.port} within {timeout:.0f} s:\n{self.tail()}")
+        raise RuntimeError(
+            f"{self.name} did not listen on {LOOPBACK}:{self.port} within {timeout:.0f} s:\n{self.tail()}"
+        )
 
     def tail(self, lines: int = 20) -> str:
         try:
@@ -193,7 +206,7 @@ class ServerProcess:
         for path in self.remove_on_stop:
             shutil.rmtree(path, ignore_errors=True)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -223,8 +236,18 @@ def start_fake(workers: int = 1, db: str | None = None, extra_keys: dict[str, in
     """`inpaint-conformance serve` on a free loopback port with the bench key; ready on return."""
     port = free_port()
     if serve_available():
-        argv = [sys.executable, "-m", "inpaint_conformance.harness.cli", "serve", "--host", LOOPBACK, "--port", str(port),
-                "--api-key", f"{BENCH_KEY}={BENCH_CREDITS}"]
+        argv = [
+            sys.executable,
+            "-m",
+            "inpaint_conformance.harness.cli",
+            "serve",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--api-key",
+            f"{BENCH_KEY}={BENCH_CREDITS}",
+        ]
         for key, credits in (extra_keys or {}).items():
             argv += ["--api-key", f"{key}={credits}"]
         if workers > 1:

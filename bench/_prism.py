@@ -5,6 +5,7 @@ no image work at all, so it is the bar for "fast enough" at small images. Anythi
 that goes wrong here (no npm, no registry, no OpenAPI export yet) becomes a note
 and an empty column, never a failed benchmark.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,12 @@ def install(prefix: Path) -> tuple[Path | None, str]:
         return None, "npm is not installed (Debian: apt-get install npm): Prism column skipped"
     prefix.mkdir(parents=True, exist_ok=True)
     try:
-        done = subprocess.run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error", PACKAGE],
-                              capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+        done = subprocess.run(
+            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error", PACKAGE],
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT_S,
+        )
     except subprocess.TimeoutExpired:
         return None, f"npm install {PACKAGE} took over {INSTALL_TIMEOUT_S} s: Prism column skipped"
     if done.returncode != 0 or not binary.exists():

@@ -4,6 +4,7 @@ OpenAPI document, against a live fake, with as many generated cases as `verify` 
 What it checked is read from its NDJSON event report: every check result names its
 check, so the distinct names are the checks it actually ran on this API.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from _common import BENCH_KEY, Api
 from _load import LOOPBACK, which
+
 from inpaint_conformance.contracts.rules import AUTH_HEADER
 
 TIMEOUT_S = 300
@@ -50,13 +52,38 @@ def run(api: Api, document: dict, port: int, examples: int, seed: int = 0) -> Sc
         return _run(cli, api, document, port, examples, seed, Path(tmp))
 
 
-def _run(cli: list[str], api: Api, document: dict, port: int, examples: int, seed: int, folder: Path) -> SchemathesisRun:
+def _run(
+    cli: list[str], api: Api, document: dict, port: int, examples: int, seed: int, folder: Path
+) -> SchemathesisRun:
     spec, events, summary = folder / f"{api.value}.json", folder / "events.ndjson", folder / "report.json"
     spec.write_text(json.dumps(document))
-    argv = [*cli, "run", str(spec), "--url", f"http://{LOOPBACK}:{port}", "--max-examples", str(examples),
-            "--seed", str(seed), "--checks", "all", "--continue-on-failure", "--generation-database", "none",
-            "--header", f"{AUTH_HEADER[api]}: {BENCH_KEY}", "--report", "json,ndjson",
-            "--report-json-path", str(summary), "--report-ndjson-path", str(events), "--report-dir", str(folder), "--no-color"]
+    argv = [
+        *cli,
+        "run",
+        str(spec),
+        "--url",
+        f"http://{LOOPBACK}:{port}",
+        "--max-examples",
+        str(examples),
+        "--seed",
+        str(seed),
+        "--checks",
+        "all",
+        "--continue-on-failure",
+        "--generation-database",
+        "none",
+        "--header",
+        f"{AUTH_HEADER[api]}: {BENCH_KEY}",
+        "--report",
+        "json,ndjson",
+        "--report-json-path",
+        str(summary),
+        "--report-ndjson-path",
+        str(events),
+        "--report-dir",
+        str(folder),
+        "--no-color",
+    ]
     started = time.perf_counter()
     try:
         done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=TIMEOUT_S)

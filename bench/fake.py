@@ -12,6 +12,7 @@ Targets (issue "Benchmarks"): at 1024x1024 the fake reaches >= 0.6x the floor's
 throughput; at 256x256 it reaches >= 1.0x Prism's while doing real image work.
 Numbers are printed, never asserted: the exit code is 0 whenever the bench could run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,19 +22,33 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _prism  # noqa: E402
-from _common import (  # noqa: E402
-    APIS, Api, Sample, build_call, command_line, console, cores, floor_once, fmt_ms, fmt_rate, fmt_ratio,
-    print_machine, ratio, write_json,
+import _prism
+from _common import (
+    APIS,
+    Api,
+    Sample,
+    build_call,
+    command_line,
+    console,
+    cores,
+    floor_once,
+    fmt_ms,
+    fmt_rate,
+    fmt_ratio,
+    print_machine,
+    ratio,
+    write_json,
 )
-from _load import ServerProcess, fake_label, http_worker, process_tree_cpu, run_concurrently, start_fake  # noqa: E402
+from _load import ServerProcess, fake_label, http_worker, process_tree_cpu, run_concurrently, start_fake
 
 FLOOR_TARGET_SIDE, FLOOR_TARGET = 1024, 0.6
 PRISM_TARGET_SIDE, PRISM_TARGET = 256, 1.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="one short round (about 30 s)")
     parser.add_argument("--seconds", type=float, help="seconds per measurement (default 1.5, quick 0.6)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 2, quick 1)")
@@ -42,8 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api", choices=[a.value for a in APIS], help="one API only (default both)")
     parser.add_argument("--workers", type=int, default=1, help="serve --workers N")
     parser.add_argument("--no-prism", action="store_true", help="skip the Prism column")
-    parser.add_argument("--prism-dir", type=Path, default=_prism.default_dir(),
-                        help="where npm installs Prism (default: %(default)s)")
+    parser.add_argument(
+        "--prism-dir", type=Path, default=_prism.default_dir(), help="where npm installs Prism (default: %(default)s)"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
     args = parser.parse_args(argv)
     args.seconds = args.seconds or (0.6 if args.quick else 1.5)
@@ -52,7 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.sizes = [int(s) for s in args.sizes.split(",")]
         args.clients = [int(c) for c in args.clients.split(",")]
     except ValueError:
-        parser.error(f"--sizes and --clients take whole numbers separated by commas, got {args.sizes!r} / {args.clients!r}")
+        parser.error(
+            f"--sizes and --clients take whole numbers separated by commas, got {args.sizes!r} / {args.clients!r}"
+        )
     if min(args.sizes) < 64 or max(args.sizes) > 4096 or min(args.clients) < 1 or max(args.clients) > 256:
         parser.error("sizes must be 64..4096 px (B4) and clients 1..256")
     args.apis = [Api.parse(args.api)] if args.api else list(APIS)
@@ -92,8 +110,10 @@ def start_prisms(args, con) -> tuple[dict[Api, ServerProcess], list[str]]:
         notes.append(f"Prism ({api.value}) answers {answered}")
         servers[api] = server
     if args.quick:
-        notes.append(f"--quick: Prism measured at {PRISM_TARGET_SIDE}x{PRISM_TARGET_SIDE} only (it parses a 1024 px upload "
-                     "in about 0.3 s of CPU, so its larger cells take long to drain)")
+        notes.append(
+            f"--quick: Prism measured at {PRISM_TARGET_SIDE}x{PRISM_TARGET_SIDE} only (it parses a 1024 px upload "
+            "in about 0.3 s of CPU, so its larger cells take long to drain)"
+        )
     return servers, notes
 
 
@@ -113,8 +133,10 @@ def same_work(fake: ServerProcess, side: int) -> str:
         conn.close()
     if body == floor_once(Api.AITHRIVING, side):
         return f"the floor's answer is byte-identical to the fake's ({call.label}, seed fixed): the same image work"
-    return (f"[yellow]the floor's answer differs from the fake's ({call.label}): the fake does image work the floor "
-            "does not (or other encoder settings); the fake/floor ratios compare different work[/]")
+    return (
+        f"[yellow]the floor's answer differs from the fake's ({call.label}): the fake does image work the floor "
+        "does not (or other encoder settings); the fake/floor ratios compare different work[/]"
+    )
 
 
 def measure(args, con, fake: ServerProcess, prisms: dict[Api, ServerProcess]) -> dict[tuple, Sample]:
@@ -128,7 +150,7 @@ def measure(args, con, fake: ServerProcess, prisms: dict[Api, ServerProcess]) ->
         results.setdefault(key, Sample()).add(sample)
 
     def floor_worker(api: Api, side: int):
-        return lambda: (lambda: (floor_once(api, side), None)[1])
+        return lambda: lambda: (floor_once(api, side), None)[1]
 
     # Warm-up: first requests pay imports, caches and connection set-up.
     for api in args.apis:
@@ -145,17 +167,25 @@ def measure(args, con, fake: ServerProcess, prisms: dict[Api, ServerProcess]) ->
                     where = f"round {round_no}/{args.rounds}: {call.label}"
                     for threads in floor_threads:
                         status.update(f"{where}: floor, {threads} threads")
-                        record(("floor", api, side, threads),
-                               run_concurrently(floor_worker(api, side), threads, args.seconds, cpu_clock=time.process_time))
+                        record(
+                            ("floor", api, side, threads),
+                            run_concurrently(
+                                floor_worker(api, side), threads, args.seconds, cpu_clock=time.process_time
+                            ),
+                        )
                     for clients in args.clients:
                         status.update(f"{where}: fake, {clients} clients")
-                        record(("fake", api, side, clients),
-                               run_concurrently(http_worker(fake.port, call), clients, args.seconds, cpu_clock=fake_cpu))
+                        record(
+                            ("fake", api, side, clients),
+                            run_concurrently(http_worker(fake.port, call), clients, args.seconds, cpu_clock=fake_cpu),
+                        )
                         if api in prisms and (side == PRISM_TARGET_SIDE or not args.quick):
                             status.update(f"{where}: prism, {clients} clients")
                             worker = http_worker(prisms[api].port, call, any_2xx=True)
-                            record(("prism", api, side, clients),
-                                   run_concurrently(worker, clients, args.seconds, cpu_clock=prism_cpu[api]))
+                            record(
+                                ("prism", api, side, clients),
+                                run_concurrently(worker, clients, args.seconds, cpu_clock=prism_cpu[api]),
+                            )
     return results
 
 
@@ -175,26 +205,37 @@ def report(args, con, results: dict[tuple, Sample], notes: list[str]) -> list[di
     for api in args.apis:
         for side in args.sizes:
             call = build_call(api, side)
-            table = Table(title=f"{call.label} PNG, upload {len(call.body) / 1024:,.0f} KiB: req/s  (p50 / p99 ms)",
-                          title_justify="left")
+            table = Table(
+                title=f"{call.label} PNG, upload {len(call.body) / 1024:,.0f} KiB: req/s  (p50 / p99 ms)",
+                title_justify="left",
+            )
             for name in ("clients", "floor", "fake", "fake/floor", "Prism", "fake/Prism"):
                 table.add_column(name, justify="right")
             for clients in args.clients:
                 floor = results.get(("floor", api, side, min(clients, cores())))
                 fake = results.get(("fake", api, side, clients))
                 prism = results.get(("prism", api, side, clients))
-                table.add_row(str(clients), cell(floor), cell(fake),
-                              fmt_ratio(ratio(fake.throughput, floor.throughput) if fake and floor else None),
-                              cell(prism), fmt_ratio(ratio(fake.throughput, prism.throughput) if fake and prism else None))
+                table.add_row(
+                    str(clients),
+                    cell(floor),
+                    cell(fake),
+                    fmt_ratio(ratio(fake.throughput, floor.throughput) if fake and floor else None),
+                    cell(prism),
+                    fmt_ratio(ratio(fake.throughput, prism.throughput) if fake and prism else None),
+                )
             con.print(table)
             for kind in ("fake", "prism"):
                 for clients in args.clients:
                     sample = results.get((kind, api, side, clients))
                     if sample and sample.errors:
-                        con.print(f"[yellow]{kind} {call.label}, {clients} clients: {sample.errors} failed requests, "
-                                  f"first: {sample.first_error}[/]")
-    con.print(f"floor: decode + fill + composite + encode in this process, {min(max(args.clients), cores())} threads at most "
-              f"({cores()} cores); fake: {fake_label()}{f' --workers {args.workers}' if args.workers > 1 else ''}.")
+                        con.print(
+                            f"[yellow]{kind} {call.label}, {clients} clients: {sample.errors} failed requests, "
+                            f"first: {sample.first_error}[/]"
+                        )
+    con.print(
+        f"floor: decode + fill + composite + encode in this process, {min(max(args.clients), cores())} threads at most "
+        f"({cores()} cores); fake: {fake_label()}{f' --workers {args.workers}' if args.workers > 1 else ''}."
+    )
     for note in notes:
         con.print(f"note: {note}")
     cpu_table(args, con, results)
@@ -216,15 +257,24 @@ def cpu_table(args, con, results: dict[tuple, Sample]) -> None:
     """CPU per request: what each column costs the machine, robust to other jobs sharing it."""
     from rich.table import Table
 
-    table = Table(title="server CPU ms per request, all client counts pooled (robust to a busy machine)", title_justify="left")
+    table = Table(
+        title="server CPU ms per request, all client counts pooled (robust to a busy machine)", title_justify="left"
+    )
     for name in ("workload", "floor", "fake", "fake/floor", "Prism", "fake/Prism"):
         table.add_column(name, justify="left" if name == "workload" else "right")
     for api in args.apis:
         for side in args.sizes:
-            cpu = {kind: (pooled(results, kind, api, side) or Sample()).cpu_per_request for kind in ("floor", "fake", "prism")}
-            table.add_row(build_call(api, side).label, *(fmt_ms(cpu[k]) if cpu[k] else "-" for k in ("floor", "fake")),
-                          fmt_ratio(ratio(cpu["fake"], cpu["floor"])), fmt_ms(cpu["prism"]) if cpu["prism"] else "-",
-                          fmt_ratio(ratio(cpu["fake"], cpu["prism"])))
+            cpu = {
+                kind: (pooled(results, kind, api, side) or Sample()).cpu_per_request
+                for kind in ("floor", "fake", "prism")
+            }
+            table.add_row(
+                build_call(api, side).label,
+                *(fmt_ms(cpu[k]) if cpu[k] else "-" for k in ("floor", "fake")),
+                fmt_ratio(ratio(cpu["fake"], cpu["floor"])),
+                fmt_ms(cpu["prism"]) if cpu["prism"] else "-",
+                fmt_ratio(ratio(cpu["fake"], cpu["prism"])),
+            )
     con.print(table)
 
 
@@ -241,7 +291,10 @@ def targets(args, con, results: dict[tuple, Sample]) -> list[dict]:
         table.add_column(name, justify="left" if name in ("API", "comparison") else "right")
     checks: list[dict] = []
     for api in args.apis:
-        for other, side, target in (("floor", FLOOR_TARGET_SIDE, FLOOR_TARGET), ("prism", PRISM_TARGET_SIDE, PRISM_TARGET)):
+        for other, side, target in (
+            ("floor", FLOOR_TARGET_SIDE, FLOOR_TARGET),
+            ("prism", PRISM_TARGET_SIDE, PRISM_TARGET),
+        ):
             if side not in args.sizes:
                 continue
             fake, base = best(results, "fake", api, side), best(results, other, api, side)
@@ -250,8 +303,16 @@ def targets(args, con, results: dict[tuple, Sample]) -> list[dict]:
             by_cpu = ratio(base_cpu.cpu_per_request, fake_cpu.cpu_per_request)
             label = f"fake / {'Prism' if other == 'prism' else 'floor'} at {side}x{side}"
             table.add_row(api.value, label, fmt_ratio(value, target), fmt_ratio(by_cpu, target), f">= {target:.1f}x")
-            checks.append({"api": api.value, "comparison": label, "ratio": value, "cpu_ratio": by_cpu, "target": target,
-                           "met": None if value is None else value >= target})
+            checks.append(
+                {
+                    "api": api.value,
+                    "comparison": label,
+                    "ratio": value,
+                    "cpu_ratio": by_cpu,
+                    "target": target,
+                    "met": None if value is None else value >= target,
+                }
+            )
     con.print(table)
     return checks
 
@@ -278,12 +339,20 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in [fake, *prisms.values()]:
             server.stop()
-    write_json(args.json, {
-        "machine": info, "command": command_line(), "seconds_per_cell": args.seconds, "rounds": args.rounds,
-        "results": [{"kind": k, "api": a.value, "side": s, "clients": c, **sample.to_dict()}
-                    for (k, a, s, c), sample in results.items()],
-        "targets": checks,
-    })
+    write_json(
+        args.json,
+        {
+            "machine": info,
+            "command": command_line(),
+            "seconds_per_cell": args.seconds,
+            "rounds": args.rounds,
+            "results": [
+                {"kind": k, "api": a.value, "side": s, "clients": c, **sample.to_dict()}
+                for (k, a, s, c), sample in results.items()
+            ],
+            "targets": checks,
+        },
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ one at a time (a mock has no socket to queue on), interleaved round by round wit
 the floor; the medians of wall time and of CPU time (robust when other jobs share
 the machine) are compared. Numbers are printed, never asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    APIS, BENCH_CREDITS, BENCH_KEY, Api, build_call, command_line, console, floor_once, fmt_ms, fmt_ratio,
-    print_machine, ratio, write_json,
+from _common import (
+    APIS,
+    BENCH_CREDITS,
+    BENCH_KEY,
+    Api,
+    build_call,
+    command_line,
+    console,
+    floor_once,
+    fmt_ms,
+    fmt_ratio,
+    print_machine,
+    ratio,
+    write_json,
 )
 
 TARGET = 1.3
@@ -32,8 +44,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer calls (about 15 s)")
     parser.add_argument("--sizes", default="256,1024", help="image sides in pixels, comma-separated")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 2)")
-    parser.add_argument("--thumbnails", action="store_true",
-                        help="turn the journal's thumbnails on (the mocks leave them off: they are for serve's dashboard)")
+    parser.add_argument(
+        "--thumbnails",
+        action="store_true",
+        help="turn the journal's thumbnails on (the mocks leave them off: they are for serve's dashboard)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (2 if args.quick else 5)
@@ -66,8 +81,12 @@ def callers(api: Api, side: int):
             raise RuntimeError(f"the mock answered {status}: {body[:200]!r}")
 
     return {
-        "httpx (respx)": lambda: check(*(lambda r: (r.status_code, r.content))(client.post(url, content=call.body, headers=call.headers))),
-        "requests (responses)": lambda: check(*(lambda r: (r.status_code, r.content))(session.post(url, data=call.body, headers=call.headers))),
+        "httpx (respx)": lambda: check(
+            *(lambda r: (r.status_code, r.content))(client.post(url, content=call.body, headers=call.headers))
+        ),
+        "requests (responses)": lambda: check(
+            *(lambda r: (r.status_code, r.content))(session.post(url, data=call.body, headers=call.headers))
+        ),
     }
 
 
@@ -105,11 +124,15 @@ def main(argv: list[str] | None = None) -> int:
                 floor_once(api, side)
                 for round_no in range(1, args.rounds + 1):
                     status.update(f"round {round_no}/{args.rounds}: {api.value} {side}x{side}")
-                    times.setdefault(("floor", api, side), []).extend(per_call(lambda: floor_once(api, side), calls))
+                    times.setdefault(("floor", api, side), []).extend(
+                        per_call(lambda api=api, side=side: floor_once(api, side), calls)
+                    )
                     for name, door in doors.items():
                         times.setdefault((name, api, side), []).extend(per_call(door, calls))
     results = report(con, args, times)
-    write_json(args.json, {"machine": info, "command": command_line(), "thumbnails": args.thumbnails, "results": results})
+    write_json(
+        args.json, {"machine": info, "command": command_line(), "thumbnails": args.thumbnails, "results": results}
+    )
     return 0
 
 
@@ -117,7 +140,9 @@ def report(con, args, times: dict[tuple, list[tuple[float, float]]]) -> list[dic
     from rich.table import Table
 
     doors = ("httpx (respx)", "requests (responses)")
-    table = Table(title=f"median ms per call (wall / CPU), and mocked call / floor (target <= {TARGET}x)", title_justify="left")
+    table = Table(
+        title=f"median ms per call (wall / CPU), and mocked call / floor (target <= {TARGET}x)", title_justify="left"
+    )
     for name in ("API", "image", "floor", *[f"{d} {what}" for d in doors for what in ("", "ratio")]):
         table.add_column(name.strip(), justify="left" if name in ("API", "image") else "right")
     results = []
@@ -132,17 +157,32 @@ def report(con, args, times: dict[tuple, list[tuple[float, float]]]) -> list[dic
             for door in doors:
                 mocked = medians((door, api, side))
                 wall, cpu = ratio(mocked[0], floor[0]), ratio(mocked[1], floor[1])
-                row += [f"{fmt_ms(mocked[0])} / {fmt_ms(mocked[1])}",
-                        f"{fmt_ratio(wall, TARGET, higher_is_better=False)} / {fmt_ratio(cpu, TARGET, higher_is_better=False)}"]
-                results.append({"api": api.value, "side": side, "door": door, "calls": len(times[(door, api, side)]),
-                                "wall_ms": round(mocked[0] * 1000, 3), "cpu_ms": round(mocked[1] * 1000, 3),
-                                "floor_wall_ms": round(floor[0] * 1000, 3), "floor_cpu_ms": round(floor[1] * 1000, 3),
-                                "wall_ratio": wall, "cpu_ratio": cpu, "target": TARGET})
+                row += [
+                    f"{fmt_ms(mocked[0])} / {fmt_ms(mocked[1])}",
+                    f"{fmt_ratio(wall, TARGET, higher_is_better=False)} / {fmt_ratio(cpu, TARGET, higher_is_better=False)}",
+                ]
+                results.append(
+                    {
+                        "api": api.value,
+                        "side": side,
+                        "door": door,
+                        "calls": len(times[(door, api, side)]),
+                        "wall_ms": round(mocked[0] * 1000, 3),
+                        "cpu_ms": round(mocked[1] * 1000, 3),
+                        "floor_wall_ms": round(floor[0] * 1000, 3),
+                        "floor_cpu_ms": round(floor[1] * 1000, 3),
+                        "wall_ratio": wall,
+                        "cpu_ratio": cpu,
+                        "target": TARGET,
+                    }
+                )
             table.add_row(*row)
     con.print(table)
-    con.print("floor: decode + fill + composite + encode in this process, no HTTP, no validation, no journal; "
-              "a mocked call adds the client library, the mock's routing, validation, ledger and journal"
-              f"{', with journal thumbnails' if args.thumbnails else ' (no thumbnails, as the mocks run)'}.")
+    con.print(
+        "floor: decode + fill + composite + encode in this process, no HTTP, no validation, no journal; "
+        "a mocked call adds the client library, the mock's routing, validation, ledger and journal"
+        f"{', with journal thumbnails' if args.thumbnails else ' (no thumbnails, as the mocks run)'}."
+    )
     return results
 
 

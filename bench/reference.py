@@ -24,6 +24,7 @@ callable per client thread that paints one image and returns None or an error te
 `extra()` and `close()`, like BatchingEngine below, and append it in `build_ways`; the
 table grows a column group and a ratio column.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,12 +38,22 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the tiny model needs no hub; real ones come from folders
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    PROMPT, Sample, command_line, console, fmt_ms, fmt_rate, fmt_ratio, mask_png, picture_png, print_machine, ratio,
+from _common import (
+    PROMPT,
+    Sample,
+    command_line,
+    console,
+    fmt_ms,
+    fmt_rate,
+    fmt_ratio,
+    mask_png,
+    picture_png,
+    print_machine,
+    ratio,
     write_json,
 )
-from _load import run_concurrently  # noqa: E402
-from PIL import Image  # noqa: E402
+from _load import run_concurrently
+from PIL import Image
 
 Worker = Callable[[], "str | None"]
 TINY_SIZE = 128  # tiny-random's native side: bigger only costs time, it is random either way
@@ -77,9 +88,16 @@ class PlainPipeline:
         def paint_one() -> None:
             generator = self._torch.Generator(self._device).manual_seed(next(self._seeds))
             with self._torch.inference_mode():
-                self._pipeline(prompt=PROMPT, image=self._image, mask_image=self._mask, generator=generator,
-                               num_inference_steps=self._steps, guidance_scale=self._guidance,
-                               height=self._height, width=self._width)
+                self._pipeline(
+                    prompt=PROMPT,
+                    image=self._image,
+                    mask_image=self._mask,
+                    generator=generator,
+                    num_inference_steps=self._steps,
+                    guidance_scale=self._guidance,
+                    height=self._height,
+                    width=self._width,
+                )
             return None
 
         return paint_one
@@ -143,8 +161,15 @@ def build_ways(args: argparse.Namespace):
     # tiny-random's native side is arbitrary: let it paint at the asked size, so a bigger
     # --size really costs more. Real models keep their native cap (SD 512, SDXL 1024).
     native = max(size, TINY_SIZE) if args.model == "tiny-random" else None
-    engine = load_engine(args.model, device=args.device, dtype=args.dtype, steps=args.steps,
-                         max_batch=args.max_batch, compile=args.compile, native_size=native)
+    engine = load_engine(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        steps=args.steps,
+        max_batch=args.max_batch,
+        compile=args.compile,
+        native_size=native,
+    )
     image, mask = decoded_inputs(size)
     ways = [PlainPipeline(engine, image, mask, engine.steps), BatchingEngine(engine, image, mask)]
     return engine, size, ways
@@ -197,22 +222,33 @@ def parse_levels(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="tiny-random",
-                        help="tiny-random, sd15-random (SD 1.5 at full size, random weights), a save_pretrained "
-                             "folder or a hub id")
+    parser.add_argument(
+        "--model",
+        default="tiny-random",
+        help="tiny-random, sd15-random (SD 1.5 at full size, random weights), a save_pretrained folder or a hub id",
+    )
     parser.add_argument("--size", type=int, help="square picture side in px (default 128 for tiny-random, else 512)")
     parser.add_argument("--steps", type=int, help="denoising steps (default 2 for tiny-random, else 20)")
     parser.add_argument("--concurrency", type=parse_levels, default=[1, 2, 4, 8], metavar="N,N,...")
     parser.add_argument("--max-batch", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per way and client count")
     # 2 is cheap for tiny-random; at ~44 s per 2-step 512 px sd15-random image on 2 cores, 1 saves minutes a cell.
-    parser.add_argument("--warmup", type=int, default=2, metavar="N",
-                        help="unmeasured requests per client before each measurement (default 2)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        metavar="N",
+        help="unmeasured requests per client before each measurement (default 2)",
+    )
     parser.add_argument("--device", choices=("cuda", "cpu", "auto"), default="auto")
     parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (recompiles per batch size)")
-    parser.add_argument("--cpu-threads", type=int, metavar="N",
-                        help="torch intra-op threads (default: torch's own); 1 is steadiest on a busy box")
+    parser.add_argument(
+        "--cpu-threads",
+        type=int,
+        metavar="N",
+        help="torch intra-op threads (default: torch's own); 1 is steadiest on a busy box",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
     try:
         from reference_ray import add_ray_arguments
@@ -248,20 +284,33 @@ def main(argv: list[str] | None = None) -> int:
         for way in reversed(ways):
             way.close()
     width, height = engine.working_size((size, size))
-    title = (f"{args.model}, {size}x{size} in, painted at {width}x{height}, {engine.steps} steps, "
-             f"{engine.pipeline.dtype}, {engine.device}, max batch {engine.max_batch}, {threads} torch CPU thread(s)")
+    title = (
+        f"{args.model}, {size}x{size} in, painted at {width}x{height}, {engine.steps} steps, "
+        f"{engine.pipeline.dtype}, {engine.device}, max batch {engine.max_batch}, {threads} torch CPU thread(s)"
+    )
     print_table(con, title, args.concurrency, ways, results)
     for way in ways:
         for level, (sample, _) in results[way.name].items():
             if sample.errors:
-                con.print(f"[yellow]{way.name} at {level} clients: {sample.errors} failed, first: {sample.first_error}[/]")
-    write_json(args.json, {
-        "machine": info, "command": command_line(), "title": title,
-        # images_per_s unrounded: to_dict's 2 decimals leave one digit of a 0.02 img/s model.
-        "results": {way.name: {str(level): {**sample.to_dict(), "images_per_s": sample.throughput,
-                                            "extra": extra}
-                               for level, (sample, extra) in results[way.name].items()} for way in ways},
-    })
+                con.print(
+                    f"[yellow]{way.name} at {level} clients: {sample.errors} failed, first: {sample.first_error}[/]"
+                )
+    write_json(
+        args.json,
+        {
+            "machine": info,
+            "command": command_line(),
+            "title": title,
+            # images_per_s unrounded: to_dict's 2 decimals leave one digit of a 0.02 img/s model.
+            "results": {
+                way.name: {
+                    str(level): {**sample.to_dict(), "images_per_s": sample.throughput, "extra": extra}
+                    for level, (sample, extra) in results[way.name].items()
+                }
+                for way in ways
+            },
+        },
+    )
     return 0
 
 
@@ -280,8 +329,10 @@ def warn_if_busy(con, threads: int) -> None:
         return
     load, cores = os.getloadavg()[0], len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     if load > cores:
-        con.print(f"[yellow]the machine is busy (load {load:.1f} on {cores} cores) and torch uses {threads} threads: "
-                  "CPU numbers will be erratic; pass --cpu-threads 1 for steadier ones[/]")
+        con.print(
+            f"[yellow]the machine is busy (load {load:.1f} on {cores} cores) and torch uses {threads} threads: "
+            "CPU numbers will be erratic; pass --cpu-threads 1 for steadier ones[/]"
+        )
 
 
 def run_ray(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ comparable; on a CPU-only machine replicas share the same cores, so expect no ga
 there: the point of the CPU run is that the machinery works and what it costs.
 Numbers are printed, never asserted: the exit code is 0 whenever the bench could run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +25,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    BENCH_CREDITS, BENCH_KEY, REPO, Api, Sample, build_call, command_line, console, fmt_ms, fmt_rate, fmt_ratio,
-    print_machine, ratio, write_json,
+from _common import (
+    BENCH_CREDITS,
+    BENCH_KEY,
+    REPO,
+    Api,
+    Sample,
+    build_call,
+    command_line,
+    console,
+    fmt_ms,
+    fmt_rate,
+    fmt_ratio,
+    print_machine,
+    ratio,
+    write_json,
 )
-from _load import LOOPBACK, ServerProcess, checkout_env, free_port, http_worker, run_concurrently  # noqa: E402
+from _load import LOOPBACK, ServerProcess, checkout_env, free_port, http_worker, run_concurrently
 
 
 @dataclass
@@ -79,14 +92,32 @@ def _measure(port: int, options: Options, label: str, con) -> Sample:
 
 def single_process(options: Options, con) -> Sample:
     port = free_port()
-    argv = [sys.executable, "-m", "inpaint_conformance.harness.cli", "serve", "--engine", "reference", "--model", options.model,
-            "--host", LOOPBACK, "--port", str(port), "--api-key", f"{BENCH_KEY}={BENCH_CREDITS}",
-            "--max-batch", str(options.max_batch), "--device", options.device]
+    argv = [
+        sys.executable,
+        "-m",
+        "inpaint_conformance.harness.cli",
+        "serve",
+        "--engine",
+        "reference",
+        "--model",
+        options.model,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--api-key",
+        f"{BENCH_KEY}={BENCH_CREDITS}",
+        "--max-batch",
+        str(options.max_batch),
+        "--device",
+        options.device,
+    ]
     argv += ["--steps", str(options.steps)] if options.steps else []
     argv += ["--dtype", options.dtype] if options.dtype else []
     with con.status("single process: loading the model ..."):
         server = ServerProcess("reference", argv, port, env=checkout_env(), cwd=REPO).wait_ready(
-            timeout=900, probe=lambda: _get(f"http://{LOOPBACK}:{port}", "/__fake__/credits", BENCH_KEY) is not None)
+            timeout=900, probe=lambda: _get(f"http://{LOOPBACK}:{port}", "/__fake__/credits", BENCH_KEY) is not None
+        )
     try:
         return _measure(port, options, "single process", con)
     finally:
@@ -102,9 +133,16 @@ def ray_replicas(options: Options, counts: list[int], con) -> dict[int, tuple[Sa
     port = free_port()
     try:
         for count in counts:
-            settings = RaySettings(engine="reference", model=options.model, device=options.device, dtype=options.dtype,
-                                   steps=options.steps, max_batch=options.max_batch, replicas=count,
-                                   api_keys=[(BENCH_KEY, BENCH_CREDITS)])
+            settings = RaySettings(
+                engine="reference",
+                model=options.model,
+                device=options.device,
+                dtype=options.dtype,
+                steps=options.steps,
+                max_batch=options.max_batch,
+                replicas=count,
+                api_keys=[(BENCH_KEY, BENCH_CREDITS)],
+            )
             started = time.perf_counter()
             with con.status(f"Ray Serve: deploying {count} replica(s) ..."):
                 base_url = deploy(settings, host=LOOPBACK, port=port)
@@ -145,16 +183,24 @@ def run_ray_bench(options: Options, con=None) -> dict:
     counts = sorted({1, options.replicas})
     single = single_process(options, con)
     ray = ray_replicas(options, counts, con)
-    table = Table(title=f"reference engine ({options.model}), {options.side}x{options.side} PNG, "
-                        f"{options.clients} clients: images/s  (p50 / p99 ms)", title_justify="left")
+    table = Table(
+        title=f"reference engine ({options.model}), {options.side}x{options.side} PNG, "
+        f"{options.clients} clients: images/s  (p50 / p99 ms)",
+        title_justify="left",
+    )
     for name in ("server", "images/s", "latency", "vs single process", "errors", "ready in", "jobs per replica"):
         table.add_column(name, justify="left" if name in ("server", "jobs per replica") else "right")
 
     def row(name: str, sample: Sample, extra: dict | None) -> None:
-        table.add_row(name, fmt_rate(sample.throughput), f"{fmt_ms(sample.p50)} / {fmt_ms(sample.p99)}",
-                      fmt_ratio(ratio(sample.throughput, single.throughput)), str(sample.errors),
-                      f"{extra['ready_s']} s" if extra else "-",
-                      ", ".join(str(j) for j in extra["jobs_per_replica"].values()) if extra else "-")
+        table.add_row(
+            name,
+            fmt_rate(sample.throughput),
+            f"{fmt_ms(sample.p50)} / {fmt_ms(sample.p99)}",
+            fmt_ratio(ratio(sample.throughput, single.throughput)),
+            str(sample.errors),
+            f"{extra['ready_s']} s" if extra else "-",
+            ", ".join(str(j) for j in extra["jobs_per_replica"].values()) if extra else "-",
+        )
 
     row("single process (serve)", single, None)
     for count, (sample, extra) in ray.items():
@@ -186,13 +232,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import ray.serve  # noqa: F401
     except ImportError:
-        print("bench/reference_ray.py needs the 'cluster' extra: pip install 'inpaint-conformance[cluster]'",
-              file=sys.stderr)
+        print(
+            "bench/reference_ray.py needs the 'cluster' extra: pip install 'inpaint-conformance[cluster]'",
+            file=sys.stderr,
+        )
         return 2
     con = console()
     info = print_machine(con, "bench/reference_ray.py: the reference engine on Ray Serve", command_line())
-    options = Options(model=args.model, replicas=args.replicas, steps=args.steps, max_batch=args.max_batch,
-                      seconds=args.seconds, clients=args.clients, side=args.side, device=args.device, dtype=args.dtype)
+    options = Options(
+        model=args.model,
+        replicas=args.replicas,
+        steps=args.steps,
+        max_batch=args.max_batch,
+        seconds=args.seconds,
+        clients=args.clients,
+        side=args.side,
+        device=args.device,
+        dtype=args.dtype,
+    )
     try:
         numbers = run_ray_bench(options, con)
     except (RuntimeError, ValueError) as exc:

@@ -11,6 +11,7 @@ Concurrency: requests per second and latency at 1 to 32 clients; past the core c
 throughput should hold steady and latency grow only by queueing (Little's law: p50
 close to clients / throughput). Numbers are printed, never asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,11 +22,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    APIS, Api, Sample, build_call, command_line, console, floor_once, fmt_ms, fmt_rate, fmt_ratio, print_machine, ratio,
+from _common import (
+    APIS,
+    Api,
+    Sample,
+    build_call,
+    command_line,
+    console,
+    floor_once,
+    fmt_ms,
+    fmt_rate,
+    fmt_ratio,
+    print_machine,
+    ratio,
     write_json,
 )
-from _load import fake_label, http_worker, run_concurrently, start_fake  # noqa: E402
+from _load import fake_label, http_worker, run_concurrently, start_fake
 
 SIZES = (256, 512, 1024, 2048, 4096)
 CLIENTS = (1, 2, 4, 8, 16, 32)
@@ -71,12 +83,28 @@ def by_size(args, con, port: int) -> list[dict]:
                 worker(), floor_once(api, side)  # warm-up
                 floor, fake = [], []
                 for _ in range(2):  # interleaved halves: a busy moment slows both
-                    floor += timings(lambda: floor_once(api, side), count)
-                    fake += timings(lambda: _ok(worker()), count)
-                rows.append({"api": api.value, "side": side, "upload_bytes": len(call.body),
-                             "floor_s": statistics.median(floor), "fake_s": statistics.median(fake)})
+                    floor += timings(lambda api=api, side=side: floor_once(api, side), count)
+                    fake += timings(lambda worker=worker: _ok(worker()), count)
+                rows.append(
+                    {
+                        "api": api.value,
+                        "side": side,
+                        "upload_bytes": len(call.body),
+                        "floor_s": statistics.median(floor),
+                        "fake_s": statistics.median(fake),
+                    }
+                )
     table = Table(title="cost by image size (1 client, median per request)", title_justify="left")
-    for name in ("API", "image", "upload KiB", "floor ms", "fake ms", "fake/floor time", "fake ms/Mpx", "cost/pixel vs smallest"):
+    for name in (
+        "API",
+        "image",
+        "upload KiB",
+        "floor ms",
+        "fake ms",
+        "fake/floor time",
+        "fake ms/Mpx",
+        "cost/pixel vs smallest",
+    ):
         table.add_column(name, justify="left" if name in ("API", "image") else "right")
     for api in args.apis:
         mine = [r for r in rows if r["api"] == api.value]
@@ -85,10 +113,16 @@ def by_size(args, con, port: int) -> list[dict]:
             megapixels = row["side"] ** 2 / 1e6
             growth = (row["fake_s"] / base["fake_s"]) / (row["side"] ** 2 / base["side"] ** 2)
             row["per_pixel_vs_smallest"] = growth
-            table.add_row(api.value, f"{row['side']}x{row['side']}", f"{row['upload_bytes'] / 1024:,.0f}",
-                          fmt_ms(row["floor_s"]), fmt_ms(row["fake_s"]),
-                          fmt_ratio(ratio(row["fake_s"], row["floor_s"])),
-                          f"{row['fake_s'] * 1000 / megapixels:,.1f}", fmt_ratio(growth, 1.0, higher_is_better=False))
+            table.add_row(
+                api.value,
+                f"{row['side']}x{row['side']}",
+                f"{row['upload_bytes'] / 1024:,.0f}",
+                fmt_ms(row["floor_s"]),
+                fmt_ms(row["fake_s"]),
+                fmt_ratio(ratio(row["fake_s"], row["floor_s"])),
+                f"{row['fake_s'] * 1000 / megapixels:,.1f}",
+                fmt_ratio(growth, 1.0, higher_is_better=False),
+            )
     con.print(table)
     return rows
 
@@ -110,16 +144,32 @@ def by_clients(args, con, port: int) -> list[dict]:
                 sample: Sample = run_concurrently(http_worker(port, call), clients, args.seconds)
                 rows.append({"api": api.value, "clients": clients, **sample.to_dict(), "_sample": sample})
     table = Table(title=f"cost by concurrency ({args.side}x{args.side})", title_justify="left")
-    for name in ("API", "clients", "req/s", "ms per request (1 / req/s)", "p50 ms", "p99 ms", "p50 / (clients / req/s)"):
+    for name in (
+        "API",
+        "clients",
+        "req/s",
+        "ms per request (1 / req/s)",
+        "p50 ms",
+        "p99 ms",
+        "p50 / (clients / req/s)",
+    ):
         table.add_column(name, justify="left" if name == "API" else "right")
     for row in rows:
         sample = row.pop("_sample")
         little = sample.p50 / (row["clients"] / sample.throughput) if sample.throughput else None
-        table.add_row(row["api"], str(row["clients"]), fmt_rate(sample.throughput),
-                      fmt_ms(1 / sample.throughput) if sample.throughput else "-", fmt_ms(sample.p50), fmt_ms(sample.p99),
-                      fmt_ratio(little))
+        table.add_row(
+            row["api"],
+            str(row["clients"]),
+            fmt_rate(sample.throughput),
+            fmt_ms(1 / sample.throughput) if sample.throughput else "-",
+            fmt_ms(sample.p50),
+            fmt_ms(sample.p99),
+            fmt_ratio(little),
+        )
         if sample.errors:
-            con.print(f"[yellow]{row['api']} {row['clients']} clients: {sample.errors} failed, first: {sample.first_error}[/]")
+            con.print(
+                f"[yellow]{row['api']} {row['clients']} clients: {sample.errors} failed, first: {sample.first_error}[/]"
+            )
     con.print(table)
     return rows
 
@@ -142,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         fake.stop()
-    con.print("fake ms/Mpx falls as images grow: per-request costs (HTTP, multipart, journal) are fixed; "
-              "the pixel work is linear (decode, fill, composite, encode).")
+    con.print(
+        "fake ms/Mpx falls as images grow: per-request costs (HTTP, multipart, journal) are fixed; "
+        "the pixel work is linear (decode, fill, composite, encode)."
+    )
     write_json(args.json, {"machine": info, "command": command_line(), "by_size": sizes, "by_clients": clients})
     return 0
 

@@ -9,6 +9,7 @@ Target (issue "Benchmarks"): a default `verify` of both APIs runs in under 10 s 
 this 2-core machine, and judges more clauses than Schemathesis runs checks.
 Numbers are printed, never asserted: the exit code is 0 whenever the bench could run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _prism  # noqa: E402  (its openapi_json helper: one place that knows where the export lives)
-import _schemathesis  # noqa: E402
-from _common import APIS, BENCH_KEY, REPO, command_line, console, fmt_ratio, print_machine, ratio, write_json  # noqa: E402
-from _load import checkout_env, journal_last_id, start_fake  # noqa: E402
+import _prism
+import _schemathesis
+from _common import APIS, BENCH_KEY, REPO, command_line, console, fmt_ratio, print_machine, ratio, write_json
+from _load import checkout_env, journal_last_id, start_fake
 
 WALL_TARGET_S = 10.0
 SECOND_KEY, LOW_KEY = "bench-second-key", "bench-low-key"
@@ -51,8 +52,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one timing run, skip the live-server verify (about 20 s)")
     parser.add_argument("--repeat", type=int, help="timed runs of the default verify (default 3, quick 1)")
-    parser.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES,
-                        help="cases per property for verify, --max-examples for Schemathesis (default: verify's own)")
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=DEFAULT_EXAMPLES,
+        help="cases per property for verify, --max-examples for Schemathesis (default: verify's own)",
+    )
     parser.add_argument("--no-schemathesis", action="store_true")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
     args = parser.parse_args(argv)
@@ -66,7 +71,17 @@ def verify_cli(extra: list[str], examples: int, label: str) -> VerifyRun:
     """`inpaint-conformance verify` in a fresh process, as a CI job runs it."""
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as folder:
         report = Path(folder) / "report.json"
-        argv = [sys.executable, "-m", "inpaint_conformance.harness.cli", "verify", "--examples", str(examples), "--json-report", str(report), *extra]
+        argv = [
+            sys.executable,
+            "-m",
+            "inpaint_conformance.harness.cli",
+            "verify",
+            "--examples",
+            str(examples),
+            "--json-report",
+            str(report),
+            *extra,
+        ]
         started = time.perf_counter()
         done = subprocess.run(argv, cwd=REPO, env=checkout_env(), capture_output=True, text=True, timeout=600)
         wall = time.perf_counter() - started
@@ -82,7 +97,11 @@ def read_report(path: Path) -> tuple[int, int, str]:
     judged = [r for r in report["results"] if r["status"] in ("passed", "failed")]
     checks = sum(int((r.get("evidence") or {}).get("checks") or 0) for r in judged)
     counts = report.get("summary") or {}
-    return len(judged), checks, ", ".join(f"{v} {k}" for k, v in counts.items()) if isinstance(counts, dict) else str(counts)
+    return (
+        len(judged),
+        checks,
+        ", ".join(f"{v} {k}" for k, v in counts.items()) if isinstance(counts, dict) else str(counts),
+    )
 
 
 def embedded_requests(examples: int) -> int:
@@ -109,8 +128,23 @@ def live_verify(port: int, examples: int) -> VerifyRun:
     """The same verify against the live fake over loopback (what Schemathesis is compared with)."""
     before = journal_last_id(port)
     base = f"http://127.0.0.1:{port}"
-    run = verify_cli(["--base-url", base, "--api-key", BENCH_KEY, "--api-key", SECOND_KEY, "--low-credit-key", LOW_KEY,
-                      "--credits-url", f"{base}/__fake__/credits", "--yes"], examples, "verify --base-url (live fake)")
+    run = verify_cli(
+        [
+            "--base-url",
+            base,
+            "--api-key",
+            BENCH_KEY,
+            "--api-key",
+            SECOND_KEY,
+            "--low-credit-key",
+            LOW_KEY,
+            "--credits-url",
+            f"{base}/__fake__/credits",
+            "--yes",
+        ],
+        examples,
+        "verify --base-url (live fake)",
+    )
     run.requests = journal_last_id(port) - before
     return run
 
@@ -157,51 +191,93 @@ def measure_and_report(args, con, info: dict) -> int:
         finally:
             fake.stop()
     checks = report(con, args, runs, schemathesis, timed, notes)
-    write_json(args.json, {
-        "machine": info, "command": command_line(), "examples": args.examples,
-        "verify": [vars(r) for r in runs], "verify_walls_s": [round(r.wall_s, 3) for r in timed],
-        "schemathesis": [{**vars(r), "api": r.api.value} for r in schemathesis], "targets": checks,
-    })
+    write_json(
+        args.json,
+        {
+            "machine": info,
+            "command": command_line(),
+            "examples": args.examples,
+            "verify": [vars(r) for r in runs],
+            "verify_walls_s": [round(r.wall_s, 3) for r in timed],
+            "schemathesis": [{**vars(r), "api": r.api.value} for r in schemathesis],
+            "targets": checks,
+        },
+    )
     return 0
 
 
-def report(con, args, runs: list[VerifyRun], schemathesis: list, timed: list[VerifyRun], notes: list[str]) -> list[dict]:
+def report(
+    con, args, runs: list[VerifyRun], schemathesis: list, timed: list[VerifyRun], notes: list[str]
+) -> list[dict]:
     from rich.table import Table
 
-    table = Table(title=f"conformance runs, {args.examples} generated cases per property / --max-examples {args.examples}",
-                  title_justify="left")
+    table = Table(
+        title=f"conformance runs, {args.examples} generated cases per property / --max-examples {args.examples}",
+        title_justify="left",
+    )
     for name in ("tool", "wall s", "requests", "clauses judged", "checks run", "outcome"):
         table.add_column(name, justify="left" if name in ("tool", "outcome") else "right")
     for run in runs:
-        table.add_row(run.label, f"{run.wall_s:.2f}", str(run.requests if run.requests is not None else "-"),
-                      str(run.clauses), str(run.checks), f"exit {run.exit_code}: {run.summary}")
+        table.add_row(
+            run.label,
+            f"{run.wall_s:.2f}",
+            str(run.requests if run.requests is not None else "-"),
+            str(run.clauses),
+            str(run.checks),
+            f"exit {run.exit_code}: {run.summary}",
+        )
     st_wall = sum(r.wall_s for r in schemathesis)
     st_requests = sum(r.requests or 0 for r in schemathesis)
     st_checks = sorted({name for r in schemathesis for name in r.checks_run})
     for run in schemathesis:
-        outcome = f"exit {run.exit_code}: {run.cases} cases; " + ("; ".join(run.failures) or "no failures") if not run.note else run.note
-        table.add_row(f"schemathesis ({run.api.value})", f"{run.wall_s:.2f}", str(run.requests if run.requests is not None else "-"),
-                      f"{len(run.checks_run)} checks", str(sum(run.checks_run.values())), outcome)
+        outcome = (
+            f"exit {run.exit_code}: {run.cases} cases; " + ("; ".join(run.failures) or "no failures")
+            if not run.note
+            else run.note
+        )
+        table.add_row(
+            f"schemathesis ({run.api.value})",
+            f"{run.wall_s:.2f}",
+            str(run.requests if run.requests is not None else "-"),
+            f"{len(run.checks_run)} checks",
+            str(sum(run.checks_run.values())),
+            outcome,
+        )
     con.print(table)
     default = runs[0]
     con.print(f"default verify wall times over {len(timed)} run(s): " + ", ".join(f"{r.wall_s:.2f} s" for r in timed))
     if st_checks:
         con.print(f"Schemathesis checks run: {', '.join(st_checks)}")
-        con.print(f"verify / Schemathesis (both APIs): wall {fmt_ratio(ratio(default.wall_s, st_wall))}, "
-                  f"requests {fmt_ratio(ratio(default.requests or 0, st_requests))}, "
-                  f"clauses judged / distinct checks {default.clauses} / {len(st_checks)}")
-        con.print("Schemathesis's failures on this fake are what a document cannot say or the decisions leave free: "
-                  "AIThriving failures answered HTTP 200 with the failure envelope (A2, A5 allow it), an empty 'binary' "
-                  "image refused with 400 (V5 requires it), a failure rather than 405 for an undeclared method. "
-                  "`st explain CODE` describes each.")
+        con.print(
+            f"verify / Schemathesis (both APIs): wall {fmt_ratio(ratio(default.wall_s, st_wall))}, "
+            f"requests {fmt_ratio(ratio(default.requests or 0, st_requests))}, "
+            f"clauses judged / distinct checks {default.clauses} / {len(st_checks)}"
+        )
+        con.print(
+            "Schemathesis's failures on this fake are what a document cannot say or the decisions leave free: "
+            "AIThriving failures answered HTTP 200 with the failure envelope (A2, A5 allow it), an empty 'binary' "
+            "image refused with 400 (V5 requires it), a failure rather than 405 for an undeclared method. "
+            "`st explain CODE` describes each."
+        )
     for note in notes:
         con.print(f"note: {note}")
-    checks = [{"target": f"default verify of both APIs under {WALL_TARGET_S:.0f} s", "value": default.wall_s,
-               "met": default.wall_s < WALL_TARGET_S}]
+    checks = [
+        {
+            "target": f"default verify of both APIs under {WALL_TARGET_S:.0f} s",
+            "value": default.wall_s,
+            "met": default.wall_s < WALL_TARGET_S,
+        }
+    ]
     line = f"target: default verify {default.wall_s:.2f} s (< {WALL_TARGET_S:.0f} s: {'met' if checks[0]['met'] else 'MISSED'})"
     if st_checks:
         met = default.clauses > len(st_checks)
-        checks.append({"target": "more clauses judged than Schemathesis checks", "value": [default.clauses, len(st_checks)], "met": met})
+        checks.append(
+            {
+                "target": "more clauses judged than Schemathesis checks",
+                "value": [default.clauses, len(st_checks)],
+                "met": met,
+            }
+        )
         line += f"; clauses {default.clauses} vs Schemathesis checks {len(st_checks)} ({'met' if met else 'MISSED'})"
     con.print(line)
     return checks

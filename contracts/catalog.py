@@ -1,4 +1,5 @@
 """The clause catalog: every clause of both APIs, looked up by id or filtered."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -20,10 +21,10 @@ def clause(clause_id: str) -> Clause:
 
 
 def clauses(
-    api: "Api | str | None" = None,
+    api: Api | str | None = None,
     *,
-    level: "Level | str | None" = None,
-    side: "Side | str | None" = None,
+    level: Level | str | None = None,
+    side: Side | str | None = None,
 ) -> list[Clause]:
     """The catalog, optionally narrowed to one API, level or side, in catalog order."""
     wanted_api = Api.parse(api) if api is not None else None

@@ -4,6 +4,7 @@
 file; a test fails when the committed copy is stale, so the docs cannot drift from
 the catalog.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,19 +21,23 @@ SOURCES = {Api.AITHRIVING: "aithriving-inpaint.txt", Api.VYRO: "vyro-imagine-inp
 # or a client (no catalog clause, each of which has an Api, carries them).
 TOOL_RULES = {
     "B3": "Secrets are removed where they stand: the secret headers (by name, in "
-          "`contracts/exchange.py`), form fields whose value is a known key, reproducers that read keys from "
-          "`$AIT_API_KEY` / `$VYRO_TOKEN`, and a key a server echoes, replaced as a whole token. Never a substring "
-          "replacement over JSON keys, field names, file names or image data. Schemathesis filters "
-          "`authorization` but not `bearer` by default: the OpenAPI test adds `bearer` to its "
-          "`keys-to-sanitize`, and so should anyone running the exported documents against Vyro.",
+    "`contracts/exchange.py`), form fields whose value is a known key, reproducers that read keys from "
+    "`$AIT_API_KEY` / `$VYRO_TOKEN`, and a key a server echoes, replaced as a whole token. Never a substring "
+    "replacement over JSON keys, field names, file names or image data. Schemathesis filters "
+    "`authorization` but not `bearer` by default: the OpenAPI test adds `bearer` to its "
+    "`keys-to-sanitize`, and so should anyone running the exported documents against Vyro.",
     "B6": "No clause judges any of these: formats are read from magic bytes, pixels only where the mask is exactly "
-          "0 or 255 and only in PNG output, by PSNR (reproducibility passes on identical bytes or on PSNR), error "
-          "wording is never matched (an AIThriving failure's message only has to be non-empty, a Vyro error body "
-          "is shown, never judged), headers are read by name, case-insensitively, and a duplicated form field "
-          "may be served either way or refused. A clause that needs one of them is a bug in the catalog.",
+    "0 or 255 and only in PNG output, by PSNR (reproducibility passes on identical bytes or on PSNR), error "
+    "wording is never matched (an AIThriving failure's message only has to be non-empty, a Vyro error body "
+    "is shown, never judged), headers are read by name, case-insensitively, and a duplicated form field "
+    "may be served either way or refused. A clause that needs one of them is a bug in the catalog.",
 }
 DECISIONS_REGENERATE = "inpaint-conformance clauses --decisions --format markdown > docs/decisions.md"
-DECISION_HEADINGS = {"A": "AIThriving inpaint (`A` rows)", "V": "Vyro Imagine inpaint (`V` rows)", "B": "Both APIs (`B` rows)"}
+DECISION_HEADINGS = {
+    "A": "AIThriving inpaint (`A` rows)",
+    "V": "Vyro Imagine inpaint (`V` rows)",
+    "B": "Both APIs (`B` rows)",
+}
 
 _CODE_SPAN = re.compile(r"(`[^`]*`)")
 _MARKDOWN_SPECIAL = re.compile(r"([\\*_\[\]<>#])")
@@ -58,14 +63,23 @@ def render_markdown(clauses: Iterable[Clause]) -> str:
             continue
         lines += ["", f"## {API_HEADINGS[api]}", "", f"{len(rows)} clauses; source document `{SOURCES[api]}`.", ""]
         lines += ["| id | level | statement | citation |", "| --- | --- | --- | --- |"]
-        lines += [f"| `{c.id}` | {c.level.value} | {_text_cell(c.statement)} | {_citation_cell(c.citation)} |" for c in rows]
-    lines += ["", "## Rules for the tools themselves", "",
-              "Two decision rows bind this project's tools rather than a server or a client, so no clause above "
-              "carries them; this is how the project keeps them.", ""]
+        lines += [
+            f"| `{c.id}` | {c.level.value} | {_text_cell(c.statement)} | {_citation_cell(c.citation)} |" for c in rows
+        ]
+    lines += [
+        "",
+        "## Rules for the tools themselves",
+        "",
+        "Two decision rows bind this project's tools rather than a server or a client, so no clause above "
+        "carries them; this is how the project keeps them.",
+        "",
+    ]
     lines += ["| row | topic | rule | how the project keeps it |", "| --- | --- | --- | --- |"]
     for row, how in TOOL_RULES.items():
         rule = decision(row)
-        lines.append(f"| [{row}](decisions.md#{rule.anchor}) | {rule.topic} | {_text_cell(rule.decision)} | {_text_cell(how)} |")
+        lines.append(
+            f"| [{row}](decisions.md#{rule.anchor}) | {rule.topic} | {_text_cell(rule.decision)} | {_text_cell(how)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -94,9 +108,17 @@ def render_decisions_markdown(clauses: Iterable[Clause]) -> str:
         lines += ["", f"## {heading}", ""]
         for row in (d for d in DECISIONS if d.id.startswith(prefix)):
             ids = citing.get(row.id, [])
-            lines += [f'<a id="{row.anchor}"></a>', f"### {row.id}: {row.topic}", "",
-                      f"**Level:** {_text_cell(row.level)}", "", _text_cell(row.decision), "",
-                      f"*Why:* {_text_cell(row.why)}", ""]
+            lines += [
+                f'<a id="{row.anchor}"></a>',
+                f"### {row.id}: {row.topic}",
+                "",
+                f"**Level:** {_text_cell(row.level)}",
+                "",
+                _text_cell(row.decision),
+                "",
+                f"*Why:* {_text_cell(row.why)}",
+                "",
+            ]
             if ids:
                 lines += ["Clauses: " + ", ".join(f"`{c}`" for c in ids), ""]
             elif row.id in TOOL_RULES:
@@ -107,7 +129,9 @@ def render_decisions_markdown(clauses: Iterable[Clause]) -> str:
 def _text_cell(text: str) -> str:
     """Prose for a table cell: code spans kept, Markdown and HTML specials escaped outside them."""
     parts = _CODE_SPAN.split(" ".join(text.split()))
-    return "".join(part if part.startswith("`") else _MARKDOWN_SPECIAL.sub(r"\\\1", part) for part in parts).replace("|", "\\|")
+    return "".join(part if part.startswith("`") else _MARKDOWN_SPECIAL.sub(r"\\\1", part) for part in parts).replace(
+        "|", "\\|"
+    )
 
 
 def _code(text: str) -> str:
@@ -123,5 +147,7 @@ def _citation_cell(citation: Citation) -> str:
     if citation.quote:
         parts.append(f"{_code(citation.quote)} ({citation.document})")
     if citation.decision:
-        parts.append("decision " + ", ".join(f"[{row.id}](decisions.md#{row.anchor})" for row in cited(citation.decision)))
+        parts.append(
+            "decision " + ", ".join(f"[{row.id}](decisions.md#{row.anchor})" for row in cited(citation.decision))
+        )
     return "; ".join(parts) or "interpretation"

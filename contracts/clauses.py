@@ -4,6 +4,7 @@ A clause is the unit everything reports on: validators name the clause a violati
 breaks, `verify` gives each clause a verdict, reports list them. Ids are stable
 (`ait.seed.range`): reports, CI dashboards and users' allow-lists refer to them.
 """
+
 from __future__ import annotations
 
 import enum
@@ -33,7 +34,7 @@ class Api(str, enum.Enum):
         return "ait" if self is Api.AITHRIVING else "vyro"
 
     @classmethod
-    def parse(cls, value: "str | Api") -> "Api":
+    def parse(cls, value: str | Api) -> Api:
         if isinstance(value, Api):
             return value
         lowered = value.strip().lower()

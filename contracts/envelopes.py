@@ -2,6 +2,7 @@
 
 The fake, the reference and the Ray ingress build every answer with these.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,7 +26,14 @@ def ait_failure(message: str) -> bytes:
 
 def vyro_error(status: int, message: str) -> bytes:
     """V8 leaves the error body free; this is the shape of Vyro's newer API."""
-    error = {400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 413: "Payload Too Large",
-             404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests",
-             500: "Internal Server Error"}.get(status, "Error")
+    error = {
+        400: "Bad Request",
+        401: "Unauthorized",
+        402: "Payment Required",
+        413: "Payload Too Large",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        429: "Too Many Requests",
+        500: "Internal Server Error",
+    }.get(status, "Error")
     return json.dumps({"status": status, "code": status, "error": error, "message": message}).encode()

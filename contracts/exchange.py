@@ -4,6 +4,7 @@ The fake server, the in-process mocks, the harness and the proxy each convert th
 own objects (Starlette, httpx, requests, HAR) into these, so a rule is checked by
 one function whichever door the bytes came through.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -12,7 +13,9 @@ from urllib.parse import urlsplit
 
 REDACTED = "[redacted]"
 # Headers that carry secrets in either API, or in the proxies and tools around them.
-SECRET_HEADERS = frozenset({"authorization", "bearer", "proxy-authorization", "x-admin-token", "cookie", "set-cookie", "x-api-key"})
+SECRET_HEADERS = frozenset(
+    {"authorization", "bearer", "proxy-authorization", "x-admin-token", "cookie", "set-cookie", "x-api-key"}
+)
 
 
 class Headers(Mapping[str, str]):
@@ -20,7 +23,7 @@ class Headers(Mapping[str, str]):
 
     __slots__ = ("_items",)
 
-    def __init__(self, items: "Mapping[str, str] | Iterable[tuple[str, str]] | None" = None) -> None:
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> None:
         merged: dict[str, str] = {}
         pairs = items.items() if isinstance(items, Mapping) else (items or ())
         for name, value in pairs:
@@ -51,7 +54,9 @@ class Headers(Mapping[str, str]):
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """A copy safe to log: secret headers keep only a hint of their value."""
-    return {name: (redact_secret(value) if name.lower() in SECRET_HEADERS else value) for name, value in headers.items()}
+    return {
+        name: (redact_secret(value) if name.lower() in SECRET_HEADERS else value) for name, value in headers.items()
+    }
 
 
 def redact_secret(value: str) -> str:

@@ -4,6 +4,7 @@ Formats are decided from the bytes only (decision V5: the Vyro SDK labels
 every upload image/jpeg). Decoding checks the pixel count from the header before
 any pixel is decompressed, so a decompression bomb costs nothing.
 """
+
 from __future__ import annotations
 
 import io
@@ -60,7 +61,7 @@ def describe_bytes(data: bytes) -> str:
     return f"a {fmt.upper()} image" if fmt else f"{len(data)} bytes that are not an image"
 
 
-def decode_image(data: bytes, allowed: "frozenset[str] | set[str]", *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def decode_image(data: bytes, allowed: frozenset[str] | set[str], *, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode bytes whose sniffed format is in ``allowed``; fully loaded, bounded in size."""
     fmt = sniff_format(data)
     if fmt not in allowed:

@@ -3,13 +3,13 @@
 python-multipart does the parsing; this module turns its callbacks into a plain
 structure and its failures into one exception with a readable reason.
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
-
 
 # python-multipart logs each malformed byte it meets; the FormError below says it once.
 logging.getLogger("python_multipart").setLevel(logging.ERROR)
@@ -136,7 +136,7 @@ def _without_preamble(body: bytes, boundary: bytes) -> bytes:
     if body.lstrip(b"\r\n").startswith(b"--" + boundary):
         return body
     first = body.find(b"\r\n--" + boundary)
-    return body[first + 2:] if first >= 0 else body
+    return body[first + 2 :] if first >= 0 else body
 
 
 def _closed(body: bytes, boundary: bytes) -> bool:
@@ -145,7 +145,7 @@ def _closed(body: bytes, boundary: bytes) -> bool:
     at = body.rfind(close)
     while at >= 0:
         if at == 0 or body[:at].endswith(b"\r\n"):
-            rest = body[at + len(close):].lstrip(b" \t")  # transport padding, then CRLF and an epilogue
+            rest = body[at + len(close) :].lstrip(b" \t")  # transport padding, then CRLF and an epilogue
             return not rest.strip(b"\r\n") or rest.startswith(b"\r\n")
         at = body.rfind(close, 0, at)
     return False

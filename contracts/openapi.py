@@ -9,6 +9,7 @@ is read from its bytes) is said in descriptions that name the decision row.
 `inpaint-conformance openapi --api aithriving` prints one; Schemathesis can run it
 against any server (tests/test_openapi.py runs it against the fake).
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -16,8 +17,18 @@ from urllib.parse import urlsplit
 from .clauses import Api
 from .envelopes import AIT_FAILURE_CODE, AIT_SUCCESS_CODE, AIT_SUCCESS_MESSAGE
 from .rules import (
-    AUTH_HEADER, DEFAULT_OUTPUT_FORMAT, INPUT_FORMATS, MEDIA_TYPES, OUTPUT_FORMATS, PATHS, PROVIDER_ORIGINS,
-    RANDOM_SEED_MIN, SEED_MAX, SEED_MIN, VYRO_DEFAULT_MODEL_VERSION, VYRO_MODEL_VERSIONS,
+    AUTH_HEADER,
+    DEFAULT_OUTPUT_FORMAT,
+    INPUT_FORMATS,
+    MEDIA_TYPES,
+    OUTPUT_FORMATS,
+    PATHS,
+    PROVIDER_ORIGINS,
+    RANDOM_SEED_MIN,
+    SEED_MAX,
+    SEED_MIN,
+    VYRO_DEFAULT_MODEL_VERSION,
+    VYRO_MODEL_VERSIONS,
 )
 
 OPENAPI_VERSION = "3.1.0"
@@ -36,7 +47,7 @@ _RETRY_AFTER = {
 }
 
 
-def server_url(api: "Api | str") -> str:
+def server_url(api: Api | str) -> str:
     """The provider's scheme and host: the documented path (PATHS) is the whole path after it.
 
     Vyro's documented base already ends in /v1/imagine/api; keeping the full path in
@@ -47,7 +58,7 @@ def server_url(api: "Api | str") -> str:
     return f"{origin.scheme}://{origin.netloc}"
 
 
-def openapi_document(api: "Api | str") -> dict:
+def openapi_document(api: Api | str) -> dict:
     """The OpenAPI 3.1.0 document of one API, as a JSON-ready dict."""
     api = Api.parse(api)
     operation = _aithriving_operation() if api is Api.AITHRIVING else _vyro_operation()
@@ -107,16 +118,31 @@ def _aithriving_schemas() -> dict:
             "required": ["image", "prompt"],
             "properties": {
                 "image": _upload(INPUT_FORMATS[Api.AITHRIVING], "The image to inpaint (A6)"),
-                "prompt": {"type": "string", "minLength": 1, "pattern": _NOT_BLANK,
-                           "description": "What to paint; required, not blank (A7)."},
+                "prompt": {
+                    "type": "string",
+                    "minLength": 1,
+                    "pattern": _NOT_BLANK,
+                    "description": "What to paint; required, not blank (A7).",
+                },
                 "negative_prompt": {"type": "string", "description": "What not to paint (A7)."},
-                "mask": _upload(INPUT_FORMATS[Api.AITHRIVING],
-                                "Per-pixel strength, 0 keeps and 255 repaints; without it the image's alpha channel is "
-                                "the mask, and an image without alpha then fails (A8, A9)"),
-                "seed": {"type": "integer", "minimum": SEED_MIN, "maximum": SEED_MAX, "default": SEED_MIN,
-                         "description": "0 or omitted: the server picks one (A13, A15)."},
-                "output_format": {"type": "string", "enum": list(OUTPUT_FORMATS), "default": DEFAULT_OUTPUT_FORMAT,
-                                  "description": "Format of data.image (A11)."},
+                "mask": _upload(
+                    INPUT_FORMATS[Api.AITHRIVING],
+                    "Per-pixel strength, 0 keeps and 255 repaints; without it the image's alpha channel is "
+                    "the mask, and an image without alpha then fails (A8, A9)",
+                ),
+                "seed": {
+                    "type": "integer",
+                    "minimum": SEED_MIN,
+                    "maximum": SEED_MAX,
+                    "default": SEED_MIN,
+                    "description": "0 or omitted: the server picks one (A13, A15).",
+                },
+                "output_format": {
+                    "type": "string",
+                    "enum": list(OUTPUT_FORMATS),
+                    "default": DEFAULT_OUTPUT_FORMAT,
+                    "description": "Format of data.image (A11).",
+                },
             },
             "additionalProperties": True,  # A19: extra fields are ignored
         },
@@ -130,10 +156,17 @@ def _aithriving_schemas() -> dict:
                     "type": "object",
                     "required": ["image", "seed"],
                     "properties": {
-                        "image": {"type": "string", "contentEncoding": "base64",
-                                  "description": "The output image in output_format, input width and height (A10, A11)."},
-                        "seed": {"type": "integer", "minimum": RANDOM_SEED_MIN, "maximum": SEED_MAX,
-                                 "description": "The seed sent, or the one the server picked (A14, A15)."},
+                        "image": {
+                            "type": "string",
+                            "contentEncoding": "base64",
+                            "description": "The output image in output_format, input width and height (A10, A11).",
+                        },
+                        "seed": {
+                            "type": "integer",
+                            "minimum": RANDOM_SEED_MIN,
+                            "maximum": SEED_MAX,
+                            "description": "The seed sent, or the one the server picked (A14, A15).",
+                        },
                     },
                 },
             },
@@ -144,8 +177,12 @@ def _aithriving_schemas() -> dict:
             "required": ["code", "message", "data"],
             "properties": {
                 "code": {"const": AIT_FAILURE_CODE},
-                "message": {"type": "string", "minLength": 1, "pattern": _NOT_BLANK,
-                            "description": "Why it failed, for a human (A5)."},
+                "message": {
+                    "type": "string",
+                    "minLength": 1,
+                    "pattern": _NOT_BLANK,
+                    "description": "Why it failed, for a human (A5).",
+                },
                 "data": {},
             },
         },
@@ -153,7 +190,10 @@ def _aithriving_schemas() -> dict:
 
 
 def _envelope(description: str, schema: str, headers: dict | None = None) -> dict:
-    response = {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+    response = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
     if headers:
         response["headers"] = headers
     return response
@@ -170,14 +210,18 @@ def _aithriving_operation() -> dict:
             "content": {
                 "multipart/form-data": {
                     "schema": {"$ref": "#/components/schemas/InpaintForm"},
-                    "encoding": {"image": _encoding(INPUT_FORMATS[Api.AITHRIVING]),
-                                 "mask": _encoding(INPUT_FORMATS[Api.AITHRIVING])},
+                    "encoding": {
+                        "image": _encoding(INPUT_FORMATS[Api.AITHRIVING]),
+                        "mask": _encoding(INPUT_FORMATS[Api.AITHRIVING]),
+                    },
                 }
             },
         },
         "responses": {
-            "200": {"description": "A success (A4), or a failure: 200 is the provider's likely status for failures (A5).",
-                    "content": {"application/json": {"schema": either}}},
+            "200": {
+                "description": "A success (A4), or a failure: 200 is the provider's likely status for failures (A5).",
+                "content": {"application/json": {"schema": either}},
+            },
             "401": _envelope("Missing or unknown key; the status MAY also be 200 (A2).", "Failure"),
             "413": _envelope("The upload is too large (B2).", "Failure"),
             "429": _envelope("Too many requests; not charged (B5).", "Failure", _RETRY_AFTER),
@@ -187,7 +231,11 @@ def _aithriving_operation() -> dict:
 
 
 # -- Vyro --------------------------------------------------------------------------------
-_ANY_BODY = {"*/*": {"schema": {"description": "Not specified (V8): Vyro's newer API answers JSON {status, code, error, message}."}}}
+_ANY_BODY = {
+    "*/*": {
+        "schema": {"description": "Not specified (V8): Vyro's newer API answers JSON {status, code, error, message}."}
+    }
+}
 
 
 def _vyro_error(description: str, headers: dict | None = None) -> dict:
@@ -210,12 +258,20 @@ def _vyro_operation() -> dict:
                         "type": "object",
                         "required": ["prompt", "image", "mask"],
                         "properties": {
-                            "prompt": {"type": "string", "description": "The text describing the desired inpainted result (V4)."},
-                            "model_version": {"type": "string", "enum": list(VYRO_MODEL_VERSIONS),
-                                              "default": VYRO_DEFAULT_MODEL_VERSION,
-                                              "description": "Unknown versions SHOULD get 400 (V6)."},
+                            "prompt": {
+                                "type": "string",
+                                "description": "The text describing the desired inpainted result (V4).",
+                            },
+                            "model_version": {
+                                "type": "string",
+                                "enum": list(VYRO_MODEL_VERSIONS),
+                                "default": VYRO_DEFAULT_MODEL_VERSION,
+                                "description": "Unknown versions SHOULD get 400 (V6).",
+                            },
                             "image": _upload(formats, "The input image (V5)"),
-                            "mask": _upload(formats, "White repaints, black keeps (V5, V7); another size is resized or refused (V9)"),
+                            "mask": _upload(
+                                formats, "White repaints, black keeps (V5, V7); another size is resized or refused (V9)"
+                            ),
                         },
                     },
                     "encoding": {"image": _encoding(formats), "mask": _encoding(formats)},
@@ -223,8 +279,10 @@ def _vyro_operation() -> dict:
             },
         },
         "responses": {
-            "200": {"description": "The inpainted image: a PNG at the input's width and height (V3).",
-                    "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}},
+            "200": {
+                "description": "The inpainted image: a PNG at the input's width and height (V3).",
+                "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}},
+            },
             "400": _vyro_error("Malformed or incomplete: a missing part, an unsupported image or mask (V4, V5)."),
             "401": _vyro_error("Missing or wrong token (V2)."),
             "402": _vyro_error("No quota left (B5)."),

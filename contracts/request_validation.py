@@ -4,6 +4,7 @@ The fake server refuses exactly the requests this module finds violations in, so
 client's verdict and the fake's answer can never disagree. Images are decoded once
 here and handed on, so nothing downstream decodes them again.
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,8 +21,18 @@ from .exchange import HttpRequest
 from .images import ImageDecodeError, decode_image, sniff_format
 from .multipart import Form, FormError, parse_form
 from .rules import (
-    DEFAULT_OUTPUT_FORMAT, INPUT_FORMATS, MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES, OUTPUT_FORMATS, PATHS,
-    SEED_MAX, SEED_MIN, VYRO_MODEL_VERSIONS, api_for_path, credential, effective_mask,
+    DEFAULT_OUTPUT_FORMAT,
+    INPUT_FORMATS,
+    MAX_PROMPT_CHARS,
+    MAX_UPLOAD_BYTES,
+    OUTPUT_FORMATS,
+    PATHS,
+    SEED_MAX,
+    SEED_MIN,
+    VYRO_MODEL_VERSIONS,
+    api_for_path,
+    credential,
+    effective_mask,
 )
 from .violations import Violation
 
@@ -35,10 +46,12 @@ KNOWN_FIELDS = {
 _FORM_HINTS = {
     "content_type": "send the fields with multipart/form-data (requests or httpx: files=..., data=...)",
     "boundary": "do not set Content-Type yourself when the library builds the form (requests or httpx "
-                "files=...): it writes `multipart/form-data; boundary=...` itself",
+    "files=...): it writes `multipart/form-data; boundary=...` itself",
 }
-_MALFORMED_HINT = ("send the fields with multipart/form-data as a library writes it (requests or httpx: files=..., "
-                   "data=...): CRLF line ends and a closing --boundary--")
+_MALFORMED_HINT = (
+    "send the fields with multipart/form-data as a library writes it (requests or httpx: files=..., "
+    "data=...): CRLF line ends and a closing --boundary--"
+)
 
 
 @dataclass
@@ -91,7 +104,7 @@ class RequestVerdict:
         return [v.clause for v in self.violations]
 
 
-def validate_request(api: "Api | str", http: HttpRequest) -> RequestVerdict:
+def validate_request(api: Api | str, http: HttpRequest) -> RequestVerdict:
     """Every clause a client can break in this request, and the decoded request."""
     api = Api.parse(api)
     p = api.prefix
@@ -102,12 +115,20 @@ def validate_request(api: "Api | str", http: HttpRequest) -> RequestVerdict:
     elif http.path.endswith("/"):
         # Served here, but the documented URL has no slash: a provider may redirect (a client
         # that does not follow it gets no answer) or 404.
-        found.append(Violation(f"{p}.transport.post", f"path {http.path} ends with '/': the documented endpoint is "
-                                                      f"POST {PATHS[api]} (a server may redirect or answer 404)", refuse=False))
+        found.append(
+            Violation(
+                f"{p}.transport.post",
+                f"path {http.path} ends with '/': the documented endpoint is "
+                f"POST {PATHS[api]} (a server may redirect or answer 404)",
+                refuse=False,
+            )
+        )
     request = InpaintRequest(api=api, credential=credential(api, http.headers))
     found += _auth_violations(api, http, request)
     if len(http.body) > MAX_UPLOAD_BYTES:
-        found.append(Violation(f"{p}.limits.size", f"body is {len(http.body)} bytes, over the {MAX_UPLOAD_BYTES}-byte limit"))
+        found.append(
+            Violation(f"{p}.limits.size", f"body is {len(http.body)} bytes, over the {MAX_UPLOAD_BYTES}-byte limit")
+        )
         return RequestVerdict(request, found)
     try:
         form = parse_form(http.headers.get("content-type", ""), http.body)
@@ -133,14 +154,30 @@ def _auth_violations(api: Api, http: HttpRequest, request: InpaintRequest) -> li
         header = "authorization" if api is Api.AITHRIVING else "bearer"
         return [Violation(f"{p}.auth.missing", f"no credentials: expected the `{header}` header with your key")]
     if api is Api.AITHRIVING and request.credential.lower().startswith("bearer "):
-        return [Violation("ait.auth.header", "`authorization` carries 'Bearer <key>'; the document sends the raw key: "
-                                             "`authorization: <key>`", refuse=False)]
+        return [
+            Violation(
+                "ait.auth.header",
+                "`authorization` carries 'Bearer <key>'; the document sends the raw key: `authorization: <key>`",
+                refuse=False,
+            )
+        ]
     if api is Api.VYRO and "bearer" not in http.headers:
-        return [Violation("vyro.auth.header", "token sent as `Authorization: Bearer`; the documented header is `bearer`", refuse=False)]
+        return [
+            Violation(
+                "vyro.auth.header",
+                "token sent as `Authorization: Bearer`; the documented header is `bearer`",
+                refuse=False,
+            )
+        ]
     if api is Api.VYRO and request.credential.lower().startswith("bearer "):
         # The header is named `bearer`; its value is the token alone (the document's example).
-        return [Violation("vyro.auth.header", "the `bearer` header carries 'Bearer <token>'; the document sends the "
-                                              "token alone: `bearer: <token>`", refuse=False)]
+        return [
+            Violation(
+                "vyro.auth.header",
+                "the `bearer` header carries 'Bearer <token>'; the document sends the token alone: `bearer: <token>`",
+                refuse=False,
+            )
+        ]
     return []
 
 
@@ -154,8 +191,12 @@ def _text(api: Api, form: Form, name: str) -> tuple[str | None, list[Violation]]
     try:
         return part.data.decode(charset), []
     except UnicodeDecodeError as exc:
-        return None, [Violation(f"{api.prefix}.robust.malformed", f"`{name}` is not valid {charset.upper()} "
-                                                                  f"({exc.reason} at byte {exc.start}): send text as UTF-8")]
+        return None, [
+            Violation(
+                f"{api.prefix}.robust.malformed",
+                f"`{name}` is not valid {charset.upper()} ({exc.reason} at byte {exc.start}): send text as UTF-8",
+            )
+        ]
 
 
 def _declared_charset(content_type: str | None) -> str | None:
@@ -180,14 +221,20 @@ def _text_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violatio
         # A7 makes a blank prompt an AIThriving failure; V4 only requires Vyro's to be present.
         found.append(Violation("ait.prompt.blank", "`prompt` is blank: expected a non-empty description"))
     if request.prompt is not None and len(request.prompt) > MAX_PROMPT_CHARS:
-        found.append(Violation(f"{p}.limits.dimensions", f"`prompt` has {len(request.prompt)} characters, over {MAX_PROMPT_CHARS}"))
+        found.append(
+            Violation(
+                f"{p}.limits.dimensions", f"`prompt` has {len(request.prompt)} characters, over {MAX_PROMPT_CHARS}"
+            )
+        )
     if api is Api.AITHRIVING:
         request.negative_prompt, bad = _text(api, form, "negative_prompt")
         found += bad
     return found
 
 
-def _decode(api: Api, form: Form, name: str, invalid_clause: str) -> tuple[Image.Image | None, str | None, list[Violation]]:
+def _decode(
+    api: Api, form: Form, name: str, invalid_clause: str
+) -> tuple[Image.Image | None, str | None, list[Violation]]:
     part = form.get(name)
     if part is None:
         return None, None, []
@@ -195,7 +242,11 @@ def _decode(api: Api, form: Form, name: str, invalid_clause: str) -> tuple[Image
         image = decode_image(part.data, INPUT_FORMATS[api])
     except ImageDecodeError as exc:
         clause = f"{api.prefix}.limits.dimensions" if exc.kind == "dimensions" else invalid_clause
-        return None, None, [Violation(clause, f"`{name}`: {exc}{_encoded_hint(part.data) if exc.kind == 'format' else ''}")]
+        return (
+            None,
+            None,
+            [Violation(clause, f"`{name}`: {exc}{_encoded_hint(part.data) if exc.kind == 'format' else ''}")],
+        )
     return image, (image.format or "").lower() or None, []
 
 
@@ -203,13 +254,17 @@ def _encoded_hint(data: bytes) -> str:
     """A hint when image bytes came as text: base64 or a data: URL instead of the file itself."""
     text = data[:96].strip()
     if text[:5].lower() == b"data:":
-        return " (a data: URL): send the raw image bytes as a file part (requests or httpx: files={...: open(path, 'rb')})"
+        return (
+            " (a data: URL): send the raw image bytes as a file part (requests or httpx: files={...: open(path, 'rb')})"
+        )
     try:
         head = base64.b64decode(text[: len(text) // 4 * 4], validate=True)
     except (binascii.Error, ValueError):
         return ""
     if sniff_format(head):
-        return " (base64 text): send the raw image bytes as a file part (requests or httpx: files={...: open(path, 'rb')})"
+        return (
+            " (base64 text): send the raw image bytes as a file part (requests or httpx: files={...: open(path, 'rb')})"
+        )
     return ""
 
 
@@ -229,7 +284,12 @@ def _image_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violati
         found.append(Violation("vyro.mask.required", "no `mask` file part: it is required"))
     if api is Api.AITHRIVING and request.image is not None and form.get("mask") is None:
         if request.strength_mask() is None:
-            found.append(Violation("ait.mask.absent", f"no `mask` part and the {request.image.mode} image has no alpha channel: send a mask or an RGBA image"))
+            found.append(
+                Violation(
+                    "ait.mask.absent",
+                    f"no `mask` part and the {request.image.mode} image has no alpha channel: send a mask or an RGBA image",
+                )
+            )
     return found
 
 
@@ -240,7 +300,12 @@ def _aithriving_options(form: Form, request: InpaintRequest) -> list[Violation]:
     if seed_text is not None:
         stripped = seed_text.strip()
         if not _INTEGER.fullmatch(stripped):
-            found.append(Violation("ait.seed.integer", f"seed {seed_text!r} is not an integer: expected digits in [{SEED_MIN}, {SEED_MAX}]"))
+            found.append(
+                Violation(
+                    "ait.seed.integer",
+                    f"seed {seed_text!r} is not an integer: expected digits in [{SEED_MIN}, {SEED_MAX}]",
+                )
+            )
         else:
             value = int(stripped)
             if value < SEED_MIN:
@@ -253,7 +318,9 @@ def _aithriving_options(form: Form, request: InpaintRequest) -> list[Violation]:
     found += bad
     if fmt is not None:
         if fmt not in OUTPUT_FORMATS:
-            found.append(Violation("ait.output_format.enum", f"output_format {fmt!r} is not one of {', '.join(OUTPUT_FORMATS)}"))
+            found.append(
+                Violation("ait.output_format.enum", f"output_format {fmt!r} is not one of {', '.join(OUTPUT_FORMATS)}")
+            )
         else:
             request.output_format = fmt
     return found
@@ -262,7 +329,11 @@ def _aithriving_options(form: Form, request: InpaintRequest) -> list[Violation]:
 def _vyro_options(form: Form, request: InpaintRequest) -> list[Violation]:
     version, bad = _text(Api.VYRO, form, "model_version")
     if version is not None and version.strip() not in VYRO_MODEL_VERSIONS:
-        bad.append(Violation("vyro.model_version.unknown", f"model_version {version!r} is unknown: expected one of {', '.join(VYRO_MODEL_VERSIONS)}"))
+        bad.append(
+            Violation(
+                "vyro.model_version.unknown",
+                f"model_version {version!r} is unknown: expected one of {', '.join(VYRO_MODEL_VERSIONS)}",
+            )
+        )
     request.model_version = version
     return bad
-

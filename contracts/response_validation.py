@@ -4,6 +4,7 @@ Each check is a small named function over one context; `validate_response` runs
 them in order. The harness judges servers with it, the proxy judges live traffic,
 the fake's own tests judge the fake: one set of rules for all three.
 """
+
 from __future__ import annotations
 
 import base64
@@ -47,15 +48,15 @@ class Expectation:
     clauses: tuple[str, ...] = ()  # a success probe's clauses: a wrong answer fails these
 
     @classmethod
-    def success(cls, *clauses: str) -> "Expectation":
+    def success(cls, *clauses: str) -> Expectation:
         return cls(Outcome.SUCCESS, clauses=clauses)
 
     @classmethod
-    def failure(cls, *because: Violation) -> "Expectation":
+    def failure(cls, *because: Violation) -> Expectation:
         return cls(Outcome.FAILURE, because=because)
 
     @classmethod
-    def from_request(cls, verdict: RequestVerdict) -> "Expectation":
+    def from_request(cls, verdict: RequestVerdict) -> Expectation:
         # B2/B4 let a server serve what it MAY refuse (a long prompt, a big upload).
         refused = [v for v in verdict.refused if v.level is not Level.MAY]
         return cls.failure(*refused) if refused else cls(Outcome.ANY)
@@ -105,7 +106,7 @@ class _Context:
 
 
 def validate_response(
-    api: "Api | str", request: RequestVerdict, response: HttpResponse, expect: Expectation | None = None
+    api: Api | str, request: RequestVerdict, response: HttpResponse, expect: Expectation | None = None
 ) -> ResponseVerdict:
     """Every server clause this answer breaks, what was observed, and the decoded image."""
     api = Api.parse(api)
@@ -131,9 +132,15 @@ def _classify_aithriving(ctx: _Context) -> None:
         body = None
     ctx.body = body
     if not isinstance(body, dict) or not {"code", "message", "data"} <= body.keys():
-        ctx.fail("ait.envelope.json", f"expected a JSON object with code, message and data, got HTTP {status}: {res.excerpt(120)}")
-        ctx.result.outcome = Outcome.REFUSED if status in REFUSAL_STATUSES[ctx.api] else (
-            Outcome.FAILURE if status != 200 else Outcome.ANY)
+        ctx.fail(
+            "ait.envelope.json",
+            f"expected a JSON object with code, message and data, got HTTP {status}: {res.excerpt(120)}",
+        )
+        ctx.result.outcome = (
+            Outcome.REFUSED
+            if status in REFUSAL_STATUSES[ctx.api]
+            else (Outcome.FAILURE if status != 200 else Outcome.ANY)
+        )
         return
     code, message = body["code"], body["message"]
     ctx.result.observations.update(code=code, message=message)
@@ -187,8 +194,10 @@ def check_outcome(ctx: _Context) -> None:
             elif status >= 500:
                 ctx.fail(cause.clause, f"{cause.message}: expected a caller error, got {got}")
         if status >= 500:
-            ctx.fail("ait.failure.not_5xx" if ctx.api is Api.AITHRIVING else "vyro.errors.4xx",
-                     f"a caller error was answered with HTTP {status}")
+            ctx.fail(
+                "ait.failure.not_5xx" if ctx.api is Api.AITHRIVING else "vyro.errors.4xx",
+                f"a caller error was answered with HTTP {status}",
+            )
         auth_causes = {"ait.auth.missing", "ait.auth.invalid"} & {c.clause for c in ctx.expect.because}
         if auth_causes and status != 200 and status not in _ANY_4XX:
             ctx.fail("ait.auth.status", f"an auth failure came with HTTP {status}: expected 200 or a 4xx (401)")
@@ -205,7 +214,7 @@ def check_outcome(ctx: _Context) -> None:
             _server_error_floor(ctx, focus, got)
 
 
-def server_error_floor(api: Api, focus: "tuple[str, ...] | list[str]") -> str | None:
+def server_error_floor(api: Api, focus: tuple[str, ...] | list[str]) -> str | None:
     """B1: no input yields a 5xx (or a hang). The clause that carries that floor when the
     clauses a probe is about are only SHOULD or MAY (a colour mask, an unknown field), or None
     when one of them is a MUST already: a crash must not pass for a lesser clause's failure."""
@@ -214,7 +223,7 @@ def server_error_floor(api: Api, focus: "tuple[str, ...] | list[str]") -> str | 
     return f"{api.prefix}.robust.malformed"
 
 
-def _server_error_floor(ctx: _Context, focus: "tuple[str, ...]", got: str) -> None:
+def _server_error_floor(ctx: _Context, focus: tuple[str, ...], got: str) -> None:
     floor = server_error_floor(ctx.api, focus)
     if floor is not None:
         ctx.fail(floor, f"no input may be answered with a server error (B1), got {got}")
@@ -233,7 +242,9 @@ def check_image(ctx: _Context) -> None:
         raw = _decode_base64(ctx, data["image"])
         if raw is None:
             return
-        format_clause = "ait.output_format.honoured" if request and request.output_format else "ait.output_format.default"
+        format_clause = (
+            "ait.output_format.honoured" if request and request.output_format else "ait.output_format.default"
+        )
         decode_clause = "ait.success.image"
     else:
         raw = ctx.response.body
@@ -272,7 +283,10 @@ def check_seed(ctx: _Context) -> None:
         if seed != sent:
             ctx.fail("ait.seed.echo", f"sent seed {sent}, data.seed is {seed}")
     elif not RANDOM_SEED_MIN <= seed <= SEED_MAX:
-        ctx.fail("ait.seed.random_range", f"random seed {seed} is outside [{RANDOM_SEED_MIN}, {SEED_MAX}]: it cannot be replayed")
+        ctx.fail(
+            "ait.seed.random_range",
+            f"random seed {seed} is outside [{RANDOM_SEED_MIN}, {SEED_MAX}]: it cannot be replayed",
+        )
 
 
 def check_pixels(ctx: _Context) -> None:
@@ -292,11 +306,16 @@ def check_pixels(ctx: _Context) -> None:
     repaint_db = region_psnr(original, image, repainted) if repainted.any() else None
     ctx.result.observations.update(psnr_kept=_db(kept_db), psnr_repainted=_db(repaint_db))
     if kept_db is not None and kept_db < KEPT_PSNR_DB:
-        ctx.fail(f"{ctx.p}.kept_pixels", f"kept pixels changed: PSNR {kept_db:.1f} dB where the mask is 0, expected >= {KEPT_PSNR_DB:.0f} dB")
+        ctx.fail(
+            f"{ctx.p}.kept_pixels",
+            f"kept pixels changed: PSNR {kept_db:.1f} dB where the mask is 0, expected >= {KEPT_PSNR_DB:.0f} dB",
+        )
     if kept_db is not None and repaint_db is not None and not kept_db > repaint_db:
-        ctx.fail(f"{ctx.p}.mask.meaning",
-                 f"the region the mask keeps (PSNR {_db(kept_db)} dB) is not closer to the input than the region it repaints "
-                 f"(PSNR {_db(repaint_db)} dB): mask read inverted or ignored?")
+        ctx.fail(
+            f"{ctx.p}.mask.meaning",
+            f"the region the mask keeps (PSNR {_db(kept_db)} dB) is not closer to the input than the region it repaints "
+            f"(PSNR {_db(repaint_db)} dB): mask read inverted or ignored?",
+        )
 
 
 def _decode_base64(ctx: _Context, text: str) -> bytes | None:
@@ -311,8 +330,11 @@ def _decode_base64(ctx: _Context, text: str) -> bytes | None:
         except (binascii.Error, ValueError):
             raw = None
         if raw is not None:
-            ctx.fail("ait.success.base64", "data.image has line breaks or spaces inside its base64: RFC 4648 base64 has none "
-                                           "unless a specification asks for them (Python's b64decode and atob accept them)")
+            ctx.fail(
+                "ait.success.base64",
+                "data.image has line breaks or spaces inside its base64: RFC 4648 base64 has none "
+                "unless a specification asks for them (Python's b64decode and atob accept them)",
+            )
             return raw
     ctx.fail("ait.success.image", f"data.image is not valid base64: {strict_error}{_base64_hint(text)}")
     return None

@@ -4,6 +4,7 @@ Everything that needs a bound, a path, a credit price or the meaning of a mask
 imports it from here: the fake, the reference engine, the harness and the OpenAPI
 export never write these values themselves.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit

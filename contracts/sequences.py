@@ -1,4 +1,5 @@
 """Rules that need more than one exchange: reproducibility, random seeds, credits."""
+
 from __future__ import annotations
 
 from .clauses import Api
@@ -15,17 +16,24 @@ def check_reproducible(api: Api, first: ResponseVerdict, second: ResponseVerdict
     if first.image is None or second.image is None:
         return Violation(f"{api.prefix}.reproducible", "one of the two answers carried no image to compare")
     if first.image.size != second.image.size:
-        return Violation(f"{api.prefix}.reproducible", f"same seed {seed}, sizes {first.image.size} and {second.image.size}")
+        return Violation(
+            f"{api.prefix}.reproducible", f"same seed {seed}, sizes {first.image.size} and {second.image.size}"
+        )
     import numpy as np
 
     everywhere = np.ones((first.image.size[1], first.image.size[0]), dtype=bool)
     db = region_psnr(first.image, second.image, everywhere)
     if db < KEPT_PSNR_DB:
-        return Violation(f"{api.prefix}.reproducible", f"same seed {seed} gave different pictures: PSNR {db:.1f} dB, expected >= {KEPT_PSNR_DB:.0f}")
+        return Violation(
+            f"{api.prefix}.reproducible",
+            f"same seed {seed} gave different pictures: PSNR {db:.1f} dB, expected >= {KEPT_PSNR_DB:.0f}",
+        )
     return None
 
 
-def check_seed_sensitivity(api: Api, first: ResponseVerdict, second: ResponseVerdict, mask, seeds: tuple[int, int]) -> Violation | None:
+def check_seed_sensitivity(
+    api: Api, first: ResponseVerdict, second: ResponseVerdict, mask, seeds: tuple[int, int]
+) -> Violation | None:
     """A21: two non-zero seeds, all else equal, repaint differently (where the mask is 255)."""
     clause = f"{api.prefix}.seed.sensitivity"
     if first.image is None or second.image is None or first.image.size != second.image.size:
@@ -36,8 +44,11 @@ def check_seed_sensitivity(api: Api, first: ResponseVerdict, second: ResponseVer
     db = region_psnr(first.image, second.image, repainted)
     if db >= KEPT_PSNR_DB:
         shown = "identical" if db == float("inf") else f"PSNR {db:.1f} dB apart"
-        return Violation(clause, f"seeds {seeds[0]} and {seeds[1]} repainted the same picture ({shown} where the mask is 255): "
-                                 "the seed is ignored")
+        return Violation(
+            clause,
+            f"seeds {seeds[0]} and {seeds[1]} repainted the same picture ({shown} where the mask is 255): "
+            "the seed is ignored",
+        )
     return None
 
 
@@ -49,7 +60,9 @@ def check_random_seeds(seeds: list[int]) -> list[Violation]:
         if not RANDOM_SEED_MIN <= s <= SEED_MAX
     ]
     if len(seeds) >= 2 and len(set(seeds)) == 1:
-        found.append(Violation("ait.seed.random_differs", f"{len(seeds)} requests with seed 0 all reported seed {seeds[0]}"))
+        found.append(
+            Violation("ait.seed.random_differs", f"{len(seeds)} requests with seed 0 all reported seed {seeds[0]}")
+        )
     return found
 
 

@@ -21,6 +21,7 @@ what every server must serve (B4), small enough to keep examples fast. Requests
 are neutral `contracts.HttpRequest`s whose multipart body is encoded by `requests`,
 the library both documents' examples use, so the bytes are what a real client sends.
 """
+
 from __future__ import annotations
 
 import io
@@ -36,7 +37,14 @@ from .clauses import Api
 from .exchange import HttpRequest
 from .images import SAFE_MIN_SIDE, sniff_format
 from .rules import (
-    AUTH_HEADER, INPUT_FORMATS, MAX_PROMPT_CHARS, OUTPUT_FORMATS, PATHS, PROVIDER_HOSTS, SEED_MAX, SEED_MIN,
+    AUTH_HEADER,
+    INPUT_FORMATS,
+    MAX_PROMPT_CHARS,
+    OUTPUT_FORMATS,
+    PATHS,
+    PROVIDER_HOSTS,
+    SEED_MAX,
+    SEED_MIN,
     VYRO_MODEL_VERSIONS,
 )
 from .rules import MEDIA_TYPES as DOCUMENTED_MEDIA_TYPES
@@ -164,7 +172,9 @@ def masks(
     kinds, formats = tuple(kinds), tuple(formats)
     bad = [k for k in kinds if k not in MASK_KINDS] + [f for f in formats if f not in ENCODABLE_MODES]
     if bad or not kinds or not formats:
-        raise ValueError(f"expected kinds among {MASK_KINDS} and formats among {tuple(ENCODABLE_MODES)}, got {kinds}, {formats}")
+        raise ValueError(
+            f"expected kinds among {MASK_KINDS} and formats among {tuple(ENCODABLE_MODES)}, got {kinds}, {formats}"
+        )
     if size is not None and min(size) < 2:
         raise ValueError(f"a mask needs at least 2x2 pixels to hold both a kept and a repainted region, got {size}")
     return _masks(size, kinds, formats, partial)
@@ -215,7 +225,7 @@ def upload(data: bytes, name: str = "image", label: tuple[str, str] | None = Non
     return (f"{name}.{fmt}" if fmt else name), data, MEDIA_TYPES.get(fmt or "", "application/octet-stream")
 
 
-def endpoint(api: "Api | str", base_url: str | None = None) -> str:
+def endpoint(api: Api | str, base_url: str | None = None) -> str:
     """The inpaint URL at ``base_url`` (default: the provider's own host)."""
     api = Api.parse(api)
     base = (base_url or f"https://{PROVIDER_HOSTS[api]}").rstrip("/")
@@ -223,8 +233,8 @@ def endpoint(api: "Api | str", base_url: str | None = None) -> str:
 
 
 def build_request(
-    api: "Api | str",
-    fields: Mapping[str, "str | bytes"] = (),
+    api: Api | str,
+    fields: Mapping[str, str | bytes] = (),
     files: Mapping[str, Upload] = (),
     *,
     key: str | None = "test-key",
@@ -247,8 +257,12 @@ def _neutral(request: requests.Request) -> HttpRequest:
     """The bytes `requests` would send, as a neutral HttpRequest."""
     prepared = request.prepare()
     body = prepared.body or b""
-    return HttpRequest(prepared.method or "POST", prepared.url or "", dict(prepared.headers),
-                       body if isinstance(body, bytes) else body.encode())
+    return HttpRequest(
+        prepared.method or "POST",
+        prepared.url or "",
+        dict(prepared.headers),
+        body if isinstance(body, bytes) else body.encode(),
+    )
 
 
 @dataclass(frozen=True)
@@ -256,7 +270,7 @@ class RequestSpec:
     """What a request holds before encoding: fields, file parts and the key."""
 
     api: Api
-    fields: dict[str, "str | bytes"] = field(default_factory=dict)
+    fields: dict[str, str | bytes] = field(default_factory=dict)
     files: dict[str, Upload] = field(default_factory=dict)
     key: str | None = "test-key"
     base_url: str | None = None
@@ -264,20 +278,26 @@ class RequestSpec:
     def build(self, **overrides) -> HttpRequest:
         return build_request(self.api, self.fields, self.files, key=self.key, base_url=self.base_url, **overrides)
 
-    def but(self, *, fields: Mapping | None = None, files: Mapping | None = None, drop: Sequence[str] = (), **changes) -> "RequestSpec":
+    def but(
+        self, *, fields: Mapping | None = None, files: Mapping | None = None, drop: Sequence[str] = (), **changes
+    ) -> RequestSpec:
         """A copy with some fields or files replaced, others dropped."""
         new_fields = {k: v for k, v in {**self.fields, **(fields or {})}.items() if k not in drop}
         new_files = {k: v for k, v in {**self.files, **(files or {})}.items() if k not in drop}
         return replace(self, fields=new_fields, files=new_files, **changes)
 
 
-def valid_specs(api: "Api | str", key: str | None = "test-key", base_url: str | None = None) -> st.SearchStrategy[RequestSpec]:
+def valid_specs(
+    api: Api | str, key: str | None = "test-key", base_url: str | None = None
+) -> st.SearchStrategy[RequestSpec]:
     """Specs of requests every conforming server must serve; `valid_requests` encodes them."""
     api = Api.parse(api)
     return _ait_spec(key, base_url) if api is Api.AITHRIVING else _vyro_spec(key, base_url)
 
 
-def valid_requests(api: "Api | str", key: str | None = "test-key", base_url: str | None = None) -> st.SearchStrategy[HttpRequest]:
+def valid_requests(
+    api: Api | str, key: str | None = "test-key", base_url: str | None = None
+) -> st.SearchStrategy[HttpRequest]:
     """Requests that break no clause: `validate_request` finds no violation in them."""
     return valid_specs(api, key, base_url).map(lambda spec: spec.build())
 
@@ -293,7 +313,11 @@ def _ait_spec(draw, key, base_url) -> RequestSpec:
         fields["output_format"] = draw(st.sampled_from(OUTPUT_FORMATS))
     with_mask = draw(st.booleans())
     # Without a mask part the alpha channel is the mask (A9): such images must carry one.
-    formats = sorted(INPUT_FORMATS[Api.AITHRIVING]) if with_mask else [f for f in ("png", "webp") if f in INPUT_FORMATS[Api.AITHRIVING]]
+    formats = (
+        sorted(INPUT_FORMATS[Api.AITHRIVING])
+        if with_mask
+        else [f for f in ("png", "webp") if f in INPUT_FORMATS[Api.AITHRIVING]]
+    )
     image = draw(images(formats, ("RGB", "RGBA", "L", "P") if with_mask else ("RGBA",)))
     files = {"image": upload(image, "image", draw(st.sampled_from(_LABELS)))}
     if with_mask:
@@ -339,37 +363,67 @@ def _breakages(api: Api) -> dict[str, Breakage]:
         f"{p}.transport.post": _wrong_method_or_path,
         f"{p}.robust.malformed": _malformed,
         f"{p}.limits.dimensions": lambda draw, s: s.but(
-            fields={"prompt": "x" * (MAX_PROMPT_CHARS + draw(st.integers(1, 50)))}).build(),
+            fields={"prompt": "x" * (MAX_PROMPT_CHARS + draw(st.integers(1, 50)))}
+        ).build(),
     }
     if api is Api.AITHRIVING:
-        breaks.update({
-            "ait.prompt.blank": lambda draw, s: s.but(fields={"prompt": draw(st.sampled_from(_BLANK_PROMPTS))}).build(),
-            "ait.seed.range": lambda draw, s: s.but(fields={"seed": str(draw(
-                st.one_of(st.integers(max_value=SEED_MIN - 1), st.integers(min_value=SEED_MAX + 1))))}).build(),
-            "ait.seed.integer": lambda draw, s: s.but(fields={"seed": draw(st.one_of(
-                st.sampled_from(_NON_INTEGER_SEEDS),
-                st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: not f.is_integer()).map(str)))}).build(),
-            "ait.output_format.enum": lambda draw, s: s.but(fields={"output_format": draw(st.sampled_from(_BAD_OUTPUT_FORMATS))}).build(),
-            "ait.mask.format": lambda draw, s: s.but(files={"mask": upload(draw(_unusable_bytes(allowed)), "mask")}).build(),
-            "ait.mask.absent": lambda draw, s: s.but(
-                files={"image": upload(draw(images(sorted(allowed), ("RGB", "L"))))}, drop=["mask"]).build(),
-        })
+        breaks.update(
+            {
+                "ait.prompt.blank": lambda draw, s: s.but(
+                    fields={"prompt": draw(st.sampled_from(_BLANK_PROMPTS))}
+                ).build(),
+                "ait.seed.range": lambda draw, s: s.but(
+                    fields={
+                        "seed": str(
+                            draw(st.one_of(st.integers(max_value=SEED_MIN - 1), st.integers(min_value=SEED_MAX + 1)))
+                        )
+                    }
+                ).build(),
+                "ait.seed.integer": lambda draw, s: s.but(
+                    fields={
+                        "seed": draw(
+                            st.one_of(
+                                st.sampled_from(_NON_INTEGER_SEEDS),
+                                st.floats(allow_nan=False, allow_infinity=False)
+                                .filter(lambda f: not f.is_integer())
+                                .map(str),
+                            )
+                        )
+                    }
+                ).build(),
+                "ait.output_format.enum": lambda draw, s: s.but(
+                    fields={"output_format": draw(st.sampled_from(_BAD_OUTPUT_FORMATS))}
+                ).build(),
+                "ait.mask.format": lambda draw, s: s.but(
+                    files={"mask": upload(draw(_unusable_bytes(allowed)), "mask")}
+                ).build(),
+                "ait.mask.absent": lambda draw, s: s.but(
+                    files={"image": upload(draw(images(sorted(allowed), ("RGB", "L"))))}, drop=["mask"]
+                ).build(),
+            }
+        )
     else:
-        breaks.update({
-            "vyro.mask.required": lambda draw, s: s.but(drop=["mask"]).build(),
-            "vyro.mask.invalid": lambda draw, s: s.but(files={"mask": upload(draw(_unusable_bytes(allowed)), "mask")}).build(),
-            "vyro.model_version.unknown": lambda draw, s: s.but(fields={"model_version": draw(st.sampled_from(_BAD_MODEL_VERSIONS))}).build(),
-        })
+        breaks.update(
+            {
+                "vyro.mask.required": lambda draw, s: s.but(drop=["mask"]).build(),
+                "vyro.mask.invalid": lambda draw, s: s.but(
+                    files={"mask": upload(draw(_unusable_bytes(allowed)), "mask")}
+                ).build(),
+                "vyro.model_version.unknown": lambda draw, s: s.but(
+                    fields={"model_version": draw(st.sampled_from(_BAD_MODEL_VERSIONS))}
+                ).build(),
+            }
+        )
     return breaks
 
 
-def invalid_clause_ids(api: "Api | str") -> list[str]:
+def invalid_clause_ids(api: Api | str) -> list[str]:
     """The clauses `invalid_requests` can break, in a stable order."""
     return sorted(_breakages(Api.parse(api)))
 
 
 def invalid_requests(
-    api: "Api | str", key: str = "test-key", base_url: str | None = None, clauses: Iterable[str] | None = None
+    api: Api | str, key: str = "test-key", base_url: str | None = None, clauses: Iterable[str] | None = None
 ) -> st.SearchStrategy[tuple[HttpRequest, str]]:
     """(request, clause id): a valid request with one thing broken, labelled with the clause it breaks.
 
@@ -381,7 +435,9 @@ def invalid_requests(
     wanted = sorted(breaks) if clauses is None else list(clauses)
     unknown = [c for c in wanted if c not in breaks]
     if unknown or not wanted:
-        raise ValueError(f"cannot break {unknown or 'no clause'}: invalid_requests({api.value!r}) breaks {sorted(breaks)}")
+        raise ValueError(
+            f"cannot break {unknown or 'no clause'}: invalid_requests({api.value!r}) breaks {sorted(breaks)}"
+        )
     return _invalid(api, key, base_url, tuple(wanted), breaks)
 
 
@@ -415,4 +471,3 @@ def _malformed(draw, spec: RequestSpec) -> HttpRequest:
         headers = {k: v for k, v in whole.headers.items() if k != "content-length"}
         return HttpRequest(whole.method, whole.url, headers, whole.body[:cut])
     return spec.but(fields={"prompt": draw(st.sampled_from((b"\xff\xfe broken", b"caf\xe9", b"\xc3\x28")))}).build()
-

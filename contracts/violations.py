@@ -1,4 +1,5 @@
 """A violation: which clause, and what was expected against what came."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,13 +1,27 @@
 """A fake of both inpaint providers: one handler, a server door and in-process mocks."""
+
+from .control import FakeControl
 from .engine import Engine, FakeEngine, InpaintJob
 from .faults import DEVIATIONS, TRANSPORT_FAULTS, Fault, FaultBook
 from .journal import Journal
 from .ledger import DEFAULT_CREDITS, MemoryLedger, SqliteLedger
-from .control import FakeControl
 from .mocks import mock_providers
 from .provider import Answer, FakeProvider
 
 __all__ = [
-    "Answer", "DEFAULT_CREDITS", "FakeControl", "mock_providers", "DEVIATIONS", "Engine", "FakeEngine", "FakeProvider", "Fault", "FaultBook",
-    "InpaintJob", "Journal", "MemoryLedger", "SqliteLedger", "TRANSPORT_FAULTS",
+    "Answer",
+    "DEFAULT_CREDITS",
+    "FakeControl",
+    "mock_providers",
+    "DEVIATIONS",
+    "Engine",
+    "FakeEngine",
+    "FakeProvider",
+    "Fault",
+    "FaultBook",
+    "InpaintJob",
+    "Journal",
+    "MemoryLedger",
+    "SqliteLedger",
+    "TRANSPORT_FAULTS",
 ]

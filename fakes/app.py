@@ -5,6 +5,7 @@ size limit, wait, drop the connection or send half a body when a fault says so;
 everything they answer comes from `FakeProvider.handle`, run in a worker thread so
 the event loop never blocks on image work.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,7 +45,9 @@ def to_http_request(scope, body: bytes) -> HttpRequest:
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
     host = dict(headers).get("host", "localhost")
     query = scope.get("query_string", b"").decode("latin-1")
-    url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}" + (f"?{query}" if query else "")
+    url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}" + (
+        f"?{query}" if query else ""
+    )
     return HttpRequest(scope["method"], url, headers, body)
 
 
@@ -104,7 +107,9 @@ class InpaintEndpoint:
         await send_answer(send, answer)
 
 
-def create_app(provider: FakeProvider | None = None, *, admin_token: str | None = None, loopback_only: bool = True) -> FastAPI:
+def create_app(
+    provider: FakeProvider | None = None, *, admin_token: str | None = None, loopback_only: bool = True
+) -> FastAPI:
     """The fake as an ASGI app. `provider` is its state: keep a reference to inspect it."""
     provider = provider or FakeProvider()
     app = FastAPI(title="inpaint-conformance fake provider", docs_url=None, redoc_url=None, openapi_url=None)

@@ -6,6 +6,7 @@ ledger (so credits are exact across workers); each keeps its own journal and
 faults, so the inspection API refuses those calls rather than answer from one
 worker at random (see fakes.inspection).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,11 @@ def create_app_from_env() -> FastAPI:
     db = os.environ.get(ENV_DB)
     if not db:
         raise RuntimeError(f"{ENV_DB} is not set: start workers with `inpaint-conformance serve --workers N --db PATH`")
-    provider = FakeProvider(ledger=SqliteLedger(db), ait_failure_status=int(os.environ.get(ENV_AIT_FAILURE_STATUS, "200")))
-    app = create_app(provider, admin_token=os.environ.get(ENV_ADMIN_TOKEN) or None,
-                     loopback_only=os.environ.get(ENV_LOOPBACK) == "1")
+    provider = FakeProvider(
+        ledger=SqliteLedger(db), ait_failure_status=int(os.environ.get(ENV_AIT_FAILURE_STATUS, "200"))
+    )
+    app = create_app(
+        provider, admin_token=os.environ.get(ENV_ADMIN_TOKEN) or None, loopback_only=os.environ.get(ENV_LOOPBACK) == "1"
+    )
     app.state.multi_process = True
     return app

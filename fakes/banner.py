@@ -1,4 +1,5 @@
 """The start-up banner of `inpaint-conformance serve`: where things are and how to try them."""
+
 from __future__ import annotations
 
 import shlex
@@ -34,23 +35,38 @@ def banner(
     if other_keys:
         key_lines.append(f"    (+{other_keys} more stored in the ledger)")
     first_key = next(iter(keys), "YOUR-KEY")
-    curl = " ".join([
-        "curl -s", shlex.quote(ait), "-H", shlex.quote(f"{AUTH_HEADER[Api.AITHRIVING]}: {first_key}"),
-        "-F image=@your-image.png -F mask=@your-mask.png", "-F", shlex.quote("prompt=a bowl of fruit"),
-    ])
-    probe = " ".join(["curl -s", shlex.quote(base_url + "/__fake__/credits"), "-H",
-                      shlex.quote(f"{AUTH_HEADER[Api.AITHRIVING]}: {first_key}")])
-    return "\n".join([
-        f"inpaint-conformance fake provider ready (engine: {engine})",
-        f"  AIThriving  POST {ait}   (key in header `{AUTH_HEADER[Api.AITHRIVING]}`)",
-        f"  Vyro        POST {vyro}   (key in header `{AUTH_HEADER[Api.VYRO]}`)",
-        f"  credits     GET  {base_url}/__fake__/credits",
-        f"  admin       {base_url}/__fake__/ (keys, journal, faults, reset): {admin}",
-        f"  ledger      {ledger}",
-        "  keys",
-        *key_lines,
-        "  try it",
-        f"    {curl}",
-        f"    {probe}",
-        "  Ctrl-C stops the server.",
-    ])
+    curl = " ".join(
+        [
+            "curl -s",
+            shlex.quote(ait),
+            "-H",
+            shlex.quote(f"{AUTH_HEADER[Api.AITHRIVING]}: {first_key}"),
+            "-F image=@your-image.png -F mask=@your-mask.png",
+            "-F",
+            shlex.quote("prompt=a bowl of fruit"),
+        ]
+    )
+    probe = " ".join(
+        [
+            "curl -s",
+            shlex.quote(base_url + "/__fake__/credits"),
+            "-H",
+            shlex.quote(f"{AUTH_HEADER[Api.AITHRIVING]}: {first_key}"),
+        ]
+    )
+    return "\n".join(
+        [
+            f"inpaint-conformance fake provider ready (engine: {engine})",
+            f"  AIThriving  POST {ait}   (key in header `{AUTH_HEADER[Api.AITHRIVING]}`)",
+            f"  Vyro        POST {vyro}   (key in header `{AUTH_HEADER[Api.VYRO]}`)",
+            f"  credits     GET  {base_url}/__fake__/credits",
+            f"  admin       {base_url}/__fake__/ (keys, journal, faults, reset): {admin}",
+            f"  ledger      {ledger}",
+            "  keys",
+            *key_lines,
+            "  try it",
+            f"    {curl}",
+            f"    {probe}",
+            "  Ctrl-C stops the server.",
+        ]
+    )

@@ -5,6 +5,7 @@ One implementation behind both faces of the fake: the HTTP inspection API under
 checks raise ValueError with a message naming what was expected and what came, so
 the HTTP face can answer 400 with it as is.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -29,7 +30,7 @@ class _Shared:
         self.initial: dict[str, int] = dict(provider.ledger.balances())
 
 
-_shared: "weakref.WeakKeyDictionary[FakeProvider, _Shared]" = weakref.WeakKeyDictionary()
+_shared: weakref.WeakKeyDictionary[FakeProvider, _Shared] = weakref.WeakKeyDictionary()
 _shared_lock = threading.Lock()
 
 
@@ -61,7 +62,9 @@ class FakeControl:
         credits = _check_int("credits", credits, minimum=0)
         with self._lock:
             if self.provider.ledger.balance(key) is not None:
-                raise KeyExists("that key exists already: set its balance instead (set_credits, or PUT /__fake__/keys/{key})")
+                raise KeyExists(
+                    "that key exists already: set its balance instead (set_credits, or PUT /__fake__/keys/{key})"
+                )
             balance = self.provider.add_key(key, credits, keep_existing=True)
             self._initial[key] = balance
         return key, balance
@@ -86,10 +89,12 @@ class FakeControl:
 
     def keys(self) -> list[dict]:
         """Every key, redacted, with its balance (B3: a listing never shows a key in clear)."""
-        return [{"key": redact_secret(key), "credits": credits} for key, credits in self.provider.ledger.balances().items()]
+        return [
+            {"key": redact_secret(key), "credits": credits} for key, credits in self.provider.ledger.balances().items()
+        ]
 
     # -- journal ---------------------------------------------------------------------
-    def journal(self, api: "Api | str | None" = None, since: int = 0) -> list[dict]:
+    def journal(self, api: Api | str | None = None, since: int = 0) -> list[dict]:
         """Journal entries (oldest first), optionally of one API and after entry id ``since``."""
         wanted = Api.parse(api).value if api is not None else None
         return self.provider.journal.entries(api=wanted, since_id=_check_int("since", since, minimum=0))
@@ -105,8 +110,10 @@ class FakeControl:
         for entry in self.journal():
             for violation in entry.get("violations", []):
                 if violation["level"] in levels:
-                    lines.append(f"request #{entry['id']} ({entry['api']} {entry['method']} {entry['path']}): "
-                                 f"{violation['clause']} [{violation['level']}] {violation['message']}")
+                    lines.append(
+                        f"request #{entry['id']} ({entry['api']} {entry['method']} {entry['path']}): "
+                        f"{violation['clause']} [{violation['level']}] {violation['message']}"
+                    )
         return lines
 
     # -- faults ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ stream: nothing to cancel when the server stops, and every proxy passes it.
 Access follows the rest of /__fake__/: `install_inspection` passes its guards (the
 loopback-or-admin-token rule, and the one-process rule under `--workers N`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -78,7 +79,9 @@ def _page(prefix: str) -> str:
         version = metadata.version("inpaint-conformance")
     except metadata.PackageNotFoundError:
         version = "0+unknown"
-    return env.get_template("dashboard.html.j2").render(prefix=prefix, poll_ms=int(POLL_SECONDS * 1000), version=version)
+    return env.get_template("dashboard.html.j2").render(
+        prefix=prefix, poll_ms=int(POLL_SECONDS * 1000), version=version
+    )
 
 
 __all__ = ["MAX_ENTRIES", "dashboard_state", "install_dashboard"]

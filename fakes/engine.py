@@ -6,6 +6,7 @@ An engine receives a decoded, validated job and returns the generated picture. T
 layer composites it with the original under the mask, so "mask 0 keeps the pixel"
 holds for every engine by construction, not by each engine's diligence.
 """
+
 from __future__ import annotations
 
 import hashlib

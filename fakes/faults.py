@@ -6,6 +6,7 @@ replays). Transport faults test a client's resilience; deviations make the fake
 break one contract rule, so users can test their client's defences and the harness
 can prove it catches each one.
 """
+
 from __future__ import annotations
 
 import random

@@ -1,4 +1,5 @@
 """Pixel work the HTTP layer does around any engine: compositing and encoding."""
+
 from __future__ import annotations
 
 import io

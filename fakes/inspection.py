@@ -8,6 +8,7 @@ Every operation is a call on `FakeControl`; this module only speaks HTTP. Under
 `serve --workers N` (app.state.multi_process) the journal, faults and reset are
 refused with 409: each worker has its own.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,15 +42,21 @@ def install_inspection(app: FastAPI, provider: FakeProvider, *, admin_token: str
             return
         if admin_token:
             raise HTTPException(403, f"admin calls need the admin token: send it in the `{ADMIN_HEADER}` header")
-        raise HTTPException(403, "admin calls are refused: the server is not bound to a loopback address; "
-                                 f"restart it with --admin-token TOKEN and send TOKEN in the `{ADMIN_HEADER}` header")
+        raise HTTPException(
+            403,
+            "admin calls are refused: the server is not bound to a loopback address; "
+            f"restart it with --admin-token TOKEN and send TOKEN in the `{ADMIN_HEADER}` header",
+        )
 
     def one_process(request: Request) -> None:
         # Under `serve --workers N` each worker has its own journal and faults: an answer
         # from whichever worker took the call would be silently partial.
         if getattr(request.app.state, "multi_process", False):
-            raise HTTPException(409, "the journal and faults live in each worker process: "
-                                     "restart with --workers 1 to read the journal or set faults")
+            raise HTTPException(
+                409,
+                "the journal and faults live in each worker process: "
+                "restart with --workers 1 to read the journal or set faults",
+            )
 
     guarded = [Depends(admin)]
     per_process = [Depends(admin), Depends(one_process)]
@@ -61,7 +68,9 @@ def install_inspection(app: FastAPI, provider: FakeProvider, *, admin_token: str
         key = credential(Api.AITHRIVING, request.headers) or credential(Api.VYRO, request.headers)
         balance = provider.ledger.balance(key) if key else None
         if balance is None:
-            return JSONResponse({"detail": "unknown or missing key: send it in the `authorization` header"}, status_code=401)
+            return JSONResponse(
+                {"detail": "unknown or missing key: send it in the `authorization` header"}, status_code=401
+            )
         return {"credits": balance}
 
     @app.get(f"{PREFIX}/keys", dependencies=guarded)

@@ -3,6 +3,7 @@
 A bounded ring (old entries fall off) of plain dicts, secrets already redacted when
 they are written, so nothing downstream (export, dashboard, check-client) can leak.
 """
+
 from __future__ import annotations
 
 import itertools

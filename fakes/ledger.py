@@ -3,6 +3,7 @@
 Charging is one conditional update (`credits >= amount`), so concurrent requests can
 never overdraw a key, and a success is charged only after the image exists.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -67,14 +68,16 @@ class MemoryLedger:
 class SqliteLedger:
     """Keys and balances in SQLite (WAL): survives kill -9, shared by worker processes."""
 
-    def __init__(self, path: "str | Path") -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, credits INTEGER NOT NULL CHECK (credits >= 0))")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, credits INTEGER NOT NULL CHECK (credits >= 0))"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -105,7 +108,10 @@ class SqliteLedger:
         if keep_existing:
             db.execute("INSERT OR IGNORE INTO keys (key, credits) VALUES (?, ?)", (key, credits))
         else:
-            db.execute("INSERT INTO keys (key, credits) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET credits = excluded.credits", (key, credits))
+            db.execute(
+                "INSERT INTO keys (key, credits) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET credits = excluded.credits",
+                (key, credits),
+            )
         return self.balance(key)  # type: ignore[return-value]
 
     def balance(self, key: str) -> int | None:
@@ -118,9 +124,14 @@ class SqliteLedger:
             raise KeyError(key)
 
     def try_charge(self, key: str, amount: int) -> int | None:
-        row = self._connect().execute(
-            "UPDATE keys SET credits = credits - ? WHERE key = ? AND credits >= ? RETURNING credits", (amount, key, amount)
-        ).fetchone()
+        row = (
+            self._connect()
+            .execute(
+                "UPDATE keys SET credits = credits - ? WHERE key = ? AND credits >= ? RETURNING credits",
+                (amount, key, amount),
+            )
+            .fetchone()
+        )
         return None if row is None else int(row[0])
 
     def balances(self) -> dict[str, int]:

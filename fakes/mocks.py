@@ -21,16 +21,17 @@ httpx.RemoteProtocolError / requests ConnectionError. Latency is slept, capped a
 ``max_delay`` seconds; a latency longer than the client's read timeout raises
 ReadTimeout at once, as the real client would after waiting.
 """
+
 from __future__ import annotations
 
 import contextlib
 import contextvars
 import functools
-from http.client import RemoteDisconnected
 import inspect
 import re
 import time
 from collections.abc import Iterable
+from http.client import RemoteDisconnected
 
 import anyio
 import httpx
@@ -86,7 +87,9 @@ class _Door:
         if answer.transport == "timeout":
             raise FaultTimeout("injected fault: the fake never answered (timeout)")
         if answer.delay and read_timeout is not None and answer.delay > read_timeout:
-            raise FaultTimeout(f"injected latency of {answer.delay:g} s is over the client's read timeout of {read_timeout:g} s")
+            raise FaultTimeout(
+                f"injected latency of {answer.delay:g} s is over the client's read timeout of {read_timeout:g} s"
+            )
         return min(answer.delay, self.max_delay)
 
     @staticmethod
@@ -113,7 +116,9 @@ def _httpx_timeout(request: httpx.Request) -> float | None:
 
 def _to_httpx(request: httpx.Request, answer: Answer) -> httpx.Response:
     response = answer.response
-    return httpx.Response(response.status, headers=list(response.headers.items()), content=response.body, request=request)
+    return httpx.Response(
+        response.status, headers=list(response.headers.items()), content=response.body, request=request
+    )
 
 
 def _httpx_error(request: httpx.Request, error: Exception) -> Exception:
@@ -193,7 +198,9 @@ def _requests_body(body: object) -> bytes:
 
 class _RequestsDoor(_Door):
     def callback(self, request: requests.PreparedRequest):
-        exchange = HttpRequest(request.method or "GET", request.url or "", list(request.headers.items()), _requests_body(request.body))
+        exchange = HttpRequest(
+            request.method or "GET", request.url or "", list(request.headers.items()), _requests_body(request.body)
+        )
         answer = self.answer(exchange)
         try:
             delay = self.wait(answer, _requests_timeout(request))
@@ -209,7 +216,9 @@ class _RequestsDoor(_Door):
         return response.status, dict(response.headers.items()), response.body
 
 
-def _responses_mock(door: _RequestsDoor, base_urls: Iterable[str], pass_through: Iterable[str]) -> responses.RequestsMock:
+def _responses_mock(
+    door: _RequestsDoor, base_urls: Iterable[str], pass_through: Iterable[str]
+) -> responses.RequestsMock:
     mock = responses.RequestsMock(assert_all_requests_are_fired=False)
     patterns = [re.compile(rf"https?://{re.escape(host)}(:\d+)?(/|\?|$)") for host in PROVIDER_HOSTS.values()]
     patterns += [re.compile(re.escape(base.rstrip("/")) + r"(/|\?|$)") for base in base_urls]
@@ -250,9 +259,13 @@ class ProviderMock(contextlib.ContextDecorator):
     def __enter__(self) -> FakeProvider:
         stack = contextlib.ExitStack()
         if self.mock_httpx:
-            stack.enter_context(_respx_router(_HttpxDoor(self.provider, self.max_delay), self.base_urls, self.pass_through))
+            stack.enter_context(
+                _respx_router(_HttpxDoor(self.provider, self.max_delay), self.base_urls, self.pass_through)
+            )
         if self.mock_requests:
-            stack.enter_context(_responses_mock(_RequestsDoor(self.provider, self.max_delay), self.base_urls, self.pass_through))
+            stack.enter_context(
+                _responses_mock(_RequestsDoor(self.provider, self.max_delay), self.base_urls, self.pass_through)
+            )
         self._stack.append(stack)
         return self.provider
 
@@ -261,10 +274,12 @@ class ProviderMock(contextlib.ContextDecorator):
 
     def __call__(self, func):
         if inspect.iscoroutinefunction(func):
+
             @functools.wraps(func)
             async def wrapper(*args, **kwargs):
                 with self:
                     return await func(*args, **kwargs)
+
             return wrapper
         return super().__call__(func)
 

@@ -5,6 +5,7 @@ server, the respx mock and the requests mock are thin adapters around it, so the
 server and the mocks cannot drift apart. Which requests fail is decided by
 `inpaint_conformance.contracts.validate_request`; the bodies come from `inpaint_conformance.contracts.envelopes`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,11 +16,27 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from inpaint_conformance.contracts import Api, HttpRequest, HttpResponse, InpaintRequest, redact_headers, redact_secret, validate_request
+from inpaint_conformance.contracts import (
+    Api,
+    HttpRequest,
+    HttpResponse,
+    InpaintRequest,
+    redact_headers,
+    redact_secret,
+    validate_request,
+)
 from inpaint_conformance.contracts.envelopes import ait_failure, ait_success, vyro_error
 from inpaint_conformance.contracts.images import has_alpha, to_rgb
 from inpaint_conformance.contracts.rules import (
-    CREDITS_PER_SUCCESS, MAX_UPLOAD_BYTES, MEDIA_TYPES, PATHS, RANDOM_SEED_MIN, SEED_MAX, api_for_path, credential, effective_mask,
+    CREDITS_PER_SUCCESS,
+    MAX_UPLOAD_BYTES,
+    MEDIA_TYPES,
+    PATHS,
+    RANDOM_SEED_MIN,
+    SEED_MAX,
+    api_for_path,
+    credential,
+    effective_mask,
     near_miss_api,
 )
 from inpaint_conformance.contracts.violations import Violation
@@ -121,8 +138,12 @@ class FakeProvider:
         verdict = validate_request(api, request)
         trace = _Trace(verdict.violations, verdict.request)
         name = "AIThriving" if api is Api.AITHRIVING else "Vyro"
-        answer = self._fail(api, 404, f"no inpaint endpoint at {request.method} {request.path}: {name} inpaint is "
-                                      f"POST {PATHS[api]} ({api.prefix}.transport.post)")
+        answer = self._fail(
+            api,
+            404,
+            f"no inpaint endpoint at {request.method} {request.path}: {name} inpaint is "
+            f"POST {PATHS[api]} ({api.prefix}.transport.post)",
+        )
         self._record(api, request, key, before, trace, answer, {}, started)
         return answer
 
@@ -132,14 +153,22 @@ class FakeProvider:
             return self._fail(api, 500, "injected fault: internal server error")
         if "status_429" in dev:
             wait = dev_faults["status_429"].seconds or 1
-            return self._fail(api, 429, "injected fault: too many requests, retry later", {"retry-after": str(max(1, math.ceil(wait)))})
+            return self._fail(
+                api,
+                429,
+                "injected fault: too many requests, retry later",
+                {"retry-after": str(max(1, math.ceil(wait)))},
+            )
         verdict = validate_request(api, http)
         trace.request, trace.violations = verdict.request, verdict.violations
         request = verdict.request
         refused = [v for v in verdict.refused if not _waived(v, dev)]
         bent = _deviation_refusals(api, request, dev)
         refused += bent
-        if any(v.clause.endswith((".unknown_fields", ".robust.malformed")) and v.message.startswith("deviation") for v in bent):
+        if any(
+            v.clause.endswith((".unknown_fields", ".robust.malformed")) and v.message.startswith("deviation")
+            for v in bent
+        ):
             return self._fail(api, 500, "deviation: internal server error")
         if refused:
             if "charge_on_failure" in dev and key and self.ledger.balance(key) is not None:
@@ -148,7 +177,12 @@ class FakeProvider:
         if "no_auth" not in dev and ("status_401" in dev or key is None or self.ledger.balance(key) is None):
             # A key sent the wrong way (a 'Bearer ' prefix) is unknown as sent: say how to send it.
             how = next((f"; {v}" for v in verdict.violations if v.clause.endswith(".auth.header")), "")
-            return self._fail(api, 401, f"unknown API key{how}; fake keys are made with --api-key KEY or POST /__fake__/keys", auth=True)
+            return self._fail(
+                api,
+                401,
+                f"unknown API key{how}; fake keys are made with --api-key KEY or POST /__fake__/keys",
+                auth=True,
+            )
         if api is Api.AITHRIVING and "overdraw" not in dev:
             balance = self.ledger.balance(key) if key else None
             if balance is not None and balance < CREDITS_PER_SUCCESS:
@@ -225,32 +259,39 @@ class FakeProvider:
 
     def _record(self, api, http, key, before, trace, answer, fired, started) -> None:
         request = trace.request
-        self.journal.record({
-            "time": time.time(),
-            "api": api.value,
-            "method": http.method,
-            "path": http.path,
-            "headers": redact_headers(http.headers),
-            "key": redact_secret(key) if key else None,
-            "request": _summary(request),
-            "violations": [v.to_dict() for v in trace.violations],
-            "client_conformant": not any(v.level.value == "MUST" for v in trace.violations),
-            "status": answer.response.status,
-            "transport": answer.transport,
-            "response_bytes": len(answer.response.body),
-            "seed": trace.seed,
-            "credits_before": before,
-            "credits_after": self.ledger.balance(key) if key else None,
-            "faults": sorted(fired),
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            "thumbnails": {name: thumbnail_uri(img) for name, img in trace.pictures.items()} if self.thumbnails else {},
-        })
+        self.journal.record(
+            {
+                "time": time.time(),
+                "api": api.value,
+                "method": http.method,
+                "path": http.path,
+                "headers": redact_headers(http.headers),
+                "key": redact_secret(key) if key else None,
+                "request": _summary(request),
+                "violations": [v.to_dict() for v in trace.violations],
+                "client_conformant": not any(v.level.value == "MUST" for v in trace.violations),
+                "status": answer.response.status,
+                "transport": answer.transport,
+                "response_bytes": len(answer.response.body),
+                "seed": trace.seed,
+                "credits_before": before,
+                "credits_after": self.ledger.balance(key) if key else None,
+                "faults": sorted(fired),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "thumbnails": {name: thumbnail_uri(img) for name, img in trace.pictures.items()}
+                if self.thumbnails
+                else {},
+            }
+        )
 
 
 def _waived(violation: Violation, dev: set[str]) -> bool:
     """Deviations that make the fake accept what it must refuse."""
-    waivers = {"seed_range_unchecked": ("ait.seed.range",), "prompt_optional": ("ait.prompt.required", "vyro.prompt.required"),
-               "no_auth": ("ait.auth.missing", "vyro.auth.missing")}
+    waivers = {
+        "seed_range_unchecked": ("ait.seed.range",),
+        "prompt_optional": ("ait.prompt.required", "vyro.prompt.required"),
+        "no_auth": ("ait.auth.missing", "vyro.auth.missing"),
+    }
     return any(violation.clause in waivers[d] for d in dev if d in waivers)
 
 
@@ -269,7 +310,12 @@ def _deviation_refusals(api: Api, request: InpaintRequest | None, dev: set[str])
         found.append(Violation("vyro.model_version.default", "deviation: model_version required"))
     if "unknown_field_500" in dev and request.extra_fields:
         found.append(Violation(f"{p}.unknown_fields", "deviation: unknown field"))
-    if "mask_size_500" in dev and request.mask is not None and request.image is not None and request.mask.size != request.image.size:
+    if (
+        "mask_size_500" in dev
+        and request.mask is not None
+        and request.image is not None
+        and request.mask.size != request.image.size
+    ):
         found.append(Violation(f"{p}.robust.malformed", "deviation: mask size differs"))
     if "prompt_optional" in dev and request.prompt is None:
         request.prompt = ""
@@ -316,8 +362,10 @@ def _transport_faults(answer: Answer, fired: dict) -> Answer:
 def _summary(request: InpaintRequest | None) -> dict | None:
     if request is None:
         return None
+
     def image(img: Image.Image | None, fmt: str | None) -> str | None:
         return f"{(fmt or '?').upper()} {img.width}x{img.height} {img.mode}" if img is not None else None
+
     return {
         "prompt": (request.prompt or "")[:200] if request.prompt is not None else None,
         "negative_prompt": request.negative_prompt[:200] if request.negative_prompt else None,

@@ -12,6 +12,7 @@ makes them available; in this repository's own tests load it with
 Imports are deferred to the fixtures, so projects that never use them pay nothing
 at pytest start-up.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def inpaint_fake() -> "Iterator[InpaintFake]":
+def inpaint_fake() -> Iterator[InpaintFake]:
     """A fake AIThriving + Vyro provider answering in-process, for this test only.
 
     httpx (through respx) and requests (through responses) calls to
@@ -45,7 +46,7 @@ def inpaint_fake() -> "Iterator[InpaintFake]":
 
 
 @pytest.fixture
-def inpaint_server() -> "Iterator[LiveInpaintFake]":
+def inpaint_server() -> Iterator[LiveInpaintFake]:
     """The fake provider on a real loopback socket (a thread of this process), for this test only.
 
     `.url` is its base URL (both APIs' paths hang off it), `.ait_url` and

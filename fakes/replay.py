@@ -9,6 +9,7 @@ for that API in recorded order (unless `strict`). It is a FakeProvider, so it pl
 into every door of the fake (`inpaint_conformance.fakes.app.create_app(ReplayProvider(...))`) and
 journals each request with the client's verdict, as the fake does.
 """
+
 from __future__ import annotations
 
 import base64
@@ -43,7 +44,9 @@ class RecordedExchange:
 
 
 class ReplayProvider(FakeProvider):
-    def __init__(self, recording: "str | Path | Iterable[RecordedExchange | dict]", *, strict: bool = False, **kwargs) -> None:
+    def __init__(
+        self, recording: str | Path | Iterable[RecordedExchange | dict], *, strict: bool = False, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         if isinstance(recording, (str, Path)):
             self.source = str(recording)
@@ -51,7 +54,9 @@ class ReplayProvider(FakeProvider):
         else:
             self.source = "recording"
             items = list(recording)
-            exchanges = [x if isinstance(x, RecordedExchange) else _from_dict(x, f"record {n}") for n, x in enumerate(items, 1)]
+            exchanges = [
+                x if isinstance(x, RecordedExchange) else _from_dict(x, f"record {n}") for n, x in enumerate(items, 1)
+            ]
         self.exchanges = exchanges
         self.strict = strict
         self._used = [False] * len(exchanges)
@@ -101,8 +106,11 @@ class ReplayProvider(FakeProvider):
     def _miss(self, request: HttpRequest) -> Answer:
         method, route = self._route(request)
         recorded = sum(1 for x in self.exchanges if self._route(x.request) == (method, route))
-        why = (f"all {recorded} recorded exchange(s) for it were replayed and none had the same form fields" if recorded
-               else "the recording has no exchange for it")
+        why = (
+            f"all {recorded} recorded exchange(s) for it were replayed and none had the same form fields"
+            if recorded
+            else "the recording has no exchange for it"
+        )
         mode = " (strict: only exact matches are replayed)" if self.strict and recorded else ""
         detail = f"replay of {self.source}: no recorded answer for {request.method} {request.path}: {why}{mode}"
         return Answer(HttpResponse(404, JSON, json.dumps({"detail": detail}).encode()))
@@ -119,12 +127,15 @@ def _signature(request: HttpRequest) -> tuple:
 
 # -- reading a recording ------------------------------------------------------------------
 
+
 def load_recording(path: str | Path) -> list[RecordedExchange]:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise RecordingError(f"{path}: no such file; record one with `inpaint-conformance proxy --record {path}`") from None
+        raise RecordingError(
+            f"{path}: no such file; record one with `inpaint-conformance proxy --record {path}`"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RecordingError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
     exchanges = []
@@ -134,8 +145,10 @@ def load_recording(path: str | Path) -> list[RecordedExchange]:
         try:
             record = json.loads(line)
         except ValueError as exc:
-            raise RecordingError(f"{path}:{number}: not JSON ({exc.args[0]}); expected one exchange per line, "
-                                 "as `proxy --record` writes them") from None
+            raise RecordingError(
+                f"{path}:{number}: not JSON ({exc.args[0]}); expected one exchange per line, "
+                "as `proxy --record` writes them"
+            ) from None
         exchanges.append(_from_dict(record, f"{path}:{number}"))
     return exchanges
 
@@ -148,13 +161,25 @@ def _from_dict(record: object, where: str) -> RecordedExchange:
     try:
         req, res = record["request"], record.get("response")
         request = HttpRequest(req["method"], req["path"], req.get("headers") or {}, _b64(req.get("body", "")))
-        response = None if res is None else HttpResponse(int(res["status"]), res.get("headers") or {}, _b64(res.get("body", "")))
+        response = (
+            None
+            if res is None
+            else HttpResponse(int(res["status"]), res.get("headers") or {}, _b64(res.get("body", "")))
+        )
     except (KeyError, TypeError, AttributeError, ValueError, binascii.Error) as exc:
-        raise RecordingError(f"{where}: not a recorded exchange ({type(exc).__name__}: {exc}); expected "
-                             "request {method, path, headers, body} and response {status, headers, body}") from None
-    return RecordedExchange(str(record.get("time", "")), record.get("api"), request, response,
-                            tuple(record.get("request_violations") or ()), tuple(record.get("response_violations") or ()),
-                            record.get("error"))
+        raise RecordingError(
+            f"{where}: not a recorded exchange ({type(exc).__name__}: {exc}); expected "
+            "request {method, path, headers, body} and response {status, headers, body}"
+        ) from None
+    return RecordedExchange(
+        str(record.get("time", "")),
+        record.get("api"),
+        request,
+        response,
+        tuple(record.get("request_violations") or ()),
+        tuple(record.get("response_violations") or ()),
+        record.get("error"),
+    )
 
 
 def _b64(text: str) -> bytes:

@@ -1,4 +1,5 @@
 """Running the fake's app on a real socket, in this process, for tests and the harness."""
+
 from __future__ import annotations
 
 import contextlib
@@ -21,7 +22,9 @@ class ThreadedServer:
 
     def __init__(self, app, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host, self.port = host, port or free_port(host)
-        config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on", access_log=False)
+        config = uvicorn.Config(
+            app, host=self.host, port=self.port, log_level="warning", lifespan="on", access_log=False
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=f"fake-server-{self.port}", daemon=True)
 
@@ -29,7 +32,7 @@ class ThreadedServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> "ThreadedServer":
+    def start(self, timeout: float = 15.0) -> ThreadedServer:
         self.thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:

@@ -1,4 +1,5 @@
 """What the pytest fixtures hand a test: a fake's controls plus test-shaped helpers."""
+
 from __future__ import annotations
 
 from inpaint_conformance.contracts import Api, Level
@@ -28,7 +29,7 @@ class InpaintFake(FakeControl):
         """The balance of ``key`` (default: the fixture's key)."""
         return self.credits(key or self.key)
 
-    def assert_client_conformant(self, level: "Level | str" = Level.MUST) -> None:
+    def assert_client_conformant(self, level: Level | str = Level.MUST) -> None:
         """Fail, listing each clause and request, if a journalled request broke a clause at ``level`` or stricter.
 
         The default judges MUST clauses; ``level="SHOULD"`` also judges SHOULD ones.
@@ -37,7 +38,9 @@ class InpaintFake(FakeControl):
         if broken:
             requests = len(self.journal())
             lines = "\n  ".join(broken)
-            raise AssertionError(f"the client broke {len(broken)} clause(s) over {requests} journalled request(s):\n  {lines}")
+            raise AssertionError(
+                f"the client broke {len(broken)} clause(s) over {requests} journalled request(s):\n  {lines}"
+            )
 
 
 class LiveInpaintFake(InpaintFake):

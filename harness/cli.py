@@ -2,6 +2,7 @@
 
 Exit codes: 0 ok, 1 a MUST clause failed (any clause with --strict), 2 could not run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clauses", help="list the clause catalog")
     p.add_argument("--api", choices=APIS)
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
-    p.add_argument("--decisions", action="store_true",
-                   help="print the decision rows the clauses cite (docs/decisions.md is the markdown output)")
+    p.add_argument(
+        "--decisions",
+        action="store_true",
+        help="print the decision rows the clauses cite (docs/decisions.md is the markdown output)",
+    )
 
     p = sub.add_parser("openapi", help="print the OpenAPI 3.1 document of one API")
     p.add_argument("--api", choices=APIS, required=True)
@@ -39,12 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", action="append", type=_key_credits, default=[], metavar="KEY[=CREDITS]")
     p.add_argument("--db", metavar="PATH", help="keep keys and balances in SQLite (survives restarts)")
     p.add_argument("--admin-token", help="allow /__fake__/ admin calls from non-loopback clients that send it")
-    p.add_argument("--ait-failure-status", choices=("200", "4xx"), default="200",
-                   help="HTTP status of AIThriving failures (the decisions allow both)")
+    p.add_argument(
+        "--ait-failure-status",
+        choices=("200", "4xx"),
+        default="200",
+        help="HTTP status of AIThriving failures (the decisions allow both)",
+    )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--replay", metavar="FILE", help="answer with the exchanges recorded by `proxy --record`")
     p.add_argument("--engine", choices=("fake", "reference"), default="fake")
-    p.add_argument("--model", default="tiny-random", help="reference engine: folder, hub id, tiny-random or sd15-random (full-size SD 1.5 shapes, random weights)")
+    p.add_argument(
+        "--model",
+        default="tiny-random",
+        help="reference engine: folder, hub id, tiny-random or sd15-random (full-size SD 1.5 shapes, random weights)",
+    )
     p.add_argument("--device", choices=("cuda", "cpu", "auto"), default="auto")
     p.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
     p.add_argument("--steps", type=int)
@@ -59,8 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="verify a server (default: the embedded fake) clause by clause")
     p.add_argument("--api", choices=APIS)
     p.add_argument("--base-url")
-    p.add_argument("--api-key", action="append", default=[], metavar="KEY",
-                   help="key to test with; a second one enables the isolation clause")
+    p.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="key to test with; a second one enables the isolation clause",
+    )
     p.add_argument("--credits-url")
     p.add_argument("--low-credit-key", help="a key with fewer than 6 credits (enables ait.credits.insufficient)")
     p.add_argument("--examples", type=int, default=None, help="hypothesis examples per property")
@@ -92,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="PATH", required=True)
 
     from inpaint_conformance.harness.commands.ray_config import add_arguments as ray_config_arguments
+
     ray_config_arguments(sub.add_parser("ray-config", help="print the Ray Serve config YAML for `serve deploy`"))
     return parser
 

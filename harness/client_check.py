@@ -6,6 +6,7 @@ broke it, and is skipped when no request of its API was seen. Journal entries ca
 the fake's own verdict (`violations`: the journal keeps no bodies); HAR requests are
 rebuilt and judged here by `inpaint_conformance.contracts.validate_request`, the same judge.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,16 @@ from .results import ClauseResult
 
 # Clauses judged from the bytes of the file parts: not judged for a HAR entry whose
 # tool lost those bytes (a false alarm otherwise).
-_FILE_BYTES_CLAUSES = ("image.invalid", "image.formats", "mask.format", "mask.invalid", "mask.absent",
-                       "limits.dimensions", "limits.size", "robust.malformed")
+_FILE_BYTES_CLAUSES = (
+    "image.invalid",
+    "image.formats",
+    "mask.format",
+    "mask.invalid",
+    "mask.absent",
+    "limits.dimensions",
+    "limits.size",
+    "robust.malformed",
+)
 _EVIDENCE_LIMIT = 20
 
 
@@ -75,20 +84,35 @@ def _verdict(api: Api, clause_id: str, requests: list[JudgedRequest]) -> ClauseR
     level = _level(clause_id, requests)
     judged = [r for r in requests if not clause_id.endswith(r.unjudged)] if requests else []
     if not judged:
-        why = f"no {api.value} request in the input" if not requests else \
-            f"the {len(requests)} {api.value} request(s) lost their file bytes in the HAR export"
+        why = (
+            f"no {api.value} request in the input"
+            if not requests
+            else f"the {len(requests)} {api.value} request(s) lost their file bytes in the HAR export"
+        )
         return ClauseResult(api.value, clause_id, level, "skipped", why)
     breaking = [(r, v) for r in judged for v in r.violations if v["clause"] == clause_id]
     if not breaking:
-        return ClauseResult(api.value, clause_id, level, "passed",
-                            f"{len(judged)} {api.value} request(s), none broke it", evidence={"requests": len(judged)})
+        return ClauseResult(
+            api.value,
+            clause_id,
+            level,
+            "passed",
+            f"{len(judged)} {api.value} request(s), none broke it",
+            evidence={"requests": len(judged)},
+        )
     first_request, first = breaking[0]
     offenders = list(dict.fromkeys(r.label for r, _ in breaking))
     messages = list(dict.fromkeys(v["message"] for _, v in breaking))
-    detail = (f"{len(offenders)} of {len(judged)} {api.value} request(s) broke it; "
-              f"first: {first_request.label}: {first['message']}")
-    evidence = {"requests": len(judged), "broken_by": offenders[:_EVIDENCE_LIMIT], "broken_count": len(offenders),
-                "messages": messages[:5]}
+    detail = (
+        f"{len(offenders)} of {len(judged)} {api.value} request(s) broke it; "
+        f"first: {first_request.label}: {first['message']}"
+    )
+    evidence = {
+        "requests": len(judged),
+        "broken_by": offenders[:_EVIDENCE_LIMIT],
+        "broken_count": len(offenders),
+        "messages": messages[:5],
+    }
     return ClauseResult(api.value, clause_id, level, "failed", detail, None, evidence)
 
 
@@ -101,6 +125,7 @@ def _level(clause_id: str, requests: list[JudgedRequest]) -> str:
 
 
 # -- the fake's journal --------------------------------------------------------------
+
 
 def from_journal(entries: Iterable[dict], source: str = "journal") -> ClientInput:
     found = ClientInput(source, "journal")
@@ -121,8 +146,12 @@ def from_journal(entries: Iterable[dict], source: str = "journal") -> ClientInpu
 def _violation(raw: object) -> dict:
     if not isinstance(raw, dict) or not isinstance(raw.get("clause"), str):
         raise ClientInputError(f"a journal violation must be an object with a clause id, got {raw!r}")
-    return {"clause": raw["clause"], "level": raw.get("level"), "message": str(raw.get("message", "")),
-            "refuse": bool(raw.get("refuse", True))}
+    return {
+        "clause": raw["clause"],
+        "level": raw.get("level"),
+        "message": str(raw.get("message", "")),
+        "refuse": bool(raw.get("refuse", True)),
+    }
 
 
 def _when(stamp: object) -> str:
@@ -132,6 +161,7 @@ def _when(stamp: object) -> str:
 
 
 # -- HAR -------------------------------------------------------------------------------
+
 
 def from_har(document: dict, source: str = "HAR") -> ClientInput:
     found = ClientInput(source, "har")
@@ -158,14 +188,17 @@ def _judge_har_entry(api: Api, entry: HarRequest, number: int) -> JudgedRequest:
 
 # -- reading a file ------------------------------------------------------------------
 
+
 def load_client_input(path: str | Path) -> ClientInput:
     """A journal (JSON lines, or a JSON array of entries) or a HAR file, detected from its content."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ClientInputError(f"{path}: no such file; export the fake's journal with "
-                               "`curl http://HOST:PORT/__fake__/journal.jsonl > journal.jsonl` or save a HAR") from None
+        raise ClientInputError(
+            f"{path}: no such file; export the fake's journal with "
+            "`curl http://HOST:PORT/__fake__/journal.jsonl > journal.jsonl` or save a HAR"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ClientInputError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
     if not text.strip():
@@ -181,11 +214,19 @@ def load_client_input(path: str | Path) -> ClientInput:
         raise ClientInputError(f"{path}: {exc}") from None
     if isinstance(document, dict) and isinstance(document.get("entries"), list):
         document = document["entries"]
-    entries = document if isinstance(document, list) else [document] if isinstance(document, dict) else _json_lines(path, text)
+    entries = (
+        document
+        if isinstance(document, list)
+        else [document]
+        if isinstance(document, dict)
+        else _json_lines(path, text)
+    )
     for number, entry in enumerate(entries, 1):
         if not isinstance(entry, dict) or "api" not in entry or "violations" not in entry:
-            raise ClientInputError(f"{path}: entry {number} is not a journal entry (expected an object with api, "
-                                   f"method, path and violations), and the file is not a HAR (no log.entries)")
+            raise ClientInputError(
+                f"{path}: entry {number} is not a journal entry (expected an object with api, "
+                f"method, path and violations), and the file is not a HAR (no log.entries)"
+            )
     return from_journal(entries, str(path))
 
 
@@ -197,6 +238,8 @@ def _json_lines(path: Path, text: str) -> list:
         try:
             entries.append(json.loads(line))
         except ValueError as exc:
-            raise ClientInputError(f"{path}: line {number} is not JSON ({exc.args[0]}); expected journal JSON lines "
-                                   "(GET /__fake__/journal.jsonl) or a HAR file") from None
+            raise ClientInputError(
+                f"{path}: line {number} is not JSON ({exc.args[0]}); expected journal JSON lines "
+                "(GET /__fake__/journal.jsonl) or a HAR file"
+            ) from None
     return entries

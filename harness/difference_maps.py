@@ -7,6 +7,7 @@ everywhere. Red marks a judged pixel that changed (amplified, so a change of 32 
 any change is allowed. Shrunk maps keep the largest change of each block, so a
 single changed pixel of a large image still shows in a thumbnail.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -78,7 +79,9 @@ def outputs_layers(first: Image.Image, second: Image.Image) -> Layers:
     return _layers(first, second, everywhere, ~everywhere)
 
 
-def kept_difference(original: Image.Image, output: Image.Image, mask: Image.Image, *, side: int | None = None) -> Image.Image:
+def kept_difference(
+    original: Image.Image, output: Image.Image, mask: Image.Image, *, side: int | None = None
+) -> Image.Image:
     """Where the output differs from the input on the pixels the mask keeps, in red.
 
     Kept pixels that did not change are grey; repainted pixels (mask 255) are dimmed

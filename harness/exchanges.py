@@ -3,11 +3,21 @@
 Reports show an exchange through `observed()` (a short line) and `evidence()` (a
 JSON-safe dict); neither carries the key the request was sent with.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from inpaint_conformance.contracts import Api, Expectation, HttpRequest, HttpResponse, Outcome, RequestVerdict, ResponseVerdict, redact_headers
+from inpaint_conformance.contracts import (
+    Api,
+    Expectation,
+    HttpRequest,
+    HttpResponse,
+    Outcome,
+    RequestVerdict,
+    ResponseVerdict,
+    redact_headers,
+)
 
 from .probes import RequestSpec
 
@@ -71,10 +81,16 @@ class Exchange:
             }
         return {
             "probe": self.probe,
-            "request": {"auth": self.spec.auth, "body": self.spec.body, "fields": _field_view(self.spec.fields),
-                        "files": {k: {"filename": u.filename, "content_type": u.content_type, "bytes": len(u.data)}
-                                  for k, u in self.spec.files.items()},
-                        "decoded": summary},
+            "request": {
+                "auth": self.spec.auth,
+                "body": self.spec.body,
+                "fields": _field_view(self.spec.fields),
+                "files": {
+                    k: {"filename": u.filename, "content_type": u.content_type, "bytes": len(u.data)}
+                    for k, u in self.spec.files.items()
+                },
+                "decoded": summary,
+            },
             "status": self.response.status if self.response is not None else None,
             "headers": redact_headers(self.response.headers) if self.response is not None else None,
             "observations": self.result.observations if self.result is not None else None,

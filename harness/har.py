@@ -6,6 +6,7 @@ binary multipart bodies into text, so this module rebuilds the bytes as faithful
 as it can and says when it could not (the entry is then `lossy`: its image bytes
 are not judged).
 """
+
 from __future__ import annotations
 
 import base64
@@ -53,13 +54,23 @@ def har_requests(document: dict) -> list[HarRequest]:
         request = entry.get("request") if isinstance(entry, dict) else None
         if not isinstance(request, dict) or not request.get("url") or not request.get("method"):
             raise HarError(f"log.entries[{index}] has no request with a method and url")
-        headers = [(h["name"], h.get("value", "")) for h in request.get("headers", [])
-                   if isinstance(h, dict) and h.get("name") and not h["name"].startswith(":")]
+        headers = [
+            (h["name"], h.get("value", ""))
+            for h in request.get("headers", [])
+            if isinstance(h, dict) and h.get("name") and not h["name"].startswith(":")
+        ]
         body, lossy, note, content_type = _body(request, _header(headers, "content-type"))
         headers = [(n, v) for n, v in headers if n.lower() != "content-type"]
         headers += [("content-type", content_type)] if content_type else []
-        found.append(HarRequest(index, str(entry.get("startedDateTime", "")),
-                                HttpRequest(request["method"], request["url"], headers, body), lossy, note))
+        found.append(
+            HarRequest(
+                index,
+                str(entry.get("startedDateTime", "")),
+                HttpRequest(request["method"], request["url"], headers, body),
+                lossy,
+                note,
+            )
+        )
     return found
 
 
@@ -82,7 +93,12 @@ def _body(request: dict, content_type: str | None) -> tuple[bytes, bool, str, st
             try:
                 return base64.b64decode(text, validate=True), False, "", content_type
             except (binascii.Error, ValueError):
-                return text.encode("utf-8", "surrogateescape"), True, "postData.text says base64 but is not", content_type
+                return (
+                    text.encode("utf-8", "surrogateescape"),
+                    True,
+                    "postData.text says base64 but is not",
+                    content_type,
+                )
         body = _text_bytes(text)
         if _REPLACEMENT in text:
             return body, True, "the HAR tool replaced binary bytes with U+FFFD", content_type
@@ -147,7 +163,7 @@ def _multipart_from_params(params: list, boundary: str) -> tuple[bytes, bool, st
             if not value or _REPLACEMENT in value:
                 lossy_fields.append(name)
         data = _text_bytes(value)
-        chunks.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n{head}\r\n".encode("utf-8") + data + b"\r\n")
+        chunks.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n{head}\r\n".encode() + data + b"\r\n")
     chunks.append(f"--{boundary}--\r\n".encode())
     note = f"the HAR does not keep the bytes of file part(s) {', '.join(lossy_fields)}" if lossy_fields else ""
     return b"".join(chunks), bool(lossy_fields), note
@@ -159,4 +175,3 @@ def _boundary(mime_type: str) -> str | None:
         if key.lower() == "boundary" and value:
             return value.strip('"')
     return None
-

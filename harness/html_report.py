@@ -9,6 +9,7 @@ views sit in one JSON block the viewer reads on click.
 Templates are in ``harness/templates`` (Jinja2, autoescaped); this module only
 prepares what they show.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,8 +60,13 @@ class _PictureIndex:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(("html", "j2")),
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(("html", "j2")),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters["db"] = _db
     return env
 
@@ -82,9 +88,18 @@ def _citation(clause_id: str) -> dict:
     except UnknownClause:
         return {"statement": None, "quote": None, "document": None, "decision": None, "decisions": [], "known": False}
     c = found.citation
-    rows = [{"id": d.id, "topic": d.topic, "level": d.level, "decision": d.decision, "why": d.why} for d in cited(c.decision)]
-    return {"statement": found.statement, "quote": c.quote, "document": c.document, "decision": c.decision,
-            "decisions": rows, "known": True}
+    rows = [
+        {"id": d.id, "topic": d.topic, "level": d.level, "decision": d.decision, "why": d.why}
+        for d in cited(c.decision)
+    ]
+    return {
+        "statement": found.statement,
+        "quote": c.quote,
+        "document": c.document,
+        "decision": c.decision,
+        "decisions": rows,
+        "known": True,
+    }
 
 
 def _exchange_view(evidence: dict) -> dict | None:
@@ -138,10 +153,14 @@ def _summary(report: RunReport) -> list[dict]:
     summary = []
     for api in report.apis:
         results = report.for_api(api)
-        by_level = {level: {s: sum(r.level == level and r.status == s for r in results) for s in STATUSES} for level in LEVELS}
+        by_level = {
+            level: {s: sum(r.level == level and r.status == s for r in results) for s in STATUSES} for level in LEVELS
+        }
         totals = {s: sum(r.status == s for r in results) for s in STATUSES}
         must_failed = by_level["MUST"]["failed"]
-        summary.append({"api": api, "levels": by_level, "totals": totals, "ok": must_failed == 0, "must_failed": must_failed})
+        summary.append(
+            {"api": api, "levels": by_level, "totals": totals, "ok": must_failed == 0, "must_failed": must_failed}
+        )
     return summary
 
 
@@ -159,7 +178,9 @@ def render_html(report: RunReport) -> str:
     shots = shots_of(report.results)
     # Failures first (MUST before SHOULD before MAY), then skipped, then passed; catalog order within.
     rank = {"failed": 0, "skipped": 1, "passed": 2}
-    ordered = sorted(report.results, key=lambda r: (rank[r.status], LEVELS.index(r.level) if r.status == "failed" else 0))
+    ordered = sorted(
+        report.results, key=lambda r: (rank[r.status], LEVELS.index(r.level) if r.status == "failed" else 0)
+    )
     rows = [_row(r, shots) for r in ordered]
     counts = report.summary()
     must_failed = len(report.failures())
@@ -178,7 +199,7 @@ def render_html(report: RunReport) -> str:
     )
 
 
-def write_html(report: RunReport, path: "str | Path") -> Path:
+def write_html(report: RunReport, path: str | Path) -> Path:
     """Write the report to ``path`` (parent folders made); returns the path. OSError as write_json."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

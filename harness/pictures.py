@@ -12,6 +12,7 @@ Pictures are PNG (lossy JPEG only for a photo-like thumbnail) data URIs made wit
 Pillow. Byte budgets keep a report of a long run below 10 MB: shots of failures are
 encoded first, thumbnails before full-size images, and what does not fit is counted.
 """
+
 from __future__ import annotations
 
 import base64
@@ -79,7 +80,14 @@ def picture(role: str, image: Image.Image, caption: str) -> dict:
     if len(thumb) > LOSSY_OVER * 4 // 3 and shown.mode != "L":
         lossy = data_uri(small, "JPEG")
         thumb = lossy if len(lossy) < len(thumb) else thumb
-    entry = {"role": role, "caption": caption, "width": image.width, "height": image.height, "thumb": thumb, "full": None}
+    entry = {
+        "role": role,
+        "caption": caption,
+        "width": image.width,
+        "height": image.height,
+        "thumb": thumb,
+        "full": None,
+    }
     if small.size != shown.size:
         entry["_image"] = shown
     return entry
@@ -103,8 +111,9 @@ def _db(value) -> str:
     return f"{float(value):.1f} dB"
 
 
-def capture(probe: str, request: RequestVerdict, response: ResponseVerdict | None, *,
-            first_output: Image.Image | None = None) -> dict | None:
+def capture(
+    probe: str, request: RequestVerdict, response: ResponseVerdict | None, *, first_output: Image.Image | None = None
+) -> dict | None:
     """The pictures of one exchange: input, mask, output, and the difference maps that apply.
 
     ``first_output``: the output of an identical earlier request with the same non-zero
@@ -120,7 +129,11 @@ def capture(probe: str, request: RequestVerdict, response: ResponseVerdict | Non
     pictures: list[dict] = []
     mask = decoded.strength_mask() if decoded is not None and image is not None else None
     if image is not None:
-        pictures.append(picture("input", image, f"{(decoded.image_format or '?').upper()} {image.width}x{image.height} {image.mode}"))
+        pictures.append(
+            picture(
+                "input", image, f"{(decoded.image_format or '?').upper()} {image.width}x{image.height} {image.mode}"
+            )
+        )
     if mask is not None:
         if decoded.mask is None:
             how = "from the alpha channel"
@@ -130,11 +143,15 @@ def capture(probe: str, request: RequestVerdict, response: ResponseVerdict | Non
             how = f"{(decoded.mask_format or '?').upper()} {decoded.mask.mode}"
         pictures.append(picture("mask", mask, f"{how}; white repaints, black keeps"))
     if output is not None:
-        pictures.append(picture("output", output, f"{(observations.get('format') or '?').upper()} {output.width}x{output.height}"))
+        pictures.append(
+            picture("output", output, f"{(observations.get('format') or '?').upper()} {output.width}x{output.height}")
+        )
     notes: list[str] = []
     if output is not None and image is not None and mask is not None:
         if output.size != image.size:
-            notes.append(f"no difference map: the output is {output.width}x{output.height}, the input {image.width}x{image.height}")
+            notes.append(
+                f"no difference map: the output is {output.width}x{output.height}, the input {image.width}x{image.height}"
+            )
         else:
             layers = kept_layers(image, output, mask)
             measured = observations.get("psnr_kept")
@@ -142,17 +159,27 @@ def capture(probe: str, request: RequestVerdict, response: ResponseVerdict | Non
             if not judged and layers.kept.any():
                 measured = round(region_psnr(image, output, layers.kept), 2)
             why = "" if judged else f" (not judged: {observations.get('format') or 'lossy'} output)"
-            pictures.append(_difference_picture("difference", layers,
-                                                f"output vs input where the mask keeps: PSNR {_db(measured)}{why}; "
-                                                "red = changed, blue = repainted (not judged)"))
+            pictures.append(
+                _difference_picture(
+                    "difference",
+                    layers,
+                    f"output vs input where the mask keeps: PSNR {_db(measured)}{why}; "
+                    "red = changed, blue = repainted (not judged)",
+                )
+            )
     if first_output is not None and output is not None:
         pictures.append(picture("first output", first_output, "the first of two identical requests with one seed"))
         if first_output.size == output.size:
             everywhere = np.ones((output.height, output.width), dtype=bool)
             db = region_psnr(first_output, output, everywhere)
             observations["psnr_outputs"] = "inf" if db == float("inf") else round(db, 2)
-            pictures.append(_difference_picture("reproducibility", outputs_layers(first_output, output),
-                                                f"second output vs first: PSNR {_db(observations['psnr_outputs'])}; red = differs"))
+            pictures.append(
+                _difference_picture(
+                    "reproducibility",
+                    outputs_layers(first_output, output),
+                    f"second output vs first: PSNR {_db(observations['psnr_outputs'])}; red = differs",
+                )
+            )
         else:
             notes.append(f"the two outputs differ in size: {first_output.size} and {output.size}")
     return {
@@ -170,7 +197,7 @@ def capture(probe: str, request: RequestVerdict, response: ResponseVerdict | Non
 @dataclass
 class _Seen:
     seq: int
-    exchange: "Exchange"
+    exchange: Exchange
     clauses: set[str] = field(default_factory=set)
     first_output: Image.Image | None = None
 
@@ -187,7 +214,7 @@ class PictureBook:
         self._seen: list[_Seen] = []
         self._seeded: dict[tuple, _Seen] = {}  # replay key -> the first exchange of that request and seed
 
-    def add(self, exchange: "Exchange") -> None:
+    def add(self, exchange: Exchange) -> None:
         """Remember an exchange that sent or received an image (nothing is encoded yet)."""
         request = exchange.verdict.request
         result = exchange.result
@@ -203,7 +230,7 @@ class PictureBook:
                 earlier.clauses.add(f"{exchange.api.prefix}.reproducible")
         self._seen.append(seen)
 
-    def attach(self, results: list[ClauseResult], tally: "Tally | None" = None) -> list[ClauseResult]:
+    def attach(self, results: list[ClauseResult], tally: Tally | None = None) -> list[ClauseResult]:
         """Copies of ``results`` with ``evidence["pictures"]`` on each clause that has shots."""
         if not self._seen:
             return results
@@ -219,8 +246,13 @@ class PictureBook:
             for clause_id in seen.clauses | broke.get(id(seen.exchange), set()):
                 by_clause.setdefault(clause_id, []).append(seen)
         for clause_id, items in by_clause.items():
-            items.sort(key=lambda s: (first_breaker.get(clause_id) != id(s.exchange),
-                                      clause_id not in broke.get(id(s.exchange), ()), s.seq))
+            items.sort(
+                key=lambda s: (
+                    first_breaker.get(clause_id) != id(s.exchange),
+                    clause_id not in broke.get(id(s.exchange), ()),
+                    s.seq,
+                )
+            )
         linked = [s for s in self._seen if s.clauses or id(s.exchange) in broke]
         order = sorted(linked, key=lambda s: (id(s.exchange) not in broke and not s.clauses & failed, s.seq))
         shots = self._encode(order)
@@ -235,9 +267,16 @@ class PictureBook:
             for shot in chosen:  # each shot is stored once; every other clause refers to it
                 entries.append({"ref": shot["id"]} if shot["id"] in placed else shot)
                 placed.add(shot["id"])
-            evidence = {**result.evidence, "pictures": entries, "pictures_left_out": len(by_clause[result.clause]) - len(chosen)}
-            attached.append(ClauseResult(result.api, result.clause, result.level, result.status, result.detail,
-                                         result.reproduce, evidence))
+            evidence = {
+                **result.evidence,
+                "pictures": entries,
+                "pictures_left_out": len(by_clause[result.clause]) - len(chosen),
+            }
+            attached.append(
+                ClauseResult(
+                    result.api, result.clause, result.level, result.status, result.detail, result.reproduce, evidence
+                )
+            )
         return attached
 
     def _encode(self, order: list[_Seen]) -> dict[int, dict]:
@@ -274,7 +313,7 @@ class PictureBook:
         return shots
 
 
-def _clauses_of(exchange: "Exchange") -> set[str]:
+def _clauses_of(exchange: Exchange) -> set[str]:
     """The clauses an exchange was about: its focus, the causes it was sent for, what it broke."""
     found = set(exchange.expectation.clauses) | {v.clause for v in exchange.expectation.because}
     result = exchange.result
@@ -285,7 +324,7 @@ def _clauses_of(exchange: "Exchange") -> set[str]:
     return found
 
 
-def _replay_key(exchange: "Exchange") -> tuple | None:
+def _replay_key(exchange: Exchange) -> tuple | None:
     """Identical requests with a non-zero seed (A16) share this key; None for any other request."""
     spec = exchange.spec
     seed = spec.fields.get("seed")
@@ -299,11 +338,14 @@ def _replay_key(exchange: "Exchange") -> tuple | None:
     return (exchange.probe.split("[", 1)[0], spec.auth, spec.body, fields, files)
 
 
-def _failing_exchanges(tally: "Tally | None") -> dict[str, list]:
+def _failing_exchanges(tally: Tally | None) -> dict[str, list]:
     """Clause id -> the exchanges the tally recorded as breaking it, first one first."""
     if tally is None:
         return {}
-    found = {clause_id: [b.exchange for b in entry.broken if b.exchange is not None] for clause_id, entry in tally.entries.items()}
+    found = {
+        clause_id: [b.exchange for b in entry.broken if b.exchange is not None]
+        for clause_id, entry in tally.entries.items()
+    }
     return {clause_id: exchanges for clause_id, exchanges in found.items() if exchanges}
 
 

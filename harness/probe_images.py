@@ -5,6 +5,7 @@ region returned as-is, inverted or repainted shows in the pixels. Masks hold exa
 0 and 255 values (grey, R = G = B) where a probe judges pixels (A8). Hostile files
 (a header claiming 0x0 or a billion pixels) patch a valid PNG's header.
 """
+
 from __future__ import annotations
 
 import io

@@ -4,6 +4,7 @@ Probes live in `probes_aithriving`, `probes_vyro`, `probes_robust` (both APIs) a
 `properties` (hypothesis-driven). Each declares how many of its requests are
 expected to succeed, so `verify` can say what a run costs before it sends anything.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,7 +27,12 @@ if TYPE_CHECKING:
 # other way V2 allows; "none" sends no credentials.
 AUTH_ROLES = ("main", "second", "low", "none", "wrong", "authorization-bearer")
 BODY_KINDS = ("multipart", "truncated", "urlencoded")
-PROBE_MODULES = ("inpaint_conformance.harness.probes_aithriving", "inpaint_conformance.harness.probes_vyro", "inpaint_conformance.harness.probes_robust", "inpaint_conformance.harness.properties")
+PROBE_MODULES = (
+    "inpaint_conformance.harness.probes_aithriving",
+    "inpaint_conformance.harness.probes_vyro",
+    "inpaint_conformance.harness.probes_robust",
+    "inpaint_conformance.harness.properties",
+)
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class Upload:
 
 @dataclass
 class RequestSpec:
-    fields: dict[str, "str | bytes"] = field(default_factory=dict)
+    fields: dict[str, str | bytes] = field(default_factory=dict)
     files: dict[str, Upload] = field(default_factory=dict)
     auth: str = "main"
     body: str = "multipart"  # "truncated": the multipart body cut in half; "urlencoded": fields only
@@ -51,25 +57,44 @@ class RequestSpec:
         if self.body not in BODY_KINDS:
             raise ValueError(f"body must be one of {BODY_KINDS}, got {self.body!r}")
 
-    def but(self, *, drop: tuple[str, ...] = (), auth: str | None = None, body: str | None = None,
-            files: "dict[str, Upload] | None" = None, **fields: "str | bytes") -> "RequestSpec":
+    def but(
+        self,
+        *,
+        drop: tuple[str, ...] = (),
+        auth: str | None = None,
+        body: str | None = None,
+        files: dict[str, Upload] | None = None,
+        **fields: str | bytes,
+    ) -> RequestSpec:
         """A copy with fields set, parts dropped, or other credentials: probes vary one thing at a time."""
         new_fields = {k: v for k, v in {**self.fields, **fields}.items() if k not in drop}
         new_files = {k: v for k, v in {**self.files, **(files or {})}.items() if k not in drop}
         return RequestSpec(new_fields, new_files, auth or self.auth, body or self.body)
 
 
-def upload(image: "Image.Image | bytes", fmt: str = "png", *, name: str = "image",
-           filename: str | None = None, content_type: str | None = None) -> Upload:
+def upload(
+    image: Image.Image | bytes,
+    fmt: str = "png",
+    *,
+    name: str = "image",
+    filename: str | None = None,
+    content_type: str | None = None,
+) -> Upload:
     """An image part named as an honest client names it, unless told otherwise."""
     data = image if isinstance(image, bytes) else encode(image, fmt)
-    return Upload(data, filename or f"{name}.{EXTENSION.get(fmt, 'bin')}", content_type or MEDIA.get(fmt, "application/octet-stream"))
+    return Upload(
+        data,
+        filename or f"{name}.{EXTENSION.get(fmt, 'bin')}",
+        content_type or MEDIA.get(fmt, "application/octet-stream"),
+    )
 
 
 PROMPT = "a small wooden boat on a calm lake, soft morning light"
 
 
-def valid_spec(size: tuple[int, int] = ROUND_SIZE, *, fmt: str = "png", repaint: str = "right", **fields: "str | bytes") -> RequestSpec:
+def valid_spec(
+    size: tuple[int, int] = ROUND_SIZE, *, fmt: str = "png", repaint: str = "right", **fields: str | bytes
+) -> RequestSpec:
     """A request every server must accept: patterned image, half-and-half mask, a plain prompt."""
     files = {"image": _standard_part("image", size, fmt, repaint), "mask": _standard_part("mask", size, "png", repaint)}
     return RequestSpec({"prompt": PROMPT, **fields}, files)
@@ -86,9 +111,9 @@ def _standard_part(name: str, size: tuple[int, int], fmt: str, repaint: str) -> 
 class ProbeDef:
     name: str
     api: Api
-    run: "Callable[[Runner], None]"
+    run: Callable[[Runner], None]
     # Requests expected to succeed: AIThriving charges each one (A17). A callable gets --examples.
-    successes: "int | Callable[[int], int]" = 0
+    successes: int | Callable[[int], int] = 0
 
     def planned_successes(self, examples: int) -> int:
         return self.successes(examples) if callable(self.successes) else self.successes
@@ -99,10 +124,10 @@ class ProbeDef:
 REGISTRY: dict[tuple[Api, str], ProbeDef] = {}
 
 
-def probe(*apis: Api, successes: "int | Callable[[int], int]" = 0, name: str | None = None):
+def probe(*apis: Api, successes: int | Callable[[int], int] = 0, name: str | None = None):
     """Register the decorated function as a probe of each API given."""
 
-    def register(function: "Callable[[Runner], None]"):
+    def register(function: Callable[[Runner], None]):
         for api in apis:
             definition = ProbeDef(name or function.__name__, api, function, successes)
             REGISTRY[(api, definition.name)] = definition

@@ -3,6 +3,7 @@
 Each probe sends requests built from one valid request, changing one thing, and
 says which clauses it is about; the contracts decide what a correct answer is.
 """
+
 from __future__ import annotations
 
 from inpaint_conformance.contracts import Api, Expectation, Violation
@@ -106,7 +107,9 @@ def seed_sensitivity(ctx: Runner) -> None:
     first = ctx.send(spec.but(seed=FIXED_SEED), label=f"seed-{FIXED_SEED}")
     second = ctx.send(spec.but(seed=other), label=f"seed-{other}")
     if not (first.succeeded and second.succeeded and first.result.image and second.result.image):
-        ctx.skip("ait.seed.sensitivity", "the two requests with different seeds did not both succeed with a decodable image")
+        ctx.skip(
+            "ait.seed.sensitivity", "the two requests with different seeds did not both succeed with a decodable image"
+        )
         return
     mask = second.verdict.request.strength_mask()
     violation = check_seed_sensitivity(AIT, first.result, second.result, mask, (int(FIXED_SEED), int(other)))
@@ -123,8 +126,12 @@ def mask_from_alpha(ctx: Runner) -> None:
     for transparent in ("left", "right"):
         image = with_alpha(patterned(ROUND_SIZE), transparent)
         spec = RequestSpec({"prompt": PROMPT, "seed": FIXED_SEED}, {"image": upload(image, "png")})
-        ctx.send(spec, focus=("ait.mask.optional", "ait.mask.alpha"), relabel={"ait.mask.meaning": "ait.mask.alpha"},
-                 label=f"transparent-{transparent}")
+        ctx.send(
+            spec,
+            focus=("ait.mask.optional", "ait.mask.alpha"),
+            relabel={"ait.mask.meaning": "ait.mask.alpha"},
+            label=f"transparent-{transparent}",
+        )
 
 
 @probe(AIT, successes=1)
@@ -144,8 +151,11 @@ def mask_variants(ctx: Runner) -> None:
     spec = valid_spec()
     colour = half_mask(ROUND_SIZE, "right", mode="RGB")
     ctx.send(spec.but(files={"mask": upload(colour, "png", name="mask")}), focus=("ait.mask.colour",), label="rgb")
-    ctx.send(spec.but(files={"mask": upload(partial_mask(ROUND_SIZE), "png", name="mask")}),
-             focus=("ait.mask.partial",), label="partial")
+    ctx.send(
+        spec.but(files={"mask": upload(partial_mask(ROUND_SIZE), "png", name="mask")}),
+        focus=("ait.mask.partial",),
+        label="partial",
+    )
     small = half_mask((ROUND_SIZE[0] // 2, ROUND_SIZE[1] // 2), "right")
     ctx.send(spec.but(files={"mask": upload(small, "png", name="mask")}), focus=("ait.mask.resize",), label="half-size")
 
@@ -197,7 +207,9 @@ def credentials(ctx: Runner) -> None:
     # validate_response judges ait.auth.status on both (the HTTP status of an auth failure).
     ctx.send(valid_spec().but(auth="none"), focus=("ait.auth.status",), label="none")
     unknown = Violation("ait.auth.invalid", "the key is unknown to the server")
-    ctx.send(valid_spec().but(auth="wrong"), expect=Expectation.failure(unknown), focus=("ait.auth.status",), label="wrong")
+    ctx.send(
+        valid_spec().but(auth="wrong"), expect=Expectation.failure(unknown), focus=("ait.auth.status",), label="wrong"
+    )
 
 
 @probe(AIT, successes=1)
@@ -214,10 +226,18 @@ def credits_insufficient(ctx: Runner) -> None:
         return
     balance = ctx.balance("low")
     if balance is None or balance >= CREDITS_PER_SUCCESS:
-        ctx.skip("ait.credits.insufficient", f"the low-credit key has {balance} credits; it needs fewer than {CREDITS_PER_SUCCESS}")
+        ctx.skip(
+            "ait.credits.insufficient",
+            f"the low-credit key has {balance} credits; it needs fewer than {CREDITS_PER_SUCCESS}",
+        )
         return
-    poor = Violation("ait.credits.insufficient", f"the key has {balance} credits, fewer than the {CREDITS_PER_SUCCESS} a result costs")
-    ctx.send(valid_spec().but(auth="low"), expect=Expectation.failure(poor), failure_charge_clause="ait.credits.insufficient")
+    poor = Violation(
+        "ait.credits.insufficient",
+        f"the key has {balance} credits, fewer than the {CREDITS_PER_SUCCESS} a result costs",
+    )
+    ctx.send(
+        valid_spec().but(auth="low"), expect=Expectation.failure(poor), failure_charge_clause="ait.credits.insufficient"
+    )
 
 
 @probe(AIT, successes=1)
@@ -234,7 +254,12 @@ def credits_isolation(ctx: Runner) -> None:
         ctx.skip("ait.credits.isolation", "the second key's balance or the charged request was not observable")
         return
     if after != before:
-        ctx.violate(Violation("ait.credits.isolation", f"a success with the first key moved the second key's balance {before} -> {after}"), exchange)
+        ctx.violate(
+            Violation(
+                "ait.credits.isolation",
+                f"a success with the first key moved the second key's balance {before} -> {after}",
+            ),
+            exchange,
+        )
     else:
         ctx.exercise("ait.credits.isolation", "a success charged only the key that sent it")
-

@@ -3,6 +3,7 @@
 Where the decisions let a server choose (a 20,000-character prompt, a 16x16 image,
 an upload over the size limit: refuse or serve), only the floor is judged.
 """
+
 from __future__ import annotations
 
 from inpaint_conformance.contracts import Api
@@ -33,8 +34,13 @@ def malformed_input(ctx: Runner) -> None:
     ctx.send(spec.but(body="urlencoded"), focus=focus, failure_charge_clause=charge, label="urlencoded")
     # AIThriving would charge a success (B1 forbids it); Vyro has no charge, and the
     # clause only forbids a 5xx or a hang, so a lenient decoder may serve it.
-    ctx.send(spec.but(prompt=b"\xff\xfe not \xc3\x28 utf-8"), expect="auto" if ctx.api is Api.AITHRIVING else "any",
-             focus=focus, failure_charge_clause=charge, label="non-utf8-prompt")
+    ctx.send(
+        spec.but(prompt=b"\xff\xfe not \xc3\x28 utf-8"),
+        expect="auto" if ctx.api is Api.AITHRIVING else "any",
+        focus=focus,
+        failure_charge_clause=charge,
+        label="non-utf8-prompt",
+    )
     bomb = upload(png_claiming(BOMB_SIDE, BOMB_SIDE), "png")
     ctx.send(spec.but(files={"image": bomb}), focus=focus, failure_charge_clause=charge, label="bomb-header")
     empty = upload(png_claiming(0, 0), "png")

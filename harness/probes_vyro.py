@@ -1,4 +1,5 @@
 """Example probes of the Vyro Imagine API at the edges the decisions name (V1-V9)."""
+
 from __future__ import annotations
 
 from inpaint_conformance.contracts import Api, Expectation, Outcome, Violation
@@ -14,8 +15,16 @@ VYRO = Api.VYRO
 
 @probe(VYRO, successes=1)
 def basic(ctx: Runner) -> None:
-    ctx.send(valid_spec(), focus=("vyro.transport.post", "vyro.transport.multipart", "vyro.auth.header",
-                                  "vyro.model_version.default", "vyro.mask.formats"))
+    ctx.send(
+        valid_spec(),
+        focus=(
+            "vyro.transport.post",
+            "vyro.transport.multipart",
+            "vyro.auth.header",
+            "vyro.model_version.default",
+            "vyro.mask.formats",
+        ),
+    )
 
 
 @probe(VYRO, successes=len(INPUT_FORMATS[VYRO]))
@@ -42,7 +51,9 @@ def format_from_bytes(ctx: Runner) -> None:
     spec = valid_spec()
     png_as_jpeg = upload(patterned(ROUND_SIZE), "png", filename="image.jpeg", content_type="image/jpeg")
     mask_as_jpeg = upload(half_mask(ROUND_SIZE), "png", filename="image.jpeg", content_type="image/jpeg")
-    ctx.send(spec.but(files={"image": png_as_jpeg, "mask": mask_as_jpeg}), focus=("vyro.image.sniffed",), label="sdk-labels")
+    ctx.send(
+        spec.but(files={"image": png_as_jpeg, "mask": mask_as_jpeg}), focus=("vyro.image.sniffed",), label="sdk-labels"
+    )
     jpeg_as_png = upload(patterned(ROUND_SIZE), "jpeg", filename="image.png", content_type="image/png")
     ctx.send(spec.but(files={"image": jpeg_as_png}), focus=("vyro.image.sniffed",), label="jpeg-named-png")
 
@@ -70,7 +81,13 @@ def mask_other_size(ctx: Runner) -> None:
     allowed = allowed_failure_statuses(VYRO, (Violation("vyro.mask.size", "mask size differs"),))
     if exchange.outcome is Outcome.FAILURE and status is not None and status < 500 and status not in allowed:
         wanted = " or ".join(map(str, sorted(allowed)))
-        ctx.violate(Violation("vyro.mask.size", f"a mask of another size was refused with HTTP {status}: expected {wanted} (or resizing)"), exchange)
+        ctx.violate(
+            Violation(
+                "vyro.mask.size",
+                f"a mask of another size was refused with HTTP {status}: expected {wanted} (or resizing)",
+            ),
+            exchange,
+        )
 
 
 @probe(VYRO)
@@ -103,8 +120,12 @@ def credentials(ctx: Runner) -> None:
     wrong = Violation("vyro.auth.invalid", "the token is unknown to the server")
     ctx.send(valid_spec().but(auth="wrong"), expect=Expectation.failure(wrong), label="wrong")
     # V2 allows either answer to `Authorization: Bearer`; a 401 is as good as a success.
-    ctx.send(valid_spec().but(auth="authorization-bearer"), expect="any", focus=("vyro.auth.authorization_bearer",),
-             label="authorization-bearer")
+    ctx.send(
+        valid_spec().but(auth="authorization-bearer"),
+        expect="any",
+        focus=("vyro.auth.authorization_bearer",),
+        label="authorization-bearer",
+    )
 
 
 @probe(VYRO, successes=1)

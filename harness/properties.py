@@ -4,6 +4,7 @@ Each property runs `--examples` requests, seeded by `--hypothesis-seed` so a run
 replays. Nothing is shrunk and nothing raises: every example is one exchange whose
 verdicts go to the tally like any other probe's, with its own curl reproducer.
 """
+
 from __future__ import annotations
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -28,8 +29,14 @@ def _run(ctx: Runner, strategy: st.SearchStrategy, check) -> None:
     counter = iter(range(1, 10**9))
 
     @hypothesis_seed(ctx.hypothesis_seed)
-    @settings(max_examples=ctx.examples, deadline=None, database=None, phases=(Phase.generate,),
-              suppress_health_check=list(HealthCheck), print_blob=False)
+    @settings(
+        max_examples=ctx.examples,
+        deadline=None,
+        database=None,
+        phases=(Phase.generate,),
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
     @given(strategy)
     def run_example(example) -> None:
         check(ctx, example, f"example-{next(counter)}")
@@ -38,34 +45,44 @@ def _run(ctx: Runner, strategy: st.SearchStrategy, check) -> None:
 
 
 @st.composite
-def shapes(draw, formats: "frozenset[str]") -> dict:
+def shapes(draw, formats: frozenset[str]) -> dict:
     """An image size, its format, and a mask box that leaves both kept and repainted pixels."""
     width, height = draw(sides), draw(sides)
     left = draw(st.integers(0, width // 2 - 8))
     top = draw(st.integers(0, height // 2 - 8))
     right = draw(st.integers(left + 8, width - 4))
     bottom = draw(st.integers(top + 8, height - 4))
-    return {"size": (width, height), "format": draw(st.sampled_from(sorted(formats))), "box": (left, top, right, bottom),
-            "variant": draw(st.integers(0, 1))}
+    return {
+        "size": (width, height),
+        "format": draw(st.sampled_from(sorted(formats))),
+        "box": (left, top, right, bottom),
+        "variant": draw(st.integers(0, 1)),
+    }
 
 
 def _files(shape: dict) -> dict:
-    return {"image": upload(patterned(shape["size"], shape["variant"]), shape["format"]),
-            "mask": upload(box_mask(shape["size"], shape["box"]), "png", name="mask")}
+    return {
+        "image": upload(patterned(shape["size"], shape["variant"]), shape["format"]),
+        "mask": upload(box_mask(shape["size"], shape["box"]), "png", name="mask"),
+    }
 
 
 @probe(Api.AITHRIVING, successes=lambda examples: examples)
 def property_valid_requests(ctx: Runner) -> None:
     """Any seed in [1, 4294967294], size, input and output format: served, seed echoed, size kept."""
-    strategy = st.fixed_dictionaries({
-        "shape": shapes(INPUT_FORMATS[Api.AITHRIVING]),
-        "seed": st.integers(SEED_MIN + 1, SEED_MAX),
-        "output_format": st.sampled_from(OUTPUT_FORMATS),
-    })
+    strategy = st.fixed_dictionaries(
+        {
+            "shape": shapes(INPUT_FORMATS[Api.AITHRIVING]),
+            "seed": st.integers(SEED_MIN + 1, SEED_MAX),
+            "output_format": st.sampled_from(OUTPUT_FORMATS),
+        }
+    )
 
     def check(ctx: Runner, example: dict, label: str) -> None:
-        spec = RequestSpec({"prompt": PROMPT, "seed": str(example["seed"]), "output_format": example["output_format"]},
-                           _files(example["shape"]))
+        spec = RequestSpec(
+            {"prompt": PROMPT, "seed": str(example["seed"]), "output_format": example["output_format"]},
+            _files(example["shape"]),
+        )
         ctx.send(spec, focus=("ait.image.formats",), label=label)
 
     _run(ctx, strategy, check)
@@ -84,7 +101,10 @@ def property_refused_seeds(ctx: Runner) -> None:
     """Any seed outside [0, 4294967294] or not an integer: a failure, not charged."""
 
     def check(ctx: Runner, seed: str, label: str) -> None:
-        spec = RequestSpec({"prompt": PROMPT, "seed": seed}, _files({"size": (64, 64), "format": "png", "box": (0, 0, 32, 64), "variant": 0}))
+        spec = RequestSpec(
+            {"prompt": PROMPT, "seed": seed},
+            _files({"size": (64, 64), "format": "png", "box": (0, 0, 32, 64), "variant": 0}),
+        )
         ctx.send(spec, label=label)
 
     _run(ctx, non_integer_seeds, check)

@@ -7,6 +7,7 @@ and the answer by `inpaint_conformance.contracts.validate_response`, and one lin
 what each side broke. Nothing the proxy judges changes what it forwards: it
 observes, it never corrects.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,8 +33,21 @@ from .recording import Recorder, exchange_record
 
 # RFC 9110 7.6.1: headers about one connection, never forwarded. Host and length are
 # set again by the HTTP library for the next hop.
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                        "trailers", "transfer-encoding", "upgrade", "host", "content-length"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
 # An answer carries the image base64-encoded (AIThriving) or raw: allow for both, and then some.
 MAX_RESPONSE_BYTES = 4 * MAX_UPLOAD_BYTES
 DEFAULT_TIMEOUT = 300.0  # inpainting on a busy provider takes a while
@@ -59,7 +73,7 @@ class _TooLarge(Exception):
 
 
 def create_proxy_app(
-    api: "Api | str",
+    api: Api | str,
     upstream: str,
     recorder: Recorder | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
@@ -81,8 +95,11 @@ def create_proxy_app(
         try:
             body = await _read_body(request)
         except _TooLarge:
-            return _plain(413, f"inpaint-conformance proxy: the request body is over {MAX_UPLOAD_BYTES} bytes, "
-                               "the most the proxy buffers")
+            return _plain(
+                413,
+                f"inpaint-conformance proxy: the request body is over {MAX_UPLOAD_BYTES} bytes, "
+                "the most the proxy buffers",
+            )
         query = request.url.query
         http = HttpRequest(request.method, str(request.url), list(request.headers.items()), body)
         target = f"{upstream}{request.url.path}" + (f"?{query}" if query else "")
@@ -97,8 +114,16 @@ def create_proxy_app(
         exchanges.append(exchange)
         _log(console, exchange)
         if recorder is not None:
-            recorder.write(exchange_record(exchange.api.value if exchange.api else None, http, exchange.response,
-                                           exchange.request_violations, exchange.response_violations, exchange.error))
+            recorder.write(
+                exchange_record(
+                    exchange.api.value if exchange.api else None,
+                    http,
+                    exchange.response,
+                    exchange.request_violations,
+                    exchange.response_violations,
+                    exchange.error,
+                )
+            )
         if on_exchange is not None:
             on_exchange(exchange)
         return answer
@@ -154,8 +179,11 @@ async def _send(client: httpx.AsyncClient, http: HttpRequest, target: str, excha
         return _plain(504, f"inpaint-conformance proxy: {exchange.error} at {_origin(target)}")
     except httpx.HTTPError as exc:
         exchange.error = f"the upstream is unreachable: {type(exc).__name__}: {exc}"
-        return _plain(502, f"inpaint-conformance proxy: {exchange.error} ({_origin(target)}); "
-                           "check --upstream and that the server is running")
+        return _plain(
+            502,
+            f"inpaint-conformance proxy: {exchange.error} ({_origin(target)}); "
+            "check --upstream and that the server is running",
+        )
     passed = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in HOP_BY_HOP]
     # The client gets the bytes as they came (still compressed if they were); the judge reads them decoded.
     decoded = httpx.Response(upstream.status_code, headers=upstream.headers, content=raw)
@@ -201,8 +229,11 @@ def _log(console: Console, exchange: Exchange) -> None:
     if exchange.near_miss:
         server = "server [dim]not judged (wrong path)[/]"
     else:
-        server = (_side("server", exchange.response_violations) if exchange.response is not None
-                  else f"[bold red]upstream: {escape(exchange.error or 'no answer')}[/]")
+        server = (
+            _side("server", exchange.response_violations)
+            if exchange.response is not None
+            else f"[bold red]upstream: {escape(exchange.error or 'no answer')}[/]"
+        )
     console.print(f"{head}  {_side('client', exchange.request_violations)}  {server}")
 
 

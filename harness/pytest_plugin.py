@@ -14,6 +14,7 @@ A failed SHOULD or MAY clause is reported as xfail (as `verify` does not count i
 in its exit code) unless `--inpaint-strict` is given. Imports are deferred, so a
 session that does not use the plugin pays nothing for it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,15 +38,28 @@ APIS = ("aithriving", "vyro")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("inpaint", "inpaint-conformance: verify an inpaint server, one test per clause")
-    group.addoption("--inpaint-target", metavar="URL",
-                    help=f"base URL of the server to verify, or `{EMBEDDED}` for the built-in fake; adds the tests")
+    group.addoption(
+        "--inpaint-target",
+        metavar="URL",
+        help=f"base URL of the server to verify, or `{EMBEDDED}` for the built-in fake; adds the tests",
+    )
     group.addoption("--inpaint-api", choices=APIS, help="verify only this API (default: both)")
-    group.addoption("--inpaint-key", action="append", default=[], metavar="K",
-                    help="API key or token to test with (repeat for a second key: enables the isolation clause)")
-    group.addoption("--inpaint-credits-url", metavar="URL", help="GET answering {\"credits\": N} for a key")
+    group.addoption(
+        "--inpaint-key",
+        action="append",
+        default=[],
+        metavar="K",
+        help="API key or token to test with (repeat for a second key: enables the isolation clause)",
+    )
+    group.addoption("--inpaint-credits-url", metavar="URL", help='GET answering {"credits": N} for a key')
     group.addoption("--inpaint-examples", type=int, metavar="N", help="hypothesis examples per property")
-    group.addoption("--inpaint-deviation", action="append", default=[], metavar="NAME",
-                    help="embedded target only: turn on a named deviation of the fake")
+    group.addoption(
+        "--inpaint-deviation",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="embedded target only: turn on a named deviation of the fake",
+    )
     group.addoption("--inpaint-strict", action="store_true", help="fail the tests of SHOULD and MAY clauses too")
 
 
@@ -62,9 +76,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     apis = [config.getoption("inpaint_api")] if config.getoption("inpaint_api") else list(APIS)
     suite = Suite(config)
     # One node id prefix for all: pytest's progress line groups them like the tests of one file.
-    added = [ClauseItem.from_parent(session, name=f"inpaint[{c.id}]", nodeid=f"{NODE_PREFIX}::inpaint[{c.id}]",
-                                    clause=c, suite=suite)
-             for api in apis for c in clauses(api)]
+    added = [
+        ClauseItem.from_parent(
+            session, name=f"inpaint[{c.id}]", nodeid=f"{NODE_PREFIX}::inpaint[{c.id}]", clause=c, suite=suite
+        )
+        for api in apis
+        for c in clauses(api)
+    ]
     # Report them as collected, so "collected N items" (and other plugins' counts) include them.
     config.hook.pytest_collectreport(report=pytest.CollectReport(NODE_PREFIX, "passed", None, added))
     items.extend(added)
@@ -75,7 +93,7 @@ class SuiteError(Exception):
 
 
 class ClauseFailed(Exception):
-    def __init__(self, result: "ClauseResult") -> None:
+    def __init__(self, result: ClauseResult) -> None:
         super().__init__(result.detail)
         self.result = result
 
@@ -95,7 +113,7 @@ class Suite:
         self._results: dict[str, ClauseResult] | None = None
         self._error: str | None = None
 
-    def result(self, clause_id: str) -> "ClauseResult | None":
+    def result(self, clause_id: str) -> ClauseResult | None:
         if self._results is None and self._error is None:
             try:
                 report = run_suite(self.config)
@@ -126,7 +144,7 @@ def verify_argv(config: pytest.Config, report_path: Path) -> list[str]:
     return argv
 
 
-def run_suite(config: pytest.Config) -> "RunReport":
+def run_suite(config: pytest.Config) -> RunReport:
     """Run `verify` through its own command (same checks, same defaults) and read back its JSON report."""
     from .cli import build_parser
     from .commands import verify
@@ -138,7 +156,9 @@ def run_suite(config: pytest.Config) -> "RunReport":
     try:
         args = build_parser().parse_args(argv)
     except SystemExit:
-        raise SuiteError(f"invalid --inpaint-* options (they make `inpaint-conformance {' '.join(_shown(argv))}`)") from None
+        raise SuiteError(
+            f"invalid --inpaint-* options (they make `inpaint-conformance {' '.join(_shown(argv))}`)"
+        ) from None
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = verify.run(args)
@@ -171,7 +191,7 @@ def _shown(argv: list[str]) -> list[str]:
 
 
 class ClauseItem(pytest.Item):
-    def __init__(self, *, clause: "Clause", suite: Suite, **kwargs) -> None:
+    def __init__(self, *, clause: Clause, suite: Suite, **kwargs) -> None:
         super().__init__(**kwargs)
         self.clause, self.suite = clause, suite
         self.add_marker(pytest.mark.inpaint_clause(clause.id, clause.level.value))

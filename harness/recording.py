@@ -5,6 +5,7 @@ One line per exchange: {time, api, request: {method, path, headers, body}, respo
 base64. Secret headers are redacted before the line is built, so a recording can be
 attached to a bug report as it is.
 """
+
 from __future__ import annotations
 
 import base64
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from inpaint_conformance.contracts import HttpRequest, HttpResponse, Violation, redact_headers, redact_secret
+
 # Reading lives with the replaying fake (fakes never import the harness); re-exported here.
 from inpaint_conformance.fakes.replay import RecordedExchange, RecordingError, load_recording, parse_records
 
@@ -42,11 +44,19 @@ def exchange_record(
     record = {
         "time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "api": api,
-        "request": {"method": request.method, "path": request.path, "headers": safe_headers(request.headers),
-                    "body": base64.b64encode(request.body).decode("ascii")},
-        "response": None if response is None else {
-            "status": response.status, "headers": safe_headers(response.headers),
-            "body": base64.b64encode(response.body).decode("ascii")},
+        "request": {
+            "method": request.method,
+            "path": request.path,
+            "headers": safe_headers(request.headers),
+            "body": base64.b64encode(request.body).decode("ascii"),
+        },
+        "response": None
+        if response is None
+        else {
+            "status": response.status,
+            "headers": safe_headers(response.headers),
+            "body": base64.b64encode(response.body).decode("ascii"),
+        },
         "request_violations": [v.to_dict() for v in request_violations],
         "response_violations": [v.to_dict() for v in response_violations],
     }
@@ -72,4 +82,12 @@ class Recorder:
             self.count += 1
 
 
-__all__ = ["RecordedExchange", "Recorder", "RecordingError", "exchange_record", "load_recording", "parse_records", "safe_headers"]
+__all__ = [
+    "RecordedExchange",
+    "Recorder",
+    "RecordingError",
+    "exchange_record",
+    "load_recording",
+    "parse_records",
+    "safe_headers",
+]

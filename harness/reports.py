@@ -1,4 +1,5 @@
 """Writing, reading and showing a RunReport: JSON, JUnit XML and a rich console table."""
+
 from __future__ import annotations
 
 import json
@@ -15,14 +16,14 @@ STATUS_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
 LEVEL_STYLE = {"MUST": "bold", "SHOULD": "", "MAY": "dim"}
 
 
-def write_json(report: RunReport, path: "str | Path") -> Path:
+def write_json(report: RunReport, path: str | Path) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return target
 
 
-def load_json(path: "str | Path") -> RunReport:
+def load_json(path: str | Path) -> RunReport:
     source = Path(path)
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
@@ -33,16 +34,25 @@ def load_json(path: "str | Path") -> RunReport:
     return RunReport.from_dict(data)
 
 
-def write_junit(report: RunReport, path: "str | Path") -> Path:
+def write_junit(report: RunReport, path: str | Path) -> Path:
     """One <testsuite> per API, one <testcase> per clause; skipped and failed as JUnit marks them."""
-    root = ET.Element("testsuites", name="inpaint-conformance", tests=str(len(report.results)),
-                      failures=str(report.summary()["failed"]), skipped=str(report.summary()["skipped"]))
+    root = ET.Element(
+        "testsuites",
+        name="inpaint-conformance",
+        tests=str(len(report.results)),
+        failures=str(report.summary()["failed"]),
+        skipped=str(report.summary()["skipped"]),
+    )
     for api in report.apis:
         results = report.for_api(api)
         suite = ET.SubElement(
-            root, "testsuite", name=f"inpaint-conformance.{api}", tests=str(len(results)),
+            root,
+            "testsuite",
+            name=f"inpaint-conformance.{api}",
+            tests=str(len(results)),
             failures=str(sum(r.status == "failed" for r in results)),
-            skipped=str(sum(r.status == "skipped" for r in results)), timestamp=report.started,
+            skipped=str(sum(r.status == "skipped" for r in results)),
+            timestamp=report.started,
         )
         properties = ET.SubElement(suite, "properties")
         ET.SubElement(properties, "property", name="target", value=report.target)

@@ -5,6 +5,7 @@ The key itself never appears: the command reads it from $AIT_API_KEY (or $VYRO_T
 (a truncated multipart) are written next to the JSON report when there is one, and
 referenced by path.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,22 +20,26 @@ if TYPE_CHECKING:
 
 # The environment variable a reproducer reads each key role from.
 KEY_VARIABLES = {
-    (Api.AITHRIVING, "main"): "AIT_API_KEY", (Api.AITHRIVING, "second"): "AIT_API_KEY_2",
-    (Api.AITHRIVING, "low"): "AIT_LOW_CREDIT_KEY", (Api.AITHRIVING, "authorization-bearer"): "AIT_API_KEY",
-    (Api.VYRO, "main"): "VYRO_TOKEN", (Api.VYRO, "second"): "VYRO_TOKEN_2",
-    (Api.VYRO, "low"): "VYRO_LOW_CREDIT_TOKEN", (Api.VYRO, "authorization-bearer"): "VYRO_TOKEN",
+    (Api.AITHRIVING, "main"): "AIT_API_KEY",
+    (Api.AITHRIVING, "second"): "AIT_API_KEY_2",
+    (Api.AITHRIVING, "low"): "AIT_LOW_CREDIT_KEY",
+    (Api.AITHRIVING, "authorization-bearer"): "AIT_API_KEY",
+    (Api.VYRO, "main"): "VYRO_TOKEN",
+    (Api.VYRO, "second"): "VYRO_TOKEN_2",
+    (Api.VYRO, "low"): "VYRO_LOW_CREDIT_TOKEN",
+    (Api.VYRO, "authorization-bearer"): "VYRO_TOKEN",
 }
 INLINE_LIMIT = 200  # longer text fields go to a file
 
 
 class Reproducer:
-    def __init__(self, origin: str, files_dir: "Path | None" = None, *, wrong_key: str, note: str | None = None) -> None:
+    def __init__(self, origin: str, files_dir: Path | None = None, *, wrong_key: str, note: str | None = None) -> None:
         self.origin = origin.rstrip("/")
         self.files_dir = files_dir
         self.wrong_key = wrong_key
         self.note = note  # e.g. how to start the embedded fake
 
-    def command(self, exchange: "Exchange") -> str:
+    def command(self, exchange: Exchange) -> str:
         spec = exchange.spec
         stem = re.sub(r"[^a-z0-9]+", "-", f"{exchange.api.value}-{exchange.probe}".lower()).strip("-")
         args = ["curl", "-sS", "-X", "POST", shlex.quote(self.origin + exchange.path)]
@@ -46,7 +51,9 @@ class Reproducer:
                 if text is not None:
                     args += ["--form-string", shlex.quote(f"{name}={text}")]
                 else:
-                    path = self._save(f"{stem}-{name}.txt", value if isinstance(value, bytes) else value.encode(), saved)
+                    path = self._save(
+                        f"{stem}-{name}.txt", value if isinstance(value, bytes) else value.encode(), saved
+                    )
                     args += ["-F", shlex.quote(f"{name}=<{path}")]
             for name, part in spec.files.items():
                 suffix = Path(part.filename).suffix or ".bin"
@@ -58,7 +65,9 @@ class Reproducer:
             args += ["-H", shlex.quote(f"content-type: {content_type}"), "--data-binary", shlex.quote(f"@{path}")]
         lines = [" ".join(args)]
         if saved and self.files_dir is None:
-            lines.append(f"# {', '.join(saved)}: not saved; run verify with --json-report PATH to get them in PATH.probes/")
+            lines.append(
+                f"# {', '.join(saved)}: not saved; run verify with --json-report PATH to get them in PATH.probes/"
+            )
         if self.note:
             lines.append(f"# {self.note}")
         return "\n".join(lines)
@@ -87,7 +96,7 @@ class Reproducer:
         return str(path)
 
 
-def _inline_text(value: "str | bytes") -> str | None:
+def _inline_text(value: str | bytes) -> str | None:
     """The value as it can stand on a command line, or None when it needs a file."""
     if isinstance(value, bytes):
         try:

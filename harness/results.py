@@ -5,6 +5,7 @@ RunReport: one ClauseResult per clause it could say something about. Reports are
 written, read back and rendered by `inpaint_conformance.harness.reports`; exit codes come from here so
 every command agrees on them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ class ClauseResult:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ClauseResult":
+    def from_dict(cls, data: dict) -> ClauseResult:
         if not isinstance(data, dict):
             raise ReportError(f"expected a result object, got {type(data).__name__}")
         missing = [k for k in ("api", "clause", "level", "status", "detail") if k not in data]
@@ -76,7 +77,7 @@ class RunReport:
     tool_version: str
 
     def summary(self) -> dict[str, int]:
-        counts = {status: 0 for status in STATUSES}
+        counts = dict.fromkeys(STATUSES, 0)
         for result in self.results:
             counts[result.status] += 1
         return counts
@@ -103,7 +104,7 @@ class RunReport:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunReport":
+    def from_dict(cls, data: dict) -> RunReport:
         if not isinstance(data, dict) or not isinstance(data.get("results"), list):
             raise ReportError("not an inpaint-conformance report: expected a JSON object with a 'results' list")
         results = [ClauseResult.from_dict(item) for item in data["results"]]

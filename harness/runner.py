@@ -6,6 +6,7 @@ answer with `validate_response`, checks the credits it cost, and marks in the ta
 every clause the exchange exercised or broke. Probes only say what to send, which
 clauses they are about and what a correct server answers.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,7 +15,15 @@ from collections.abc import Callable
 import httpx
 
 from inpaint_conformance.contracts import (
-    Api, Expectation, HttpRequest, HttpResponse, Outcome, RequestVerdict, ResponseVerdict, Violation, validate_request,
+    Api,
+    Expectation,
+    HttpRequest,
+    HttpResponse,
+    Outcome,
+    RequestVerdict,
+    ResponseVerdict,
+    Violation,
+    validate_request,
     validate_response,
 )
 from inpaint_conformance.contracts.exchange import REDACTED
@@ -37,8 +46,17 @@ __all__ = ["Exchange", "Runner", "scrub"]
 class Runner:
     """Runs the probes of one API against one target; probes call `send`, `skip` and `violate`."""
 
-    def __init__(self, target: Target, api: Api, *, examples: int, hypothesis_seed: int,
-                 reproducer: Reproducer, max_retries: int = MAX_RETRIES, pictures: bool = True) -> None:
+    def __init__(
+        self,
+        target: Target,
+        api: Api,
+        *,
+        examples: int,
+        hypothesis_seed: int,
+        reproducer: Reproducer,
+        max_retries: int = MAX_RETRIES,
+        pictures: bool = True,
+    ) -> None:
         self.target, self.api, self.p = target, api, api.prefix
         self.examples, self.hypothesis_seed = examples, hypothesis_seed
         self.tally = Tally(api)
@@ -77,11 +95,19 @@ class Runner:
     def exercise(self, clause_id: str, observed: str) -> None:
         self.tally.exercise(clause_id, observed)
 
-    def violate(self, violation: Violation, exchange: "Exchange | None" = None) -> None:
+    def violate(self, violation: Violation, exchange: Exchange | None = None) -> None:
         self.tally.violate(violation.clause, violation.message, self.current_probe, exchange)
 
-    def send(self, spec: RequestSpec, *, focus: tuple[str, ...] = (), expect: "str | Expectation" = "auto",
-             relabel: "dict[str, str] | None" = None, failure_charge_clause: str | None = None, label: str = "") -> Exchange:
+    def send(
+        self,
+        spec: RequestSpec,
+        *,
+        focus: tuple[str, ...] = (),
+        expect: str | Expectation = "auto",
+        relabel: dict[str, str] | None = None,
+        failure_charge_clause: str | None = None,
+        label: str = "",
+    ) -> Exchange:
         """Send one request and mark every clause its answer exercised or broke.
 
         ``expect``: "auto" (a failure when the contracts find the request broken, else
@@ -126,7 +152,7 @@ class Runner:
             return {"authorization": f"Bearer {key}"}
         return {"authorization" if self.api is Api.AITHRIVING else "bearer": key}
 
-    def _expectation(self, expect: "str | Expectation", verdict: RequestVerdict, focus: tuple[str, ...]) -> Expectation:
+    def _expectation(self, expect: str | Expectation, verdict: RequestVerdict, focus: tuple[str, ...]) -> Expectation:
         if isinstance(expect, Expectation):
             return expect
         if expect == "success":
@@ -170,7 +196,9 @@ class Runner:
         assert exchange.response is not None and exchange.result is not None
         status = exchange.response.status
         exchange.refusals.append(status)
-        note = exchange.observed() + (" (injected once into the embedded fake)" if self.target.embedded and status == 429 else "")
+        note = exchange.observed() + (
+            " (injected once into the embedded fake)" if self.target.embedded and status == 429 else ""
+        )
         clause_id = f"{self.p}.rate.limit" if status in (402, 429) else f"{self.p}.limits.size"
         self.exercise(clause_id, note)
         if status == 429:
@@ -185,7 +213,9 @@ class Runner:
                 self.violate(charged, exchange)
                 self.violate(Violation(clause_id, f"HTTP {status} was charged: {charged.message}"), exchange)
 
-    def _record(self, exchange: Exchange, focus: tuple[str, ...], relabel: dict[str, str], failure_charge_clause: str | None) -> None:
+    def _record(
+        self, exchange: Exchange, focus: tuple[str, ...], relabel: dict[str, str], failure_charge_clause: str | None
+    ) -> None:
         mark = lambda clause_id, note: self.exercise(relabel.get(clause_id, clause_id), note)  # noqa: E731
         broken = lambda v: self.violate(Violation(relabel.get(v.clause, v.clause), v.message), exchange)  # noqa: E731
         if exchange.error:
@@ -200,7 +230,10 @@ class Runner:
         assert result is not None and response is not None
         if result.outcome is Outcome.REFUSED:
             for clause_id in focus:
-                self.skip(relabel.get(clause_id, clause_id), f"the server refused the probe with HTTP {response.status} every time")
+                self.skip(
+                    relabel.get(clause_id, clause_id),
+                    f"the server refused the probe with HTTP {response.status} every time",
+                )
             return
         for violation in result.violations:
             broken(violation)
@@ -213,7 +246,9 @@ class Runner:
         for clause_id in _outcome_clauses(self.api, exchange):
             notes[relabel.get(clause_id, clause_id)] = _note(clause_id, observed, result)
         if self.api is Api.VYRO and result.outcome is Outcome.FAILURE:
-            notes["vyro.errors.body"] = f"HTTP {response.status} {response.headers.media_type() or 'no Content-Type'} body"
+            notes["vyro.errors.body"] = (
+                f"HTTP {response.status} {response.headers.media_type() or 'no Content-Type'} body"
+            )
         for clause_id, note in notes.items():
             self.exercise(clause_id, note)
         self._record_charge(exchange, failure_charge_clause, mark, broken)
@@ -231,13 +266,15 @@ class Runner:
             mark(clause_id, f"{'success' if succeeded else 'failure'} charged {before - after} credits")
 
     # -- the run ----------------------------------------------------------------------------
-    def run(self, on_probe_done: "Callable[[str], None] | None" = None) -> list[ClauseResult]:
+    def run(self, on_probe_done: Callable[[str], None] | None = None) -> list[ClauseResult]:
         for definition in probes_for(self.api):
             self.current_probe = definition.name
             try:
                 definition.run(self)
             except Exception as exc:  # a harness bug must not pass for a server's verdict
-                self.harness_errors.append(f"probe {definition.name} ({self.api.value}) crashed: {type(exc).__name__}: {exc}")
+                self.harness_errors.append(
+                    f"probe {definition.name} ({self.api.value}) crashed: {type(exc).__name__}: {exc}"
+                )
             if on_probe_done:
                 on_probe_done(definition.name)
         self._explain_unobserved()
@@ -272,8 +309,15 @@ def scrub(result: ClauseResult, secrets: list[str]) -> ClauseResult:
 
     if not secrets:
         return result
-    return ClauseResult(result.api, result.clause, result.level, result.status, clean(result.detail),
-                        clean(result.reproduce), clean(result.evidence))
+    return ClauseResult(
+        result.api,
+        result.clause,
+        result.level,
+        result.status,
+        clean(result.detail),
+        clean(result.reproduce),
+        clean(result.evidence),
+    )
 
 
 def _outcome_clauses(api: Api, exchange: Exchange) -> list[str]:
@@ -291,8 +335,10 @@ def _outcome_clauses(api: Api, exchange: Exchange) -> list[str]:
             if result.image_bytes is not None:  # the base64 was read (A20)
                 found.append("ait.success.base64")
             if result.image is not None:  # size and format are judged on the decoded picture
-                found += ["ait.output.size",
-                          "ait.output_format.honoured" if request and request.output_format else "ait.output_format.default"]
+                found += [
+                    "ait.output.size",
+                    "ait.output_format.honoured" if request and request.output_format else "ait.output_format.default",
+                ]
             if result.seed is not None:
                 found.append("ait.seed.echo" if request and request.seed else "ait.seed.random_range")
         else:
@@ -304,7 +350,11 @@ def _outcome_clauses(api: Api, exchange: Exchange) -> list[str]:
             if result.observations.get("psnr_repainted") is not None:
                 found.append(f"{p}.mask.meaning")
     if got is Outcome.FAILURE and expected in (Outcome.FAILURE, Outcome.ANY):
-        found += ["ait.failure.envelope", "ait.failure.not_5xx", "ait.failure.status"] if api is Api.AITHRIVING else ["vyro.errors.4xx"]
+        found += (
+            ["ait.failure.envelope", "ait.failure.not_5xx", "ait.failure.status"]
+            if api is Api.AITHRIVING
+            else ["vyro.errors.4xx"]
+        )
     if got is not Outcome.REFUSED:
         found += [v.clause for v in exchange.expectation.because]
     return found
@@ -315,7 +365,10 @@ def _note(clause_id: str, observed: str, result: ResponseVerdict) -> str:
     obs = result.observations
     if ".seed." in clause_id and result.seed is not None:
         return f"{observed} seed {result.seed}"
-    if clause_id.endswith((".kept_pixels", ".mask.meaning", ".mask.alpha", ".mask.wins")) and obs.get("psnr_kept") is not None:
+    if (
+        clause_id.endswith((".kept_pixels", ".mask.meaning", ".mask.alpha", ".mask.wins"))
+        and obs.get("psnr_kept") is not None
+    ):
         return f"{observed}, PSNR kept {obs['psnr_kept']} / repainted {obs.get('psnr_repainted')} dB"
     return observed
 

@@ -3,6 +3,7 @@
 A clause passes when at least one probe exercised it and none found it broken;
 fails on any violation; is skipped, with the reason, when nothing could exercise it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -61,29 +62,37 @@ class Tally:
         entry = self._entry(clause_id)
         return "failed" if entry.broken else "passed" if entry.exercised else "skipped"
 
-    def results(self, reproduce: "Callable[[Any], str | None]") -> list[ClauseResult]:
+    def results(self, reproduce: Callable[[Any], str | None]) -> list[ClauseResult]:
         return [self._result(clause_id, entry, reproduce) for clause_id, entry in self.entries.items()]
 
-    def _result(self, clause_id: str, entry: _Entry, reproduce: "Callable[[Any], str | None]") -> ClauseResult:
+    def _result(self, clause_id: str, entry: _Entry, reproduce: Callable[[Any], str | None]) -> ClauseResult:
         level = clause(clause_id).level.value
         make = lambda status, detail, **kw: ClauseResult(self.api.value, clause_id, level, status, detail, **kw)  # noqa: E731
         if entry.broken:
             first = entry.broken[0]
             more = len(entry.broken) - 1
             probes = list(dict.fromkeys(b.probe for b in entry.broken))
-            detail = f"{first.message} [probe {first.probe}]" + (f" (+{more} more in {', '.join(probes[:MAX_SHOWN])})" if more else "")
+            detail = f"{first.message} [probe {first.probe}]" + (
+                f" (+{more} more in {', '.join(probes[:MAX_SHOWN])})" if more else ""
+            )
             evidence = {
                 "violations": [{"probe": b.probe, "message": b.message} for b in entry.broken[:5]],
                 "violation_count": len(entry.broken),
                 "exchange": first.exchange.evidence() if first.exchange is not None else None,
             }
-            return make("failed", detail, reproduce=reproduce(first.exchange) if first.exchange is not None else None,
-                        evidence=evidence)
+            return make(
+                "failed",
+                detail,
+                reproduce=reproduce(first.exchange) if first.exchange is not None else None,
+                evidence=evidence,
+            )
         if entry.exercised:
             seen = sorted(entry.observed.items(), key=lambda item: -item[1])
             shown = "; ".join(f"{text}" + (f" (x{n})" if n > 1 else "") for text, n in seen[:MAX_SHOWN])
             extra = f"; +{len(seen) - MAX_SHOWN} more" if len(seen) > MAX_SHOWN else ""
             detail = f"{entry.exercised} check{'s' if entry.exercised != 1 else ''}: {shown}{extra}"
             return make("passed", detail, evidence={"checks": entry.exercised, "observed": dict(seen[:10])})
-        reason = "; ".join(entry.skip_reasons) if entry.skip_reasons else "no probe could exercise it against this target"
+        reason = (
+            "; ".join(entry.skip_reasons) if entry.skip_reasons else "no probe could exercise it against this target"
+        )
         return make("skipped", reason)

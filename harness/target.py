@@ -5,6 +5,7 @@ way to read a key's credits. The embedded fake is reached through
 httpx.MockTransport (no socket, no network) and its credits are read from its
 ledger; a remote server's credits come from `--credits-url` when given.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,7 +38,7 @@ class Target:
     reproduce_origin: str  # the origin a curl reproducer addresses
     retry_wait_cap: float  # the most seconds to wait on one Retry-After
 
-    def __init__(self, client: httpx.Client, keys: "dict[Api, dict[str, str | None]]") -> None:
+    def __init__(self, client: httpx.Client, keys: dict[Api, dict[str, str | None]]) -> None:
         self.client = client
         self.keys = keys
 
@@ -73,10 +74,14 @@ class EmbeddedTarget(Target):
     reproduce_origin = SERVE_ORIGIN
     retry_wait_cap = 0.0  # in-process: waiting changes nothing
 
-    def __init__(self, deviations: list[str] | tuple[str, ...] = (), *, inject_429: bool = True, timeout: float = 60.0) -> None:
+    def __init__(
+        self, deviations: list[str] | tuple[str, ...] = (), *, inject_429: bool = True, timeout: float = 60.0
+    ) -> None:
         unknown = [d for d in deviations if d not in DEVIATIONS]
         if unknown:
-            raise TargetError(f"unknown deviation {', '.join(unknown)}: expected one of {', '.join(sorted(DEVIATIONS))}")
+            raise TargetError(
+                f"unknown deviation {', '.join(unknown)}: expected one of {', '.join(sorted(DEVIATIONS))}"
+            )
         self.provider = FakeProvider()
         self.provider.thumbnails = False  # pictures for the dashboard only slow a verify run down
         self.provider.add_key(EMBEDDED_KEYS["main"], EMBEDDED_CREDITS)
@@ -96,7 +101,9 @@ class EmbeddedTarget(Target):
         super().__init__(httpx.Client(transport=transport, timeout=timeout), {api: dict(EMBEDDED_KEYS) for api in Api})
 
     def _handle(self, request: httpx.Request) -> httpx.Response:
-        answer = self.provider.handle(HttpRequest(request.method, str(request.url), request.headers.raw, request.read()))
+        answer = self.provider.handle(
+            HttpRequest(request.method, str(request.url), request.headers.raw, request.read())
+        )
         if answer.transport == "drop":
             raise httpx.RemoteProtocolError("the server closed the connection without an answer", request=request)
         if answer.transport == "timeout":
@@ -126,7 +133,9 @@ class RemoteTarget(Target):
     embedded = False
     retry_wait_cap = 5.0
 
-    def __init__(self, base_url: str, keys: "dict[Api, dict[str, str | None]]", *, credits_url: str | None, timeout: float) -> None:
+    def __init__(
+        self, base_url: str, keys: dict[Api, dict[str, str | None]], *, credits_url: str | None, timeout: float
+    ) -> None:
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise TargetError(f"--base-url must be an http(s) URL like https://api.example.com, got {base_url!r}")
@@ -172,7 +181,8 @@ class RemoteTarget(Target):
         if response.status_code != 200 or not isinstance(credits, int) or isinstance(credits, bool):
             excerpt = response.text[:120].replace("\n", " ")
             raise CreditsUnavailable(
-                f'--credits-url answered HTTP {response.status_code} {excerpt!r}: expected 200 with JSON {{"credits": <int>}}')
+                f'--credits-url answered HTTP {response.status_code} {excerpt!r}: expected 200 with JSON {{"credits": <int>}}'
+            )
         return credits
 
     def skip_reason(self, role: str) -> str:

@@ -6,6 +6,7 @@ so the rest of the project (fakes, harness, CLI) works without the 'reference' e
     from inpaint_conformance.reference_impl import load_engine
     engine = load_engine("tiny-random")      # or "sd15-random", a save_pretrained folder, a hub id
 """
+
 from __future__ import annotations
 
 import importlib
@@ -66,9 +67,18 @@ def load_engine(
     require_reference_extra()
     from .loading import load_engine as load
 
-    return load(model, device=device, dtype=dtype, steps=steps, max_batch=max_batch, compile=compile,
-                progress=progress, native_size=native_size, guidance_scale=guidance_scale,
-                batch_wait_s=batch_wait_s)
+    return load(
+        model,
+        device=device,
+        dtype=dtype,
+        steps=steps,
+        max_batch=max_batch,
+        compile=compile,
+        progress=progress,
+        native_size=native_size,
+        guidance_scale=guidance_scale,
+        batch_wait_s=batch_wait_s,
+    )
 
 
 # Heavy names resolve on first access (PEP 562), after checking the extra is installed.
@@ -87,5 +97,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["INSTALL_HINT", "DiffusersEngine", "ReferenceExtraMissing", "build_sd15_random_pipeline",
-           "build_tiny_random_pipeline", "load_engine", "require_reference_extra", "save_tiny_random"]
+__all__ = [
+    "INSTALL_HINT",
+    "DiffusersEngine",
+    "ReferenceExtraMissing",
+    "build_sd15_random_pipeline",
+    "build_tiny_random_pipeline",
+    "load_engine",
+    "require_reference_extra",
+    "save_tiny_random",
+]

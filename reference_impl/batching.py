@@ -8,6 +8,7 @@ bounded by ``max_batch``, not by the number of concurrent requests.
 
 This module knows nothing about diffusers; the engine passes a ``run_batch`` callable.
 """
+
 from __future__ import annotations
 
 import queue
@@ -163,9 +164,7 @@ class MicroBatcher(Generic[Item, Result]):
             except queue.Empty:
                 break
         # Waiting costs latency, so wait only when company is likely.
-        company_likely = (
-            self._last_batch_size > 1 or self._arrived_during_last_run or len(batch) > 1 or bool(backlog)
-        )
+        company_likely = self._last_batch_size > 1 or self._arrived_during_last_run or len(batch) > 1 or bool(backlog)
         if self.max_batch > 1 and self.wait_s > 0 and company_likely:
             deadline = time.monotonic() + self.wait_s
             while len(batch) < self.max_batch:
@@ -188,13 +187,14 @@ class MicroBatcher(Generic[Item, Result]):
             results = self._run_batch([pending.item for pending in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"run_batch returned {len(results)} results for {len(batch)} requests")
-        except BaseException as error:  # noqa: BLE001 - every caller must hear back
+        except BaseException as error:
             self._arrived_during_last_run = not self._queue.empty()
             if len(batch) == 1:
                 batch[0].future.set_exception(error)
                 return
-            print(f"[reference] a batch of {len(batch)} failed ({error!r}); retrying each request alone",
-                  file=sys.stderr)
+            print(
+                f"[reference] a batch of {len(batch)} failed ({error!r}); retrying each request alone", file=sys.stderr
+            )
             for pending in batch:
                 self.stats.retried_alone += 1
                 self._run_alone(pending)
@@ -202,13 +202,13 @@ class MicroBatcher(Generic[Item, Result]):
         # Looked at before any caller hears back, so a lone caller's next request cannot
         # be mistaken for company that arrived during the run.
         self._arrived_during_last_run = not self._queue.empty()
-        for pending, result in zip(batch, results):
+        for pending, result in zip(batch, results, strict=True):
             pending.future.set_result(result)
 
     def _run_alone(self, pending: _Pending) -> None:
         try:
             pending.future.set_result(self._run_batch([pending.item])[0])
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             pending.future.set_exception(error)
 
     def _fail_leftovers(self, backlog: deque[_Pending]) -> None:

@@ -18,6 +18,7 @@ alignment. Measured on the tiny model, 2 steps, 4 requests batched versus alone:
   H100 bfloat16: up to 6 levels, in up to 12% of values (bf16 keeps 8 mantissa bits).
 Same request, same batch composition: identical, run after run, on CPU and GPU.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -34,9 +35,14 @@ if TYPE_CHECKING:  # the seam's types only; the engine needs nothing else from f
     from inpaint_conformance.fakes.engine import InpaintJob
 
 DTYPES: dict[str, torch.dtype] = {
-    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float": torch.float32,
 }
 
 
@@ -179,7 +185,7 @@ class DiffusersEngine:
         raises the first job's error if any job fails (the caller then retries them alone).
         """
         futures = self._batcher.submit_many([self._prepare(job) for job in jobs])
-        return [self._finish(job, future.result()) for job, future in zip(jobs, futures)]
+        return [self._finish(job, future.result()) for job, future in zip(jobs, futures, strict=True)]
 
     def _prepare(self, job: InpaintJob) -> _WorkItem:
         if job.image.size != job.mask.size:
@@ -235,8 +241,10 @@ class DiffusersEngine:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"DiffusersEngine({type(self.pipeline).__name__}, device={self.device}, steps={self.steps}, "
-                f"native={self.native_size}px, max_batch={self.max_batch})")
+        return (
+            f"DiffusersEngine({type(self.pipeline).__name__}, device={self.device}, steps={self.steps}, "
+            f"native={self.native_size}px, max_batch={self.max_batch})"
+        )
 
 
 def describe(engine: DiffusersEngine) -> str:

@@ -10,6 +10,7 @@ Three kinds of name:
     downloaded only when the machine can reach the hub, else a ValueError saying how to
     get a folder instead.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,12 @@ DEFAULT_GUIDANCE = 7.5
 # sd15-random keeps a real model's 20 steps: it exists to cost what a real model costs.
 BUILT_IN_MODELS: dict[str, tuple[Callable[..., Any], int, int, str]] = {
     TINY_RANDOM: (build_tiny_random_pipeline, TINY_NATIVE_SIZE, TINY_DEFAULT_STEPS, "the tiny random pipeline"),
-    SD15_RANDOM: (build_sd15_random_pipeline, SD15_NATIVE_SIZE, DEFAULT_STEPS,
-                  "SD 1.5 inpainting at full size with random weights (~4.3 GB in float32, 5-20 s on a CPU)"),
+    SD15_RANDOM: (
+        build_sd15_random_pipeline,
+        SD15_NATIVE_SIZE,
+        DEFAULT_STEPS,
+        "SD 1.5 inpainting at full size with random weights (~4.3 GB in float32, 5-20 s on a CPU)",
+    ),
 }
 BUILT_IN_NAMES = ", ".join(repr(name) for name in BUILT_IN_MODELS)
 
@@ -126,7 +131,7 @@ def _load_pipeline(model: str, torch_dtype: torch.dtype, say: Callable[[str], No
             pipeline = AutoPipelineForInpainting.from_pretrained(
                 model, local_files_only=True, **_dtype_kwargs(torch_dtype)
             )
-    except Exception as cache_error:  # noqa: BLE001 - any failure here just means "not cached"
+    except Exception as cache_error:
         cache_problem = f"{type(cache_error).__name__}: {str(cache_error).splitlines()[0] if str(cache_error) else ''}"
     else:
         say(f"loaded {model!r} from the local hub cache ({torch_dtype})")
@@ -143,7 +148,7 @@ def _load_pipeline(model: str, torch_dtype: torch.dtype, say: Callable[[str], No
     say(f"downloading {model!r} from the hub ({torch_dtype}); the first time this can take minutes")
     try:
         return AutoPipelineForInpainting.from_pretrained(model, **_dtype_kwargs(torch_dtype))
-    except Exception as error:  # noqa: BLE001 - re-raised with the fix attached
+    except Exception as error:
         raise ValueError(
             f"model {model!r} is neither a built-in model ({BUILT_IN_NAMES}) nor a local folder, and loading it as a hub id failed "
             f"({type(error).__name__}: {error}). Expected an inpainting pipeline id such as "

@@ -18,6 +18,7 @@ The weights come from ``torch.manual_seed(0)`` (as for tiny-random), so every ru
 same torch version builds the same model. ``device="meta"`` builds the modules without
 allocating or initialising any weight: cheap enough for tests that check the sizes.
 """
+
 from __future__ import annotations
 
 from contextlib import nullcontext

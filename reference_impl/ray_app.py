@@ -13,6 +13,7 @@
 `build_app(args)` is the application builder for both `serve.run` (the `serve --ray`
 command, the tests) and `serve deploy` (the YAML `ray-config` prints).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,7 +31,7 @@ from .ray_settings import ENGINE_DEPLOYMENT, INGRESS_DEPLOYMENT, RaySettings
 def _replica_id() -> str:
     try:
         return serve.get_replica_context().replica_id.unique_id
-    except Exception:  # noqa: BLE001 - outside Serve (a unit test): name it by process
+    except Exception:
         return f"pid-{os.getpid()}"
 
 
@@ -51,7 +52,8 @@ class InpaintEngineDeployment:
         # The model runs off the event loop, so health checks and new requests still get in.
         results = await asyncio.to_thread(paint_jobs, self.engine, jobs)
         return [
-            Painted(None, self.replica, len(jobs), f"{type(r).__name__}: {r}") if isinstance(r, Exception)
+            Painted(None, self.replica, len(jobs), f"{type(r).__name__}: {r}")
+            if isinstance(r, Exception)
             else Painted(r, self.replica, len(jobs))
             for r in results
         ]

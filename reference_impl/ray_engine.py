@@ -8,6 +8,7 @@ so validation, ledger, journal and faults are the same code as `serve`, and a re
 that dies mid-request is an engine exception: a 500 failure, nothing charged.
 Nothing here imports Ray at module level: the ingress and the tests import it cheaply.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -52,8 +53,13 @@ def build_engine(settings: RaySettings) -> Any:
     from inpaint_conformance.reference_impl import load_engine
 
     return load_engine(
-        settings.model, device=settings.device, dtype=settings.dtype, steps=settings.steps,
-        max_batch=settings.max_batch, compile=settings.compile, progress=True,
+        settings.model,
+        device=settings.device,
+        dtype=settings.dtype,
+        steps=settings.steps,
+        max_batch=settings.max_batch,
+        compile=settings.compile,
+        progress=True,
     )
 
 
@@ -69,7 +75,7 @@ def paint_jobs(engine: Any, jobs: Sequence[InpaintJob]) -> list[Image.Image | Ex
         return _paint_each(engine, jobs)
     try:
         return list(batch(list(jobs)))
-    except Exception as error:  # noqa: BLE001 - every job must hear back
+    except Exception as error:
         if len(jobs) == 1:
             return [error]
         log.warning("a batch of %d failed (%r); painting each job alone", len(jobs), error)
@@ -77,7 +83,7 @@ def paint_jobs(engine: Any, jobs: Sequence[InpaintJob]) -> list[Image.Image | Ex
         for job in jobs:
             try:
                 out.append(batch([job])[0])
-            except Exception as alone:  # noqa: BLE001
+            except Exception as alone:
                 out.append(alone)
         return out
 
@@ -91,7 +97,7 @@ def _paint_each(engine: Any, jobs: Sequence[InpaintJob]) -> list[Image.Image | E
     if len(jobs) == 1:
         try:
             return [engine.inpaint(jobs[0])]
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             return [error]
     with ThreadPoolExecutor(len(jobs), thread_name_prefix="ray-engine-job") as pool:
         futures = [pool.submit(engine.inpaint, job) for job in jobs]

@@ -3,6 +3,7 @@
 `serve --ray` deploys with these and `ray-config` writes them into the YAML, so a
 config file and a command line with the same settings deploy the same thing.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,8 +33,10 @@ def gpus_per_replica(settings: RaySettings, available_gpus: float | None = None)
 def engine_options(settings: RaySettings, gpus: float) -> dict[str, Any]:
     """Serve deployment options of the engine: replicas or autoscaling, resources, queue depth."""
     options: dict[str, Any] = {
-        "ray_actor_options": {"num_cpus": 1.0 if settings.cpus_per_replica is None else settings.cpus_per_replica,
-                              "num_gpus": gpus},
+        "ray_actor_options": {
+            "num_cpus": 1.0 if settings.cpus_per_replica is None else settings.cpus_per_replica,
+            "num_gpus": gpus,
+        },
         # One batch painting and one filling up; more would only queue inside a replica.
         "max_ongoing_requests": 2 * settings.max_batch,
         "health_check_timeout_s": HEALTH_CHECK_TIMEOUT_S,
@@ -54,5 +57,8 @@ def engine_options(settings: RaySettings, gpus: float) -> dict[str, Any]:
 
 def ingress_options(settings: RaySettings) -> dict[str, Any]:
     """One ingress replica: the ledger (memory, or SQLite on its node) and the journal live there."""
-    return {"num_replicas": 1, "max_ongoing_requests": INGRESS_MAX_ONGOING,
-            "ray_actor_options": {"num_cpus": settings.ingress_cpus}}
+    return {
+        "num_replicas": 1,
+        "max_ongoing_requests": INGRESS_MAX_ONGOING,
+        "ray_actor_options": {"num_cpus": settings.ingress_cpus},
+    }

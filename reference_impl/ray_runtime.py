@@ -9,6 +9,7 @@
 an address ("auto", "HOST:6379" or "ray://HOST:10001") joins an existing cluster, and
 `shutdown()` then removes only this app and leaves the cluster alone.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -63,7 +64,9 @@ def _package_for_cluster() -> str:
     shutil.copytree(home, staged, ignore=shutil.ignore_patterns("__pycache__"))
     for name in SUBPACKAGES:
         module = importlib.import_module(f"inpaint_conformance.{name}")
-        shutil.copytree(Path(module.__file__).resolve().parent, staged / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            Path(module.__file__).resolve().parent, staged / name, ignore=shutil.ignore_patterns("__pycache__")
+        )
     return str(staged)
 
 
@@ -76,22 +79,28 @@ def start_ray(address: str | None = None, *, num_cpus: float | None = None, num_
     # Ray reports usage statistics over the network by default; this tool never phones home.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address is None:
-        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, namespace=NAMESPACE,
-                 logging_level=logging.WARNING)
+        ray.init(
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            include_dashboard=False,
+            namespace=NAMESPACE,
+            logging_level=logging.WARNING,
+        )
         _state.started_ray = True
         return
-    from inpaint_conformance import contracts
-    from inpaint_conformance import fakes
-    from inpaint_conformance import reference_impl
+    from inpaint_conformance import contracts, fakes, reference_impl
+
     # The cluster's nodes get this project's own code (small, pure Python) with the job;
     # its dependencies (torch, diffusers, ray[serve]) must be installed there.
     runtime_env = {"py_modules": [contracts, fakes, reference_impl]}
     try:
         ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, logging_level=logging.WARNING)
     except ConnectionError as error:
-        raise RayDeployError(f"could not join the Ray cluster at {address!r}: {error}. "
-                             "Check the address (`ray status` on the head node prints it) or omit it "
-                             "to start a local Ray instance.") from error
+        raise RayDeployError(
+            f"could not join the Ray cluster at {address!r}: {error}. "
+            "Check the address (`ray status` on the head node prints it) or omit it "
+            "to start a local Ray instance."
+        ) from error
 
 
 def fit_resources(settings: RaySettings) -> RaySettings:
@@ -112,15 +121,21 @@ def fit_resources(settings: RaySettings) -> RaySettings:
     gpus = gpus_per_replica(settings, have_gpu)
     cpus = settings.cpus_per_replica
     if cpus is None:
-        cpus = min(1.0, round((have_cpu - settings.ingress_cpus) / first, 3)) if have_cpu > settings.ingress_cpus else 1.0
+        cpus = (
+            min(1.0, round((have_cpu - settings.ingress_cpus) / first, 3)) if have_cpu > settings.ingress_cpus else 1.0
+        )
     problems = []
     if first * gpus > have_gpu + 1e-9:
-        problems.append(f"{first} engine replica(s) x {gpus:g} GPU need {first * gpus:g} GPUs; the cluster has "
-                        f"{have_gpu:g}. Use fewer --replicas, or --gpus-per-replica 0.5 to share GPUs.")
+        problems.append(
+            f"{first} engine replica(s) x {gpus:g} GPU need {first * gpus:g} GPUs; the cluster has "
+            f"{have_gpu:g}. Use fewer --replicas, or --gpus-per-replica 0.5 to share GPUs."
+        )
     if first * cpus + settings.ingress_cpus > have_cpu + 1e-9:
-        problems.append(f"{first} engine replica(s) x {cpus:g} CPU + ingress {settings.ingress_cpus:g} CPU need "
-                        f"{first * cpus + settings.ingress_cpus:g} CPUs; the cluster has {have_cpu:g}. "
-                        "Lower the CPUs per replica or the replicas.")
+        problems.append(
+            f"{first} engine replica(s) x {cpus:g} CPU + ingress {settings.ingress_cpus:g} CPU need "
+            f"{first * cpus + settings.ingress_cpus:g} CPUs; the cluster has {have_cpu:g}. "
+            "Lower the CPUs per replica or the replicas."
+        )
     if problems and _state.started_ray:  # a local instance never grows
         raise RayDeployError(" ".join(problems))
     for problem in problems:  # a cluster's autoscaler may add nodes: say so, then wait (bounded)
@@ -128,8 +143,16 @@ def fit_resources(settings: RaySettings) -> RaySettings:
     return settings.replace(gpus_per_replica=gpus, cpus_per_replica=cpus)
 
 
-def deploy(settings: RaySettings, *, address: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-           num_cpus: float | None = None, timeout_s: float = 600.0, quiet: bool = True) -> str:
+def deploy(
+    settings: RaySettings,
+    *,
+    address: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    num_cpus: float | None = None,
+    timeout_s: float = 600.0,
+    quiet: bool = True,
+) -> str:
     """Deploy the app (starting or joining Ray first); the base URL once every replica is ready."""
     from ray import serve
 
@@ -141,16 +164,20 @@ def deploy(settings: RaySettings, *, address: str | None = None, host: str = "12
     settings = fit_resources(settings)
     if is_loopback(host) and not settings.loopback_only:
         settings = settings.replace(loopback_only=True)  # nobody else can reach it: admin calls need no token
-    serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly",
-                logging_config=QUIET_LOGS if quiet else None)
+    serve.start(
+        http_options={"host": host, "port": port},
+        proxy_location="HeadOnly",
+        logging_config=QUIET_LOGS if quiet else None,
+    )
     app = build_app(settings.to_args())
     failure: list[BaseException] = []
 
     def run() -> None:
         try:
-            serve.run(app, name=APP_NAME, route_prefix="/", blocking=False,
-                      logging_config=QUIET_LOGS if quiet else None)
-        except BaseException as error:  # noqa: BLE001 - reported by the waiting thread
+            serve.run(
+                app, name=APP_NAME, route_prefix="/", blocking=False, logging_config=QUIET_LOGS if quiet else None
+            )
+        except BaseException as error:
             failure.append(error)
 
     runner = threading.Thread(target=run, name="serve-run", daemon=True)
@@ -173,7 +200,7 @@ def _http_address(host: str, port: int) -> str:
 
         options = _get_global_client().http_config
         host, port = options.host, options.port
-    except Exception:  # noqa: BLE001 - private API moved: keep what was asked for
+    except Exception:
         pass
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     return f"{shown}:{port}"
@@ -185,8 +212,9 @@ def app_status() -> Any | None:
     return serve.status().applications.get(APP_NAME)
 
 
-def wait_running(timeout_s: float, *, runner: threading.Thread | None = None,
-                 failure: list[BaseException] | None = None) -> None:
+def wait_running(
+    timeout_s: float, *, runner: threading.Thread | None = None, failure: list[BaseException] | None = None
+) -> None:
     """Until the app is RUNNING and every deployment HEALTHY; a clear error on failure or timeout."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -194,15 +222,19 @@ def wait_running(timeout_s: float, *, runner: threading.Thread | None = None,
         if failure:
             why = _messages(status) if status is not None else _condensed(str(failure[0]))
             raise RayDeployError(f"Serve could not deploy the app: {why}") from failure[0]
-        healthy = status is not None and status.status == "RUNNING" and all(
-            d.status == "HEALTHY" for d in status.deployments.values())
+        healthy = (
+            status is not None
+            and status.status == "RUNNING"
+            and all(d.status == "HEALTHY" for d in status.deployments.values())
+        )
         if healthy and (runner is None or not runner.is_alive()):
             return
         if status is not None and status.status == "DEPLOY_FAILED":
             raise RayDeployError(f"Serve could not deploy the app: {_messages(status)}")
         if time.monotonic() > deadline:
-            raise RayDeployError(f"the app was not ready within {timeout_s:.0f} s: "
-                                 f"{_messages(status) if status else 'no status yet'}")
+            raise RayDeployError(
+                f"the app was not ready within {timeout_s:.0f} s: {_messages(status) if status else 'no status yet'}"
+            )
         time.sleep(0.25)
 
 
@@ -245,12 +277,20 @@ def wait_engine_replicas(count: int, timeout_s: float = 120.0, *, replaced: Iter
         status = app_status()
         deployment = status.deployments.get(ENGINE_DEPLOYMENT) if status else None
         live = set(engine_replica_actors())
-        if deployment and deployment.status == "HEALTHY" and deployment.replica_states.get("RUNNING", 0) == count \
-                and sum(deployment.replica_states.values()) == count and len(live) == count and not live & gone:
+        if (
+            deployment
+            and deployment.status == "HEALTHY"
+            and deployment.replica_states.get("RUNNING", 0) == count
+            and sum(deployment.replica_states.values()) == count
+            and len(live) == count
+            and not live & gone
+        ):
             return live
         if time.monotonic() > deadline:
-            raise RayDeployError(f"{count} healthy engine replicas expected within {timeout_s:.0f} s; "
-                                 f"states now: {engine_replica_states()}, live: {sorted(live)}")
+            raise RayDeployError(
+                f"{count} healthy engine replicas expected within {timeout_s:.0f} s; "
+                f"states now: {engine_replica_states()}, live: {sorted(live)}"
+            )
         time.sleep(0.25)
 
 
@@ -277,7 +317,7 @@ def engine_replica_load(replica: str) -> int | None:
         return None
     try:  # the replica actor's method Serve's routers poll; not a public API, hence the fallback
         return int(ray.get(actor.get_num_ongoing_requests.remote(), timeout=5))
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
 
 
@@ -317,9 +357,22 @@ def require_ray() -> None:
     try:
         import ray.serve  # noqa: F401
     except ImportError as error:
-        raise SettingsError("Ray Serve is not installed: pip install 'inpaint-conformance[cluster]' "
-                            f"(it brings ray[serve]); {error}") from error
+        raise SettingsError(
+            f"Ray Serve is not installed: pip install 'inpaint-conformance[cluster]' (it brings ray[serve]); {error}"
+        ) from error
 
 
-__all__ = ["RayDeployError", "deploy", "deployed_settings", "engine_replica_actors", "engine_replica_load", "engine_replica_states", "kill_engine_replica",
-           "require_ray", "shutdown", "start_ray", "wait_engine_replicas", "wait_running"]
+__all__ = [
+    "RayDeployError",
+    "deploy",
+    "deployed_settings",
+    "engine_replica_actors",
+    "engine_replica_load",
+    "engine_replica_states",
+    "kill_engine_replica",
+    "require_ray",
+    "shutdown",
+    "start_ray",
+    "wait_engine_replicas",
+    "wait_running",
+]

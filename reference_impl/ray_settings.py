@@ -5,6 +5,7 @@ One `RaySettings` drives the three ways in: `serve --ray` (deployed from this pr
 replicas as the application builder's `args`, so every field is JSON-friendly.
 This module imports neither Ray nor torch: the CLI validates arguments without them.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -80,7 +81,7 @@ class RaySettings:
         """Replicas that must fit at deploy time (autoscaling starts at MIN, at least 1)."""
         return max(self.autoscale[0], 1) if self.autoscale else self.replicas
 
-    def replace(self, **changes) -> "RaySettings":
+    def replace(self, **changes) -> RaySettings:
         return RaySettings.from_args({**self.to_args(), **changes})
 
     def to_args(self) -> dict:
@@ -91,7 +92,7 @@ class RaySettings:
         return data
 
     @classmethod
-    def from_args(cls, args: dict | None) -> "RaySettings":
+    def from_args(cls, args: dict | None) -> RaySettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(args or {}) - known)
         if unknown:

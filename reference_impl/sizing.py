@@ -3,6 +3,7 @@
 Pure Pillow/numpy, no torch, so it runs in the caller threads (in parallel) while the
 worker thread keeps the model busy, and it can be tested without the reference extra.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -10,6 +10,7 @@ with this model exactly as it would with a real one, only about a thousand times
 The model is built under ``torch.manual_seed(0)`` so the same weights come out on every
 run and every machine with the same torch version.
 """
+
 from __future__ import annotations
 
 import json

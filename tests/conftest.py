@@ -1,4 +1,5 @@
 """Shared test fixtures: a live fake server on loopback, and small images."""
+
 from __future__ import annotations
 
 import io

@@ -14,6 +14,7 @@ parser, and takes the other road wherever the decisions allow one:
   PNG compress_level 9; long prompts and small images are served.
 - Credits are read at GET /balance with the `authorization` header.
 """
+
 from __future__ import annotations
 
 import base64
@@ -38,8 +39,11 @@ SEED_LIMIT = 4294967294
 MAX_BODY = 8 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
 MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png"}
-SAVE = {"png": {"format": "PNG", "compress_level": 9}, "jpeg": {"format": "JPEG", "quality": 70},
-        "webp": {"format": "WEBP", "lossless": True}}
+SAVE = {
+    "png": {"format": "PNG", "compress_level": 9},
+    "jpeg": {"format": "JPEG", "quality": 70},
+    "webp": {"format": "WEBP", "lossless": True},
+}
 AIT_PATH, VYRO_PATH = "/api/edit/inpaint", "/v1/imagine/api/edits/inpaint"
 
 
@@ -108,7 +112,11 @@ def fill(size: tuple[int, int], seed: int, prompt: str) -> Image.Image:
 
 def paint(picture: Image.Image, mask: Image.Image, seed: int, prompt: str, fmt: str) -> bytes:
     cut = mask.point(lambda v: 255 if v >= 128 else 0)
-    base = picture.convert("RGBA").convert("RGB") if "A" in picture.mode or "transparency" in picture.info else picture.convert("RGB")
+    base = (
+        picture.convert("RGBA").convert("RGB")
+        if "A" in picture.mode or "transparency" in picture.info
+        else picture.convert("RGB")
+    )
     out = Image.composite(fill(picture.size, seed, prompt), base, cut)
     buffer = io.BytesIO()
     out.save(buffer, **SAVE[fmt])
@@ -167,7 +175,9 @@ class IndependentServer:
         return JSONResponse({"code": 0, "message": "success", "data": data})
 
     def _ait_error(self, status: int, message: str, headers: dict | None = None) -> Response:
-        return JSONResponse({"code": -1, "message": f"inpaint refused: {message}", "data": {}}, status_code=status, headers=headers)
+        return JSONResponse(
+            {"code": -1, "message": f"inpaint refused: {message}", "data": {}}, status_code=status, headers=headers
+        )
 
     def _ait_paint(self, content_type: str, body: bytes) -> tuple[bytes, int]:
         form = read_form(content_type, body)
@@ -246,11 +256,13 @@ class IndependentServer:
 def create_app(keys: dict[str, int], **options) -> Starlette:
     server = IndependentServer(keys, **options)
     methods = ["GET", "POST", "PUT", "DELETE"]
-    app = Starlette(routes=[
-        Route(AIT_PATH, server.aithriving, methods=methods),
-        Route(VYRO_PATH, server.vyro, methods=methods),
-        Route("/balance", server.balance, methods=["GET"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route(AIT_PATH, server.aithriving, methods=methods),
+            Route(VYRO_PATH, server.vyro, methods=methods),
+            Route("/balance", server.balance, methods=["GET"]),
+        ]
+    )
     app.state.server = server
     return app
 

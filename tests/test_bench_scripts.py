@@ -4,6 +4,7 @@ Numbers are never asserted (they belong to bench/README.md, measured on a quiet
 machine); what is checked is that each script runs to the end, compares what the issue
 asks it to compare, and writes its JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,15 +22,35 @@ pytestmark = pytest.mark.slow
 def run_bench(script: str, *args: str, tmp_path: Path) -> tuple[str, dict]:
     out = tmp_path / "numbers.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args, "--json", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args, "--json", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, f"{script} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout, json.loads(out.read_text())
 
 
 def test_fake_bench_compares_the_server_with_the_floor(tmp_path):
-    text, numbers = run_bench("fake.py", "--quick", "--no-prism", "--sizes", "64", "--clients", "1",
-                              "--seconds", "0.3", "--rounds", "1", "--api", "vyro", tmp_path=tmp_path)
+    text, numbers = run_bench(
+        "fake.py",
+        "--quick",
+        "--no-prism",
+        "--sizes",
+        "64",
+        "--clients",
+        "1",
+        "--seconds",
+        "0.3",
+        "--rounds",
+        "1",
+        "--api",
+        "vyro",
+        tmp_path=tmp_path,
+    )
     assert "vyro 64x64" in text
     assert numbers["results"], numbers
 

@@ -9,6 +9,7 @@ also replace docs/images/report.png and docs/images/dashboard.png.
 The dashboard's HTTP side (what the page polls, who may see it) is tested here too,
 without a browser.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,10 +40,18 @@ ARTIFACTS = Path(os.environ.get("INPAINT_TEST_ARTIFACTS") or ROOT / "test-artifa
 UPDATE_DOCS = os.environ.get("INPAINT_UPDATE_SCREENSHOTS") == "1"
 KEY = "browser-test-key-0123456789"
 # A closed network makes Chromium retry its own services noisily; none of them is wanted here.
-CHROMIUM_ARGS = ["--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 VIEWPORT = {"width": 1280, "height": 1000}
-DASHBOARD_HOOKED = "install_dashboard" in inspect.getsource(__import__("inpaint_conformance.fakes.inspection", fromlist=["x"]))
+DASHBOARD_HOOKED = "install_dashboard" in inspect.getsource(
+    __import__("inpaint_conformance.fakes.inspection", fromlist=["x"])
+)
 HTML_REPORT_WIRED = "write_html" in inspect.getsource(verify_command)
 
 
@@ -51,7 +60,13 @@ class BrowserTestsSkipped(UserWarning):
 
 
 def chromium_executable() -> str | None:
-    for candidate in (os.environ.get("INPAINT_CHROMIUM"), "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+    for candidate in (
+        os.environ.get("INPAINT_CHROMIUM"),
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ):
         if not candidate:
             continue
         found = shutil.which(candidate)
@@ -127,8 +142,24 @@ def mask_inverting_run(tmp_path_factory) -> dict[str, Path]:
     FakeControl(provider).inject("mask_inverted")
     paths = {"json": folder / "report.json", "verify_html": folder / "verify.html", "html": folder / "report.html"}
     with serving(create_app(provider)) as server, pictures_kept():
-        code = main(["verify", "--api", "aithriving", "--base-url", server.url, "--api-key", KEY, "--examples", "2", "--yes",
-                     "--json-report", str(paths["json"]), "--html-report", str(paths["verify_html"])])
+        code = main(
+            [
+                "verify",
+                "--api",
+                "aithriving",
+                "--base-url",
+                server.url,
+                "--api-key",
+                KEY,
+                "--examples",
+                "2",
+                "--yes",
+                "--json-report",
+                str(paths["json"]),
+                "--html-report",
+                str(paths["verify_html"]),
+            ]
+        )
     assert code == 1  # MUST clauses (mask meaning) failed
     assert main(["report", str(paths["json"]), "--html", str(paths["html"])]) == 0
     return paths
@@ -146,7 +177,9 @@ def open_offline(tab, path: Path) -> list[str]:
 
 def broken_images(tab, selector: str = "img") -> list[str]:
     return tab.eval_on_selector_all(
-        selector, "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt || i.outerHTML.slice(0, 80))")
+        selector,
+        "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt || i.outerHTML.slice(0, 80))",
+    )
 
 
 @pytest.mark.browser
@@ -198,10 +231,12 @@ def test_report_filters_by_api_and_words_and_from_the_summary_counts(page, tmp_p
     from inpaint_conformance.harness.html_report import write_html
     from inpaint_conformance.harness.results import ClauseResult, RunReport
 
-    results = [ClauseResult("aithriving", "ait.seed.range", "MUST", "passed", "4 checks"),
-               ClauseResult("aithriving", "ait.kept_pixels", "SHOULD", "failed", "kept pixels changed"),
-               ClauseResult("vyro", "vyro.success.png", "MUST", "failed", "not a PNG"),
-               ClauseResult("vyro", "vyro.unknown_fields", "MAY", "skipped", "no probe")]
+    results = [
+        ClauseResult("aithriving", "ait.seed.range", "MUST", "passed", "4 checks"),
+        ClauseResult("aithriving", "ait.kept_pixels", "SHOULD", "failed", "kept pixels changed"),
+        ClauseResult("vyro", "vyro.success.png", "MUST", "failed", "not a PNG"),
+        ClauseResult("vyro", "vyro.unknown_fields", "MAY", "skipped", "no probe"),
+    ]
     path = write_html(RunReport(["aithriving", "vyro"], "two APIs", results, "", "test"), tmp_path / "r.html")
     open_offline(page, path)
     shown = "rows => rows.filter(r => r.offsetParent !== null).map(r => r.dataset.clause)"
@@ -212,7 +247,7 @@ def test_report_filters_by_api_and_words_and_from_the_summary_counts(page, tmp_p
     page.locator("input[name=text]").fill("png")
     assert rows.evaluate_all(shown) == ["vyro.success.png"]
     # A count in a summary table shows exactly those clauses.
-    page.locator('table[data-api=aithriving] button.pick[data-level=SHOULD][data-status=failed]').click()
+    page.locator("table[data-api=aithriving] button.pick[data-level=SHOULD][data-status=failed]").click()
     assert rows.evaluate_all(shown) == ["ait.kept_pixels"]
     # A link to a hidden clause shows it again, opened.
     page.evaluate("location.hash = '#clause-ait.seed.range'")
@@ -243,7 +278,9 @@ def test_report_shows_a_picture_full_size_on_one_click_and_copies_a_reproducer(p
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not HTML_REPORT_WIRED, reason="harness/commands/verify.py does not call write_html for --html-report yet")
+@pytest.mark.skipif(
+    not HTML_REPORT_WIRED, reason="harness/commands/verify.py does not call write_html for --html-report yet"
+)
 def test_verify_html_report_is_the_same_page(page, mask_inverting_run):
     asked = open_offline(page, mask_inverting_run["verify_html"])
     row = page.locator('details.clause[data-clause="ait.kept_pixels"]')
@@ -291,7 +328,9 @@ def test_dashboard_shows_requests_as_they_arrive_without_a_reload(page, live_das
     FakeControl(provider).inject("mask_inverted", api="vyro")
     spec = valid_spec()
     files = [(n, (p.filename, p.data, p.content_type)) for n, p in spec.files.items()]
-    client.post(PATHS[Api.AITHRIVING], headers={"authorization": KEY}, files=files, data={"prompt": "a red boat", "seed": "-1"})
+    client.post(
+        PATHS[Api.AITHRIVING], headers={"authorization": KEY}, files=files, data={"prompt": "a red boat", "seed": "-1"}
+    )
     assert inpaint(client, Api.VYRO).status_code == 200
     expect(entries).to_have_count(3)
 

@@ -1,4 +1,5 @@
 """`check-client`: a client's verdict from the fake's journal or a HAR file."""
+
 from __future__ import annotations
 
 import base64
@@ -40,12 +41,17 @@ def by_clause(report: dict) -> dict[str, dict]:
 
 # -- from the fake's journal ---------------------------------------------------------
 
+
 def drive_client(base: str) -> None:
     """A client with two mistakes: an out-of-range seed, and a Vyro call without a mask."""
     ait, vyro = f"{base}{PATHS[Api.AITHRIVING]}", f"{base}{PATHS[Api.VYRO]}"
     httpx.post(ait, headers={"authorization": "test-key"}, data={"prompt": "a barn", "seed": "5"}, files=ait_files())
-    httpx.post(ait, headers={"authorization": "test-key"}, data={"prompt": "a barn", "seed": "4294967295"}, files=ait_files())
-    httpx.post(vyro, headers={"bearer": "test-key"}, data={"prompt": "sky"}, files={"image": ("i.png", png(), "image/png")})
+    httpx.post(
+        ait, headers={"authorization": "test-key"}, data={"prompt": "a barn", "seed": "4294967295"}, files=ait_files()
+    )
+    httpx.post(
+        vyro, headers={"bearer": "test-key"}, data={"prompt": "sky"}, files={"image": ("i.png", png(), "image/png")}
+    )
 
 
 def test_journal_from_the_live_fake_is_judged_clause_by_clause(live_fake, tmp_path, capsys):
@@ -54,8 +60,16 @@ def test_journal_from_the_live_fake_is_judged_clause_by_clause(live_fake, tmp_pa
     journal = tmp_path / "journal.jsonl"
     journal.write_text(httpx.get(f"{url}/__fake__/journal.jsonl").text)
 
-    code = main(["check-client", str(journal), "--json-report", str(tmp_path / "r.json"),
-                 "--junit-xml", str(tmp_path / "r.xml")])
+    code = main(
+        [
+            "check-client",
+            str(journal),
+            "--json-report",
+            str(tmp_path / "r.json"),
+            "--junit-xml",
+            str(tmp_path / "r.xml"),
+        ]
+    )
 
     assert code == 1  # MUST clauses failed
     results = by_clause(json.loads((tmp_path / "r.json").read_text()))
@@ -78,8 +92,13 @@ def test_journal_from_the_live_fake_is_judged_clause_by_clause(live_fake, tmp_pa
 def test_client_results_reads_journal_entries_in_process(provider):
     from inpaint_conformance.contracts import HttpRequest
 
-    request = httpx.Request("POST", AIT_URL, headers={"authorization": "test-key"},
-                            data={"prompt": "a barn", "output_format": "gif"}, files=ait_files())
+    request = httpx.Request(
+        "POST",
+        AIT_URL,
+        headers={"authorization": "test-key"},
+        data={"prompt": "a barn", "output_format": "gif"},
+        files=ait_files(),
+    )
     request.read()
     provider.handle(HttpRequest("POST", str(request.url), list(request.headers.items()), request.content))
 
@@ -92,8 +111,12 @@ def test_client_results_reads_journal_entries_in_process(provider):
 
 def test_a_conforming_client_exits_0_and_unused_api_is_skipped(live_fake, tmp_path):
     url, _ = live_fake
-    httpx.post(f"{url}{PATHS[Api.AITHRIVING]}", headers={"authorization": "test-key"},
-               data={"prompt": "a barn"}, files=ait_files())
+    httpx.post(
+        f"{url}{PATHS[Api.AITHRIVING]}",
+        headers={"authorization": "test-key"},
+        data={"prompt": "a barn"},
+        files=ait_files(),
+    )
     journal = tmp_path / "journal.json"
     journal.write_text(httpx.get(f"{url}/__fake__/journal").text)  # the JSON (array) form works too
 
@@ -104,9 +127,22 @@ def test_a_conforming_client_exits_0_and_unused_api_is_skipped(live_fake, tmp_pa
 
 
 def test_strict_counts_a_should_clause(tmp_path):
-    entry = {"id": 1, "time": 1700000000.0, "api": "vyro", "method": "POST", "path": PATHS[Api.VYRO], "status": 400,
-             "violations": [{"clause": "vyro.model_version.unknown", "level": "SHOULD", "message": "model_version '9' is unknown",
-                             "refuse": True}]}
+    entry = {
+        "id": 1,
+        "time": 1700000000.0,
+        "api": "vyro",
+        "method": "POST",
+        "path": PATHS[Api.VYRO],
+        "status": 400,
+        "violations": [
+            {
+                "clause": "vyro.model_version.unknown",
+                "level": "SHOULD",
+                "message": "model_version '9' is unknown",
+                "refuse": True,
+            }
+        ],
+    }
     journal = tmp_path / "j.jsonl"
     journal.write_text(json.dumps(entry) + "\n")
     assert main(["check-client", str(journal)]) == 0
@@ -114,6 +150,7 @@ def test_strict_counts_a_should_clause(tmp_path):
 
 
 # -- from a HAR file -------------------------------------------------------------------
+
 
 def har_entry(request: httpx.Request, form: str = "text", started: str = "2024-05-01T10:00:00.000Z") -> dict:
     body = request.read()
@@ -125,26 +162,44 @@ def har_entry(request: httpx.Request, form: str = "text", started: str = "2024-0
         post.update(text=base64.b64encode(body).decode(), encoding="base64")
     elif form == "lossy":  # how tools that decode everything as UTF-8 write them
         post["text"] = body.decode("utf-8", errors="replace")
-    entry = {"startedDateTime": started, "request": {"method": request.method, "url": str(request.url),
-                                                     "httpVersion": "HTTP/1.1", "headers": headers}}
+    entry = {
+        "startedDateTime": started,
+        "request": {"method": request.method, "url": str(request.url), "httpVersion": "HTTP/1.1", "headers": headers},
+    }
     if body:
         entry["request"]["postData"] = post
     return entry
 
 
 def write_har(path, entries: list[dict]) -> str:
-    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}}))
+    path.write_text(
+        json.dumps({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}})
+    )
     return str(path)
 
 
 def test_har_requests_are_rebuilt_and_judged(tmp_path, capsys):
-    good = httpx.Request("POST", AIT_URL, headers={"authorization": "k"}, data={"prompt": "a barn", "seed": "12"}, files=ait_files())
-    bearer = httpx.Request("POST", AIT_URL, headers={"authorization": "Bearer k"}, data={"prompt": "x"}, files=ait_files())
-    vyro = httpx.Request("POST", VYRO_URL, headers={"bearer": "k"}, data={"prompt": "sky", "model_version": "1"}, files=vyro_files())
+    good = httpx.Request(
+        "POST", AIT_URL, headers={"authorization": "k"}, data={"prompt": "a barn", "seed": "12"}, files=ait_files()
+    )
+    bearer = httpx.Request(
+        "POST", AIT_URL, headers={"authorization": "Bearer k"}, data={"prompt": "x"}, files=ait_files()
+    )
+    vyro = httpx.Request(
+        "POST", VYRO_URL, headers={"bearer": "k"}, data={"prompt": "sky", "model_version": "1"}, files=vyro_files()
+    )
     elsewhere = httpx.Request("GET", "https://www.aithriving.com/pricing")
     preflight = httpx.Request("OPTIONS", AIT_URL)
-    har = write_har(tmp_path / "c.har", [har_entry(good), har_entry(bearer, "base64", "2024-05-01T10:00:01.000Z"),
-                                         har_entry(vyro), har_entry(elsewhere), har_entry(preflight)])
+    har = write_har(
+        tmp_path / "c.har",
+        [
+            har_entry(good),
+            har_entry(bearer, "base64", "2024-05-01T10:00:01.000Z"),
+            har_entry(vyro),
+            har_entry(elsewhere),
+            har_entry(preflight),
+        ],
+    )
 
     assert main(["check-client", har, "--json-report", str(tmp_path / "r.json")]) == 1
     results = by_clause(json.loads((tmp_path / "r.json").read_text()))
@@ -159,26 +214,52 @@ def test_har_requests_are_rebuilt_and_judged(tmp_path, capsys):
 
 
 def test_har_params_form_is_rebuilt_as_multipart(tmp_path):
-    entry = {"startedDateTime": "", "request": {
-        "method": "POST", "url": AIT_URL, "headers": [{"name": "authorization", "value": "k"}],
-        "postData": {"mimeType": "multipart/form-data", "params": [
-            {"name": "prompt", "value": "a barn"}, {"name": "seed", "value": "-3"},
-            {"name": "image", "fileName": "image.png", "contentType": "image/png", "value": png("RGBA").decode("latin-1")}]}}}
+    entry = {
+        "startedDateTime": "",
+        "request": {
+            "method": "POST",
+            "url": AIT_URL,
+            "headers": [{"name": "authorization", "value": "k"}],
+            "postData": {
+                "mimeType": "multipart/form-data",
+                "params": [
+                    {"name": "prompt", "value": "a barn"},
+                    {"name": "seed", "value": "-3"},
+                    {
+                        "name": "image",
+                        "fileName": "image.png",
+                        "contentType": "image/png",
+                        "value": png("RGBA").decode("latin-1"),
+                    },
+                ],
+            },
+        },
+    }
     found = load_client_input(write_har(tmp_path / "p.har", [entry]))
     (request,) = found.requests
     assert [v["clause"] for v in request.violations] == ["ait.seed.range"]
 
 
 def test_har_urlencoded_form_is_a_multipart_violation(tmp_path):
-    entry = {"request": {"method": "POST", "url": AIT_URL, "headers": [{"name": "authorization", "value": "k"}],
-                         "postData": {"mimeType": "application/x-www-form-urlencoded",
-                                      "params": [{"name": "prompt", "value": "a barn"}]}}}
+    entry = {
+        "request": {
+            "method": "POST",
+            "url": AIT_URL,
+            "headers": [{"name": "authorization", "value": "k"}],
+            "postData": {
+                "mimeType": "application/x-www-form-urlencoded",
+                "params": [{"name": "prompt", "value": "a barn"}],
+            },
+        }
+    }
     (request,) = load_client_input(write_har(tmp_path / "u.har", [entry])).requests
     assert [v["clause"] for v in request.violations] == ["ait.transport.multipart"]
 
 
 def test_har_that_lost_the_image_bytes_raises_no_false_alarm(tmp_path, capsys):
-    request = httpx.Request("POST", AIT_URL, headers={"authorization": "k"}, data={"prompt": "a barn"}, files=ait_files())
+    request = httpx.Request(
+        "POST", AIT_URL, headers={"authorization": "k"}, data={"prompt": "a barn"}, files=ait_files()
+    )
     har = write_har(tmp_path / "lossy.har", [har_entry(request, "lossy")])
 
     assert main(["check-client", har, "--json-report", str(tmp_path / "r.json")]) == 0
@@ -191,13 +272,17 @@ def test_har_that_lost_the_image_bytes_raises_no_false_alarm(tmp_path, capsys):
 
 # -- bad input ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no such file"),
-    ("", "is empty"),
-    ('{"api": "aithriving", "violations": []}\n{oops\n', "line 2 is not JSON"),
-    ('{"hello": 1}', "entry 1 is not a journal entry"),
-    ('{"log": {"entries": [{"request": {}}]}}', "log.entries[0] has no request"),
-])
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        ("", "is empty"),
+        ('{"api": "aithriving", "violations": []}\n{oops\n', "line 2 is not JSON"),
+        ('{"hello": 1}', "entry 1 is not a journal entry"),
+        ('{"log": {"entries": [{"request": {}}]}}', "log.entries[0] has no request"),
+    ],
+)
 def test_unreadable_input_exits_2_with_the_reason(tmp_path, capsys, content, message):
     path = tmp_path / "input.jsonl"
     if content is not None:

@@ -3,6 +3,7 @@
 docs/clauses.md is the markdown output for the whole catalog, byte for byte; every
 quote is verbatim in the seed document it names; every decision row is cited.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from inpaint_conformance.contracts import CATALOG, Api, clauses
-from inpaint_conformance.contracts.catalog_docs import DECISIONS_REGENERATE, REGENERATE, TOOL_RULES, render_decisions_markdown, render_markdown
+from inpaint_conformance.contracts.catalog_docs import (
+    DECISIONS_REGENERATE,
+    REGENERATE,
+    TOOL_RULES,
+    render_decisions_markdown,
+    render_markdown,
+)
 from inpaint_conformance.contracts.decisions import DECISIONS, cited
 from inpaint_conformance.harness.cli import main
 
@@ -52,8 +59,9 @@ def test_docs_decisions_md_is_up_to_date(capsys):
 
 
 def test_decisions_are_the_rows_the_project_reads_and_each_has_its_reasons():
-    assert [d.id for d in DECISIONS] == [r for r in DECISION_ROWS if r[0] == "A"] + [r for r in DECISION_ROWS if r[0] == "V"] \
-        + ["B1", "B2", "B3", "B4", "B5", "B6"]
+    assert [d.id for d in DECISIONS] == [r for r in DECISION_ROWS if r[0] == "A"] + [
+        r for r in DECISION_ROWS if r[0] == "V"
+    ] + ["B1", "B2", "B3", "B4", "B5", "B6"]
     for row in DECISIONS:
         assert row.decision.strip() and row.why.strip() and row.level.strip(), row.id
 
@@ -63,7 +71,10 @@ def test_every_citation_in_the_catalog_resolves_to_a_decision_row():
         rows = cited(clause.citation.decision)  # raises UnknownDecision for a row that is not there
         assert rows or clause.citation.quote, f"{clause.id} cites neither the document nor a decision"
         for row in rows:
-            assert f"`{clause.id}`" in DECISIONS_DOC.read_text(encoding="utf-8").split(f"### {row.id}:", 1)[1].split("###", 1)[0]
+            assert (
+                f"`{clause.id}`"
+                in DECISIONS_DOC.read_text(encoding="utf-8").split(f"### {row.id}:", 1)[1].split("###", 1)[0]
+            )
 
 
 def test_markdown_output_is_the_docs_file(capsys):
@@ -79,7 +90,7 @@ def test_markdown_has_one_well_formed_table_row_per_clause():
     text = render_markdown(CATALOG)
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     assert len(rows) == len(CATALOG)
-    for line, clause in zip(rows, CATALOG):
+    for line, clause in zip(rows, CATALOG, strict=True):
         id_, level, statement, citation = cells(line)
         assert (id_, level) == (f"`{clause.id}`", clause.level.value)
         for row in cited(clause.citation.decision):
@@ -147,7 +158,9 @@ def test_every_clause_cites_something(clause):
 @pytest.mark.parametrize("name", SEED_FILES)
 def test_seed_copies_are_byte_identical_to_the_shared_ones(name):
     for folder in shared_seeds():
-        assert (SEEDS / name).read_bytes() == (folder / name).read_bytes(), f"contracts/seeds/{name} differs from {folder}"
+        assert (SEEDS / name).read_bytes() == (folder / name).read_bytes(), (
+            f"contracts/seeds/{name} differs from {folder}"
+        )
 
 
 def cited_rows() -> set[str]:

@@ -6,17 +6,20 @@ A clause is covered by a row of one of the tables: request-side (a request
 answer can break), or, for the clauses below that need several exchanges, through
 `inpaint_conformance.contracts.sequences`.
 """
+
 from __future__ import annotations
 
-from inpaint_conformance.contracts import CATALOG
 from test_contracts_requests import REQUEST_CASES
 from test_contracts_responses import ACCEPT_ONLY_CASES, RESPONSE_CASES
 from test_contracts_sequences import SEQUENCE_CASES
+
+from inpaint_conformance.contracts import CATALOG
 
 # Judged across several exchanges, so no single exchange can show them broken:
 MULTI_EXCHANGE = {
     "ait.seed.random_differs",  # two random-seed answers compared (check_random_seeds)
     "ait.reproducible",  # two answers to the same seeded request compared (check_reproducible)
+    "ait.seed.sensitivity",  # two answers to requests differing in their seed compared (check_seed_sensitivity)
     "ait.credits.success",  # balance before and after (check_charge), likewise:
     "ait.credits.failure",
     "ait.credits.insufficient",
@@ -28,8 +31,11 @@ KNOWN_GAPS = {case.clause for case in RESPONSE_CASES if case.gap}
 
 
 def single_exchange_ids() -> set[str]:
-    return ({case.clause for case in REQUEST_CASES} | {case.clause for case in RESPONSE_CASES}
-            | {clause_id for clause_id, *_ in ACCEPT_ONLY_CASES})
+    return (
+        {case.clause for case in REQUEST_CASES}
+        | {case.clause for case in RESPONSE_CASES}
+        | {clause_id for clause_id, *_ in ACCEPT_ONLY_CASES}
+    )
 
 
 def test_every_clause_has_a_good_and_a_bad_example():
@@ -37,7 +43,8 @@ def test_every_clause_has_a_good_and_a_bad_example():
     untested = catalog - MULTI_EXCHANGE - single_exchange_ids()
     assert not untested, (
         f"clauses without a test: {sorted(untested)}; add a (clause, good, bad) row to tests/test_contracts_requests.py "
-        "or tests/test_contracts_responses.py, or a sequence to tests/test_contracts_sequences.py")
+        "or tests/test_contracts_responses.py, or a sequence to tests/test_contracts_sequences.py"
+    )
 
 
 def test_tables_name_only_catalog_clauses():

@@ -5,6 +5,7 @@ refuses it with the documented status does not).
 
 The exchanges here are also the building blocks of test_contracts_responses.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaint_conformance.contracts import Api, HttpRequest, HttpResponse, Level, Side, clause, validate_request, validate_response
+from inpaint_conformance.contracts import (
+    Api,
+    HttpRequest,
+    HttpResponse,
+    Level,
+    Side,
+    clause,
+    validate_request,
+    validate_response,
+)
 from inpaint_conformance.contracts.envelopes import ait_failure, ait_success
 from inpaint_conformance.contracts.rules import AUTH_HEADER, MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES, SEED_MAX, SEED_MIN
 from inpaint_conformance.contracts.strategies import RequestSpec, encode_image, endpoint, picture, upload
@@ -62,7 +72,9 @@ def with_headers(request: HttpRequest, **headers: str) -> HttpRequest:
 
 
 def without_header(request: HttpRequest, name: str) -> HttpRequest:
-    return HttpRequest(request.method, request.url, {k: v for k, v in request.headers.items() if k != name}, request.body)
+    return HttpRequest(
+        request.method, request.url, {k: v for k, v in request.headers.items() if k != name}, request.body
+    )
 
 
 def as_json(api: Api) -> HttpRequest:
@@ -73,7 +85,9 @@ def as_json(api: Api) -> HttpRequest:
 
 def truncated(api: Api) -> HttpRequest:
     whole = BASE[api].build()
-    return without_header(HttpRequest("POST", whole.url, whole.headers, whole.body[: len(whole.body) // 2]), "content-length")
+    return without_header(
+        HttpRequest("POST", whole.url, whole.headers, whole.body[: len(whole.body) // 2]), "content-length"
+    )
 
 
 def oversized(api: Api, size: int) -> HttpRequest:
@@ -118,28 +132,65 @@ JPEG = encode_image(IMAGE, "jpeg")
 REQUEST_CASES: list[RequestCase] = [
     # -- AIThriving ----------------------------------------------------------------------
     case("ait.transport.post", BASE[AIT], lambda: BASE[AIT].build(method="GET"), "GET"),
-    case("ait.transport.post", BASE[AIT], lambda: BASE[AIT].build(url="https://www.aithriving.com/api/edit/outpaint"), "path"),
+    case(
+        "ait.transport.post",
+        BASE[AIT],
+        lambda: BASE[AIT].build(url="https://www.aithriving.com/api/edit/outpaint"),
+        "path",
+    ),
     case("ait.transport.multipart", BASE[AIT], lambda: as_json(AIT)),
     case("ait.auth.header", BASE[AIT], spec(AIT, key=f"Bearer {KEY}"), "Bearer prefix"),
     case("ait.auth.missing", BASE[AIT], spec(AIT, key=None)),
     case("ait.image.required", BASE[AIT], spec(AIT, drop=["image"])),
     case("ait.image.invalid", spec(AIT, files={"image": upload(WEBP)}), spec(AIT, files={"image": upload(GIF)}), "gif"),
-    case("ait.image.invalid", spec(AIT, files={"image": upload(JPEG)}), spec(AIT, files={"image": upload(png(IMAGE)[:200])}), "corrupt"),
+    case(
+        "ait.image.invalid",
+        spec(AIT, files={"image": upload(JPEG)}),
+        spec(AIT, files={"image": upload(png(IMAGE)[:200])}),
+        "corrupt",
+    ),
     case("ait.image.invalid", BASE[AIT], spec(AIT, files={"image": upload(b"")}), "empty"),
     case("ait.prompt.required", BASE[AIT], spec(AIT, drop=["prompt"])),
     case("ait.prompt.blank", spec(AIT, fields={"prompt": " x "}), spec(AIT, fields={"prompt": " \t "})),
-    case("ait.mask.format", spec(AIT, files={"mask": upload(encode_image(MASK, "jpeg"), "mask")}),
-         spec(AIT, files={"mask": upload(encode_image(MASK.convert("P"), "gif"), "mask")})),
-    case("ait.mask.absent", spec(AIT, files={"image": upload(png(TRANSPARENT))}, drop=["mask"]), spec(AIT, drop=["mask"])),
-    case("ait.output_format.enum", spec(AIT, fields={"output_format": "webp"}), spec(AIT, fields={"output_format": "tiff"})),
-    case("ait.seed.range", spec(AIT, fields={"seed": str(SEED_MAX)}), spec(AIT, fields={"seed": str(SEED_MAX + 1)}), "above"),
-    case("ait.seed.range", spec(AIT, fields={"seed": str(SEED_MIN)}), spec(AIT, fields={"seed": str(SEED_MIN - 1)}), "below"),
+    case(
+        "ait.mask.format",
+        spec(AIT, files={"mask": upload(encode_image(MASK, "jpeg"), "mask")}),
+        spec(AIT, files={"mask": upload(encode_image(MASK.convert("P"), "gif"), "mask")}),
+    ),
+    case(
+        "ait.mask.absent", spec(AIT, files={"image": upload(png(TRANSPARENT))}, drop=["mask"]), spec(AIT, drop=["mask"])
+    ),
+    case(
+        "ait.output_format.enum",
+        spec(AIT, fields={"output_format": "webp"}),
+        spec(AIT, fields={"output_format": "tiff"}),
+    ),
+    case(
+        "ait.seed.range",
+        spec(AIT, fields={"seed": str(SEED_MAX)}),
+        spec(AIT, fields={"seed": str(SEED_MAX + 1)}),
+        "above",
+    ),
+    case(
+        "ait.seed.range",
+        spec(AIT, fields={"seed": str(SEED_MIN)}),
+        spec(AIT, fields={"seed": str(SEED_MIN - 1)}),
+        "below",
+    ),
     case("ait.seed.integer", spec(AIT, fields={"seed": " 7 "}), spec(AIT, fields={"seed": "1.5"})),
     case("ait.robust.malformed", BASE[AIT], lambda: truncated(AIT), "truncated"),
     case("ait.robust.malformed", BASE[AIT], spec(AIT, fields={"prompt": b"caf\xe9"}), "latin-1 prompt"),
-    case("ait.limits.size", lambda: oversized(AIT, MAX_UPLOAD_BYTES - 4096), lambda: oversized(AIT, MAX_UPLOAD_BYTES + 4096)),
-    case("ait.limits.dimensions", spec(AIT, fields={"prompt": "x" * MAX_PROMPT_CHARS}),
-         spec(AIT, fields={"prompt": "x" * (MAX_PROMPT_CHARS + 1)}), "prompt"),
+    case(
+        "ait.limits.size",
+        lambda: oversized(AIT, MAX_UPLOAD_BYTES - 4096),
+        lambda: oversized(AIT, MAX_UPLOAD_BYTES + 4096),
+    ),
+    case(
+        "ait.limits.dimensions",
+        spec(AIT, fields={"prompt": "x" * MAX_PROMPT_CHARS}),
+        spec(AIT, fields={"prompt": "x" * (MAX_PROMPT_CHARS + 1)}),
+        "prompt",
+    ),
     # -- Vyro ---------------------------------------------------------------------------
     case("vyro.transport.post", BASE[VYRO], lambda: BASE[VYRO].build(method="PUT"), "PUT"),
     case("vyro.transport.multipart", BASE[VYRO], lambda: as_json(VYRO)),
@@ -148,15 +199,36 @@ REQUEST_CASES: list[RequestCase] = [
     case("vyro.prompt.required", BASE[VYRO], spec(VYRO, drop=["prompt"])),
     case("vyro.image.required", BASE[VYRO], spec(VYRO, drop=["image"])),
     case("vyro.mask.required", BASE[VYRO], spec(VYRO, drop=["mask"])),
-    case("vyro.image.invalid", spec(VYRO, files={"image": upload(JPEG)}), spec(VYRO, files={"image": upload(WEBP)}), "webp"),
+    case(
+        "vyro.image.invalid",
+        spec(VYRO, files={"image": upload(JPEG)}),
+        spec(VYRO, files={"image": upload(WEBP)}),
+        "webp",
+    ),
     case("vyro.image.invalid", BASE[VYRO], spec(VYRO, files={"image": upload(encode_image(IMAGE, "bmp"))}), "bmp"),
-    case("vyro.mask.invalid", spec(VYRO, files={"mask": upload(encode_image(MASK, "jpeg"), "mask")}),
-         spec(VYRO, files={"mask": upload(encode_image(MASK.convert("RGB"), "webp"), "mask")}), "webp"),
-    case("vyro.model_version.unknown", spec(VYRO, fields={"model_version": "1"}), spec(VYRO, fields={"model_version": "2"})),
+    case(
+        "vyro.mask.invalid",
+        spec(VYRO, files={"mask": upload(encode_image(MASK, "jpeg"), "mask")}),
+        spec(VYRO, files={"mask": upload(encode_image(MASK.convert("RGB"), "webp"), "mask")}),
+        "webp",
+    ),
+    case(
+        "vyro.model_version.unknown",
+        spec(VYRO, fields={"model_version": "1"}),
+        spec(VYRO, fields={"model_version": "2"}),
+    ),
     case("vyro.robust.malformed", BASE[VYRO], lambda: truncated(VYRO), "truncated"),
-    case("vyro.limits.size", lambda: oversized(VYRO, MAX_UPLOAD_BYTES - 4096), lambda: oversized(VYRO, MAX_UPLOAD_BYTES + 4096)),
-    case("vyro.limits.dimensions", spec(VYRO, fields={"prompt": "x" * MAX_PROMPT_CHARS}),
-         spec(VYRO, fields={"prompt": "x" * (MAX_PROMPT_CHARS + 1)}), "prompt"),
+    case(
+        "vyro.limits.size",
+        lambda: oversized(VYRO, MAX_UPLOAD_BYTES - 4096),
+        lambda: oversized(VYRO, MAX_UPLOAD_BYTES + 4096),
+    ),
+    case(
+        "vyro.limits.dimensions",
+        spec(VYRO, fields={"prompt": "x" * MAX_PROMPT_CHARS}),
+        spec(VYRO, fields={"prompt": "x" * (MAX_PROMPT_CHARS + 1)}),
+        "prompt",
+    ),
 ]
 
 
@@ -190,8 +262,11 @@ def refused(api: Api, clause_id: str) -> HttpResponse:
     return HttpResponse(status, {"content-type": "application/json"}, b'{"message": "refused"}')
 
 
-SERVER_ROWS = [r for r in REQUEST_CASES if Side.SERVER in clause(r.clause).sides
-               and any(v.refuse for v in validate_request(r.api, r.bad()).violations)]
+SERVER_ROWS = [
+    r
+    for r in REQUEST_CASES
+    if Side.SERVER in clause(r.clause).sides and any(v.refuse for v in validate_request(r.api, r.bad()).violations)
+]
 # B2/B4: a server MAY refuse these requests, and MAY serve them just as well.
 MAY_REFUSE_ROWS = [r for r in SERVER_ROWS if clause(r.clause).level is Level.MAY]
 MUST_REFUSE_ROWS = [r for r in SERVER_ROWS if r not in MAY_REFUSE_ROWS]
@@ -219,11 +294,14 @@ def test_server_serving_a_request_it_may_refuse_conforms(row: RequestCase):
     assert row.clause not in {v.clause for v in result.violations}, [str(v) for v in result.violations]
 
 
-@pytest.mark.parametrize(("clause_id", "bad", "status"), [
-    ("vyro.auth.missing", spec(VYRO, key=None), 400),  # V2: a missing token is a 401, not any 4xx
-    ("vyro.prompt.required", spec(VYRO, drop=["prompt"]), 401),  # V4: a missing part is a 400
-    ("vyro.image.invalid", spec(VYRO, files={"image": upload(WEBP)}), 500),  # V5: never a 5xx
-])
+@pytest.mark.parametrize(
+    ("clause_id", "bad", "status"),
+    [
+        ("vyro.auth.missing", spec(VYRO, key=None), 400),  # V2: a missing token is a 401, not any 4xx
+        ("vyro.prompt.required", spec(VYRO, drop=["prompt"]), 401),  # V4: a missing part is a 400
+        ("vyro.image.invalid", spec(VYRO, files={"image": upload(WEBP)}), 500),  # V5: never a 5xx
+    ],
+)
 def test_vyro_refusal_with_the_wrong_status_breaks_the_clause(clause_id, bad, status):
     verdict = validate_request(VYRO, bad.build())
     result = validate_response(VYRO, verdict, HttpResponse(status, {}, b"no"))

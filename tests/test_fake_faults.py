@@ -1,4 +1,5 @@
 """Fault injection: each transport fault through both doors (live server, in-process mocks)."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,9 @@ import time
 import httpx
 import pytest
 import requests
+from test_fake_support import parts
 
 from inpaint_conformance.fakes.faults import Fault, FaultBook
-from test_fake_support import parts
 
 
 @pytest.fixture(params=["server", "mock"])
@@ -74,7 +75,9 @@ def test_timeout_never_answers(door, client, error):
     assert _ait(door, client, timeout=5).status_code == 200
 
 
-@pytest.mark.parametrize("client, error", [(httpx, httpx.RemoteProtocolError), (requests, requests.exceptions.ConnectionError)])
+@pytest.mark.parametrize(
+    "client, error", [(httpx, httpx.RemoteProtocolError), (requests, requests.exceptions.ConnectionError)]
+)
 def test_drop_closes_the_connection_without_an_answer(door, client, error):
     door.inject("drop", count=1)
     with pytest.raises(error):

@@ -1,15 +1,16 @@
 """The inspection API under /__fake__/: balances, keys, journal, faults, reset, access."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 from fastapi.testclient import TestClient
+from test_fake_support import parts
 
 from inpaint_conformance.fakes import FakeProvider
 from inpaint_conformance.fakes.app import create_app
 from inpaint_conformance.fakes.faults import KINDS
-from test_fake_support import parts
 
 SECRET = "sk-live-0123456789abcdef"  # long enough that redaction keeps a 4-character hint
 
@@ -28,7 +29,9 @@ def client(fake):
 
 
 def _inpaint(client, key: str = SECRET, **data):
-    return client.post("/api/edit/inpaint", headers={"authorization": key}, files=parts(), data={"prompt": "a cat", **data})
+    return client.post(
+        "/api/edit/inpaint", headers={"authorization": key}, files=parts(), data={"prompt": "a cat", **data}
+    )
 
 
 def test_credits_probe_answers_the_balance_and_401_for_unknown_keys(client):
@@ -50,15 +53,18 @@ def test_keys_are_created_listed_redacted_and_set(client):
     assert client.get("/__fake__/credits", headers={"authorization": "another-key-123456"}).json() == {"credits": 3}
 
 
-@pytest.mark.parametrize("method, path, body, status, words", [
-    ("post", "/__fake__/keys", {"key": SECRET}, 409, "PUT /__fake__/keys/{key}"),
-    ("post", "/__fake__/keys", {"key": "k", "credits": -1}, 400, ">= 0"),
-    ("post", "/__fake__/keys", {"key": "has space"}, 400, "printable ASCII"),
-    ("post", "/__fake__/keys", {"kee": "x"}, 400, "unknown field(s) kee"),
-    ("put", "/__fake__/keys/unknown", {"credits": 1}, 404, "POST /__fake__/keys"),
-    ("put", f"/__fake__/keys/{SECRET}", {"credits": "many"}, 400, "whole number"),
-    ("put", f"/__fake__/keys/{SECRET}", {}, 400, '{"credits": N}'),
-])
+@pytest.mark.parametrize(
+    "method, path, body, status, words",
+    [
+        ("post", "/__fake__/keys", {"key": SECRET}, 409, "PUT /__fake__/keys/{key}"),
+        ("post", "/__fake__/keys", {"key": "k", "credits": -1}, 400, ">= 0"),
+        ("post", "/__fake__/keys", {"key": "has space"}, 400, "printable ASCII"),
+        ("post", "/__fake__/keys", {"kee": "x"}, 400, "unknown field(s) kee"),
+        ("put", "/__fake__/keys/unknown", {"credits": 1}, 404, "POST /__fake__/keys"),
+        ("put", f"/__fake__/keys/{SECRET}", {"credits": "many"}, 400, "whole number"),
+        ("put", f"/__fake__/keys/{SECRET}", {}, 400, '{"credits": N}'),
+    ],
+)
 def test_bad_key_calls_are_refused_with_a_reason(client, method, path, body, status, words):
     response = getattr(client, method)(path, json=body)
     assert response.status_code == status
@@ -95,7 +101,12 @@ def test_the_journal_records_what_the_client_broke(client):
 
 def test_secrets_never_appear_in_the_journal_or_its_export(client):
     _inpaint(client)
-    client.post("/v1/imagine/api/edits/inpaint", headers={"authorization": f"Bearer {SECRET}"}, files=parts(), data={"prompt": "x"})
+    client.post(
+        "/v1/imagine/api/edits/inpaint",
+        headers={"authorization": f"Bearer {SECRET}"},
+        files=parts(),
+        data={"prompt": "x"},
+    )
     client.post("/__fake__/faults", json={"kind": "latency", "key": SECRET, "seconds": 0})
     for path in ("/__fake__/journal", "/__fake__/journal.jsonl", "/__fake__/faults", "/__fake__/keys"):
         text = client.get(path).text
@@ -121,14 +132,17 @@ def test_faults_are_added_listed_and_cleared(client, fake):
     assert fake.faults.active() == []
 
 
-@pytest.mark.parametrize("body, words", [
-    ({"kind": "explode"}, "unknown fault kind 'explode': expected one of"),
-    ({"kind": "latency", "api": "openai"}, "unknown API 'openai'"),
-    ({"kind": "latency", "count": 0}, "count must be >= 1"),
-    ({"kind": "latency", "probability": 2}, "probability must be in [0, 1]"),
-    ({"kind": "latency", "seconds": "soon"}, "seconds must be a number"),
-    ({"kind": "latency", "when": "now"}, "unknown fault field(s) when"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"kind": "explode"}, "unknown fault kind 'explode': expected one of"),
+        ({"kind": "latency", "api": "openai"}, "unknown API 'openai'"),
+        ({"kind": "latency", "count": 0}, "count must be >= 1"),
+        ({"kind": "latency", "probability": 2}, "probability must be in [0, 1]"),
+        ({"kind": "latency", "seconds": "soon"}, "seconds must be a number"),
+        ({"kind": "latency", "when": "now"}, "unknown fault field(s) when"),
+    ],
+)
 def test_bad_faults_are_refused_with_a_reason(client, body, words):
     response = client.post("/__fake__/faults", json=body)
     assert response.status_code == 400
@@ -153,10 +167,19 @@ def test_reset_clears_journal_and_faults_and_optionally_balances(client, fake):
     assert client.post("/__fake__/reset", json={"balances": "yes"}).status_code == 400
 
 
-ADMIN_CALLS = [("get", "/__fake__/keys"), ("post", "/__fake__/keys"), ("put", f"/__fake__/keys/{SECRET}"),
-               ("get", "/__fake__/journal"), ("get", "/__fake__/journal.jsonl"), ("delete", "/__fake__/journal"),
-               ("get", "/__fake__/faults"), ("post", "/__fake__/faults"), ("delete", "/__fake__/faults"),
-               ("delete", "/__fake__/faults/1"), ("post", "/__fake__/reset")]
+ADMIN_CALLS = [
+    ("get", "/__fake__/keys"),
+    ("post", "/__fake__/keys"),
+    ("put", f"/__fake__/keys/{SECRET}"),
+    ("get", "/__fake__/journal"),
+    ("get", "/__fake__/journal.jsonl"),
+    ("delete", "/__fake__/journal"),
+    ("get", "/__fake__/faults"),
+    ("post", "/__fake__/faults"),
+    ("delete", "/__fake__/faults"),
+    ("delete", "/__fake__/faults/1"),
+    ("post", "/__fake__/reset"),
+]
 
 
 @pytest.mark.parametrize("method, path", ADMIN_CALLS)
@@ -174,8 +197,12 @@ def test_admin_calls_off_loopback_need_the_right_token(fake):
         wrong = client.get("/__fake__/keys", headers={"x-admin-token": "guess"})
         assert wrong.status_code == 403 and "x-admin-token" in wrong.json()["detail"]
         assert client.get("/__fake__/keys", headers={"x-admin-token": "s3cret-token"}).status_code == 200
-        client.post("/api/edit/inpaint", headers={"authorization": SECRET, "x-admin-token": "s3cret-token"},
-                    files=parts(), data={"prompt": "a cat"})
+        client.post(
+            "/api/edit/inpaint",
+            headers={"authorization": SECRET, "x-admin-token": "s3cret-token"},
+            files=parts(),
+            data={"prompt": "a cat"},
+        )
         journal = client.get("/__fake__/journal.jsonl", headers={"x-admin-token": "s3cret-token"}).text
         assert "s3cret-token" not in journal
 
@@ -189,7 +216,9 @@ def test_the_dashboard_is_served_under_the_inspection_prefix(client):
 def test_worker_apps_share_the_ledger_and_refuse_per_process_state(tmp_path, monkeypatch):
     from inpaint_conformance.fakes.app_factory import create_app_from_env, settings_env
 
-    for name, value in settings_env(db=str(tmp_path / "l.db"), admin_token=None, loopback=True, ait_failure_status=200).items():
+    for name, value in settings_env(
+        db=str(tmp_path / "l.db"), admin_token=None, loopback=True, ait_failure_status=200
+    ).items():
         monkeypatch.setenv(name, value)
     with TestClient(create_app_from_env()) as one, TestClient(create_app_from_env()) as two:
         assert one.post("/__fake__/keys", json={"key": "shared-key", "credits": 12}).status_code == 201

@@ -1,4 +1,5 @@
 """The credits ledger under concurrent load, and the SQLite ledger across kill -9 and a restart."""
+
 from __future__ import annotations
 
 import signal
@@ -6,17 +7,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from test_fake_support import ServeProcess, parts
 
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
 from inpaint_conformance.fakes import FakeProvider, SqliteLedger
 from inpaint_conformance.fakes.app import create_app
 from inpaint_conformance.fakes.server import serving
-from test_fake_support import ServeProcess, parts
 
 
 def _inpaint(url: str, key: str) -> dict:
-    return httpx.post(f"{url}/api/edit/inpaint", headers={"authorization": key}, files=parts(),
-                      data={"prompt": "a cat"}, timeout=60).json()
+    return httpx.post(
+        f"{url}/api/edit/inpaint", headers={"authorization": key}, files=parts(), data={"prompt": "a cat"}, timeout=60
+    ).json()
 
 
 def _credits(url: str, key: str) -> int:

@@ -1,4 +1,5 @@
 """The in-process mocks and the pytest fixtures: same answers as the server, no network."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,11 +11,11 @@ import pytest
 import requests
 import respx
 from PIL import Image
+from test_fake_support import decoded_ait_image, parts
 
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
 from inpaint_conformance.fakes import FakeProvider
 from inpaint_conformance.fakes.mocks import mock_providers
-from test_fake_support import decoded_ait_image, parts
 
 AIT = "https://www.aithriving.com/api/edit/inpaint"
 VYRO = "https://api.vyro.ai/v1/imagine/api/edits/inpaint"
@@ -22,7 +23,9 @@ VYRO = "https://api.vyro.ai/v1/imagine/api/edits/inpaint"
 
 def test_httpx_and_requests_calls_to_the_real_hosts_are_answered(inpaint_fake):
     with httpx.Client() as client:
-        first = client.post(AIT, headers={"authorization": inpaint_fake.key}, files=parts(), data={"prompt": "a cat", "seed": "7"})
+        first = client.post(
+            AIT, headers={"authorization": inpaint_fake.key}, files=parts(), data={"prompt": "a cat", "seed": "7"}
+        )
     second = requests.post(VYRO, headers={"bearer": inpaint_fake.key}, files=parts(), data={"prompt": "a cat"})
     assert first.json()["code"] == 0 and first.json()["data"]["seed"] == 7
     assert decoded_ait_image(first.json()).size == (96, 64)
@@ -46,9 +49,12 @@ def test_async_httpx_requests_run_concurrently(inpaint_fake):
 
     async def four_at_once():
         async with httpx.AsyncClient() as client:
-            return await asyncio.gather(*[
-                client.post(AIT, headers={"authorization": inpaint_fake.key}, files=parts(), data={"prompt": "x"}) for _ in range(4)
-            ])
+            return await asyncio.gather(
+                *[
+                    client.post(AIT, headers={"authorization": inpaint_fake.key}, files=parts(), data={"prompt": "x"})
+                    for _ in range(4)
+                ]
+            )
 
     started = time.monotonic()
     answers = asyncio.run(four_at_once())
@@ -63,7 +69,10 @@ def test_set_credits_and_insufficient_credits(inpaint_fake):
     assert answer["code"] == -1 and "credits" in answer["message"]
     assert inpaint_fake.balance() == 5
     inpaint_fake.set_credits("second-key", 6)
-    assert requests.post(AIT, headers={"authorization": "second-key"}, files=parts(), data={"prompt": "x"}).json()["code"] == 0
+    assert (
+        requests.post(AIT, headers={"authorization": "second-key"}, files=parts(), data={"prompt": "x"}).json()["code"]
+        == 0
+    )
     assert (inpaint_fake.balance("second-key"), inpaint_fake.balance()) == (0, 5)
 
 
@@ -113,21 +122,29 @@ def test_mock_providers_as_a_context_manager_and_a_decorator():
     @mock
     async def call_async() -> int:
         async with httpx.AsyncClient() as client:
-            return (await client.post(AIT, headers={"authorization": "mine"}, files=parts(), data={"prompt": "x"})).json()["code"]
+            return (
+                await client.post(AIT, headers={"authorization": "mine"}, files=parts(), data={"prompt": "x"})
+            ).json()["code"]
 
     assert asyncio.run(call_async()) == -1  # no credits left: the failure envelope, from the same ledger
 
 
 def test_extra_base_urls_are_mocked_too():
     with mock_providers(base_urls=["http://fake.test/provider"]) as fake:
-        answer = requests.post("http://fake.test/provider/api/edit/inpaint", headers={"authorization": "test-key"},
-                               files=parts(), data={"prompt": "x"})
+        answer = requests.post(
+            "http://fake.test/provider/api/edit/inpaint",
+            headers={"authorization": "test-key"},
+            files=parts(),
+            data={"prompt": "x"},
+        )
         assert answer.json()["code"] == 0
     assert fake.ledger.balance("test-key") == 6000 - CREDITS_PER_SUCCESS
 
 
 def test_upload_over_the_limit_is_refused_like_the_server_does(inpaint_fake):
     huge = b"\x89PNG\r\n\x1a\n" + bytes(21 * 1024 * 1024)
-    answer = requests.post(AIT, headers={"authorization": inpaint_fake.key}, files=parts(image=huge), data={"prompt": "x"})
+    answer = requests.post(
+        AIT, headers={"authorization": inpaint_fake.key}, files=parts(image=huge), data={"prompt": "x"}
+    )
     assert answer.status_code == 413 and answer.json()["code"] == -1
     assert inpaint_fake.balance() == 6000

@@ -1,4 +1,5 @@
 """B1/B2 through the live server: no input yields a 5xx, a hang, or a charge for a failure."""
+
 from __future__ import annotations
 
 import io
@@ -9,9 +10,9 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from test_fake_support import image_bytes, mask_bytes
 
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES
-from test_fake_support import image_bytes, mask_bytes
 
 BOUNDARY = "fake-test-boundary"
 APIS = ["aithriving", "vyro"]
@@ -24,8 +25,12 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
     """A valid PNG header claiming width x height pixels, with almost no data behind it."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def odd_image(kind: str) -> bytes:
@@ -51,7 +56,9 @@ def multipart(fields: list[tuple[str, bytes, str | None]], *, close: bool = True
     return out + (f"--{BOUNDARY}--\r\n".encode() if close else b"")
 
 
-def send(server, api: str, body: bytes, content_type: str = f"multipart/form-data; boundary={BOUNDARY}") -> httpx.Response:
+def send(
+    server, api: str, body: bytes, content_type: str = f"multipart/form-data; boundary={BOUNDARY}"
+) -> httpx.Response:
     url, header = (server.ait_url, "authorization") if api == "aithriving" else (server.vyro_url, "bearer")
     return httpx.post(url, content=body, headers={header: server.key, "content-type": content_type}, timeout=20)
 
@@ -70,8 +77,11 @@ def judge(server, api: str, response: httpx.Response, before: int, *, succeeds: 
 
 
 def valid_fields(image: bytes | None = None, prompt: bytes = b"a cat") -> list:
-    return [("image", image if image is not None else image_bytes(), "image.png"),
-            ("mask", mask_bytes(), "mask.png"), ("prompt", prompt, None)]
+    return [
+        ("image", image if image is not None else image_bytes(), "image.png"),
+        ("mask", mask_bytes(), "mask.png"),
+        ("prompt", prompt, None),
+    ]
 
 
 BAD_INPUTS = {
@@ -101,13 +111,17 @@ def test_truncated_multipart_is_a_failure(inpaint_server, api):
     body = multipart(valid_fields(), close=False)[:-10]
     before = inpaint_server.balance()
     judge(inpaint_server, api, send(inpaint_server, api, body), before, succeeds=False)
-    assert any("truncated" in v["message"] or "malformed" in v["clause"] for v in inpaint_server.journal()[-1]["violations"])
+    assert any(
+        "truncated" in v["message"] or "malformed" in v["clause"] for v in inpaint_server.journal()[-1]["violations"]
+    )
 
 
 @pytest.mark.parametrize("api", APIS)
 def test_a_body_that_is_not_multipart_is_a_failure(inpaint_server, api):
     before = inpaint_server.balance()
-    judge(inpaint_server, api, send(inpaint_server, api, b'{"prompt": "x"}', "application/json"), before, succeeds=False)
+    judge(
+        inpaint_server, api, send(inpaint_server, api, b'{"prompt": "x"}', "application/json"), before, succeeds=False
+    )
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -122,7 +136,9 @@ def test_upload_over_the_limit_is_refused_with_413_unread_and_uncharged(inpaint_
 @pytest.mark.parametrize("kind", ["cmyk-jpeg", "16-bit-png"])
 def test_odd_image_modes_are_painted(inpaint_server, api, kind):
     before = inpaint_server.balance()
-    judge(inpaint_server, api, send(inpaint_server, api, multipart(valid_fields(odd_image(kind)))), before, succeeds=True)
+    judge(
+        inpaint_server, api, send(inpaint_server, api, multipart(valid_fields(odd_image(kind)))), before, succeeds=True
+    )
 
 
 def test_palette_transparency_is_the_mask_when_none_is_sent(inpaint_server):

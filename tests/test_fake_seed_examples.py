@@ -1,4 +1,5 @@
 """The two seed documents' example requests, as written but for the host, against both doors."""
+
 from __future__ import annotations
 
 import base64
@@ -6,9 +7,9 @@ import io
 
 import pytest
 from PIL import Image
+from test_fake_support import aithriving_example, run_example, vyro_example, write_example_files
 
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
-from test_fake_support import aithriving_example, run_example, vyro_example, write_example_files
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """`inpaint-conformance serve`: the issue's done-when, the banner, shutdown, and refusals."""
+
 from __future__ import annotations
 
 import signal
@@ -9,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from test_fake_support import ServeProcess, aithriving_example, parts, run_example, vyro_example, write_example_files
 
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
 from inpaint_conformance.harness.cli import main
-from test_fake_support import ServeProcess, aithriving_example, parts, run_example, vyro_example, write_example_files
 
 
 @pytest.mark.slow
@@ -44,7 +45,9 @@ def test_without_keys_dev_key_is_made_and_off_loopback_admin_needs_a_token():
         assert "refused (not bound to loopback): add --admin-token" in server.banner
         assert server.url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{server.url}/__fake__/keys").status_code == 403
-        refused = httpx.post(f"{server.url}/api/edit/inpaint", headers={"authorization": "dev-key"}, files={}, data={"prompt": "x"})
+        refused = httpx.post(
+            f"{server.url}/api/edit/inpaint", headers={"authorization": "dev-key"}, files={}, data={"prompt": "x"}
+        )
         assert refused.status_code == 400 and refused.json()["code"] == -1  # --ait-failure-status 4xx
         assert server.stop(signal.SIGTERM) == 0
     finally:
@@ -66,16 +69,19 @@ def test_a_port_in_use_is_refused_in_one_line(capsys):
     assert err.strip() == f"inpaint-conformance serve: port {port} is in use: pick another with --port"
 
 
-@pytest.mark.parametrize("flags, words", [
-    (["--workers", "2"], "--workers > 1 needs --db PATH"),
-    (["--workers", "2", "--db", "x.db", "--engine", "reference"], "fake engine only"),
-    (["--replicas", "3"], "only apply with --ray"),
-    (["--port", "70000"], "--port must be in 0..65535"),
-    (["--api-key", "has space=5"], "printable ASCII"),
-    (["--api-key", "k=5", "--api-key", "k=6"], "given twice"),
-    (["--admin-token", " "], "--admin-token is empty"),
-    (["--host", "192.0.2.1"], "cannot bind 192.0.2.1:0"),  # TEST-NET: no machine has it, no DNS asked
-])
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--workers", "2"], "--workers > 1 needs --db PATH"),
+        (["--workers", "2", "--db", "x.db", "--engine", "reference"], "fake engine only"),
+        (["--replicas", "3"], "only apply with --ray"),
+        (["--port", "70000"], "--port must be in 0..65535"),
+        (["--api-key", "has space=5"], "printable ASCII"),
+        (["--api-key", "k=5", "--api-key", "k=6"], "given twice"),
+        (["--admin-token", " "], "--admin-token is empty"),
+        (["--host", "192.0.2.1"], "cannot bind 192.0.2.1:0"),  # TEST-NET: no machine has it, no DNS asked
+    ],
+)
 def test_bad_flags_exit_2_with_a_reason(capsys, flags, words):
     code, err = _serve(capsys, "--port", "0", *flags)
     assert code == 2 and words in err and "Traceback" not in err
@@ -83,8 +89,11 @@ def test_bad_flags_exit_2_with_a_reason(capsys, flags, words):
 
 def test_ray_hands_over_to_serve_ray(monkeypatch):
     handed = []
-    monkeypatch.setitem(sys.modules, "inpaint_conformance.harness.commands.serve_ray",
-                        types.SimpleNamespace(run_ray=lambda args: handed.append(args.ray) or 0))
+    monkeypatch.setitem(
+        sys.modules,
+        "inpaint_conformance.harness.commands.serve_ray",
+        types.SimpleNamespace(run_ray=lambda args: handed.append(args.ray) or 0),
+    )
     assert main(["serve", "--ray", "auto"]) == 0 and handed == ["auto"]
 
 
@@ -94,9 +103,18 @@ def test_workers_share_the_sqlite_ledger_exactly(tmp_path):
     try:
         assert "2 worker processes" in server.banner
         with ThreadPoolExecutor(max_workers=8) as pool:
-            codes = list(pool.map(lambda _: httpx.post(
-                f"{server.url}/api/edit/inpaint", headers={"authorization": "sixty"}, files=parts(),
-                data={"prompt": "x"}, timeout=60).json()["code"], range(16)))
+            codes = list(
+                pool.map(
+                    lambda _: httpx.post(
+                        f"{server.url}/api/edit/inpaint",
+                        headers={"authorization": "sixty"},
+                        files=parts(),
+                        data={"prompt": "x"},
+                        timeout=60,
+                    ).json()["code"],
+                    range(16),
+                )
+            )
         assert codes.count(0) == 60 // CREDITS_PER_SUCCESS
         assert httpx.get(f"{server.url}/__fake__/credits", headers={"authorization": "sixty"}).json() == {"credits": 0}
         refused = httpx.get(f"{server.url}/__fake__/journal")
@@ -124,8 +142,24 @@ def test_reference_engine_gets_the_flags_and_a_load_failure_exits_2(capsys, monk
         calls.append((model, options))
         raise FileNotFoundError(f"no model at {model}")
 
-    monkeypatch.setitem(sys.modules, "inpaint_conformance.reference_impl", types.SimpleNamespace(load_engine=load_engine))
-    code, err = _serve(capsys, "--port", "0", "--engine", "reference", "--model", "/nowhere", "--device", "cpu",
-                       "--steps", "3", "--max-batch", "2", "--compile")
+    monkeypatch.setitem(
+        sys.modules, "inpaint_conformance.reference_impl", types.SimpleNamespace(load_engine=load_engine)
+    )
+    code, err = _serve(
+        capsys,
+        "--port",
+        "0",
+        "--engine",
+        "reference",
+        "--model",
+        "/nowhere",
+        "--device",
+        "cpu",
+        "--steps",
+        "3",
+        "--max-batch",
+        "2",
+        "--compile",
+    )
     assert code == 2 and "did not load: FileNotFoundError: no model at /nowhere" in err
     assert calls == [("/nowhere", {"device": "cpu", "dtype": None, "steps": 3, "max_batch": 2, "compile": True})]

@@ -1,4 +1,5 @@
 """Helpers shared by the tests of the fake (no tests here): images, requests, the seed examples."""
+
 from __future__ import annotations
 
 import base64
@@ -21,7 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZE = (96, 64)
 
 
-def image_bytes(fmt: str = "PNG", size: tuple[int, int] = SIZE, mode: str = "RGB", color=(40, 120, 200), **options) -> bytes:
+def image_bytes(
+    fmt: str = "PNG", size: tuple[int, int] = SIZE, mode: str = "RGB", color=(40, 120, 200), **options
+) -> bytes:
     buffer = io.BytesIO()
     Image.new(mode, size, color).save(buffer, fmt, **options)
     return buffer.getvalue()
@@ -38,8 +41,10 @@ def mask_bytes(fmt: str = "PNG", size: tuple[int, int] = SIZE) -> bytes:
 
 def parts(image: bytes | None = None, mask: bytes | None = None) -> dict:
     """The file parts of a valid request (override either)."""
-    return {"image": ("image.png", image if image is not None else image_bytes()),
-            "mask": ("mask.png", mask if mask is not None else mask_bytes())}
+    return {
+        "image": ("image.png", image if image is not None else image_bytes()),
+        "mask": ("mask.png", mask if mask is not None else mask_bytes()),
+    }
 
 
 def decoded_ait_image(envelope: dict) -> Image.Image:
@@ -58,7 +63,7 @@ def aithriving_example(base_url: str | None, key: str) -> str:
     and where it handles an error, and become assignments the test reads.
     """
     text = _seed_text("aithriving-inpaint.txt")
-    code = text[text.index("import requests"): text.index("Example Response", text.index("import requests"))]
+    code = text[text.index("import requests") : text.index("Example Response", text.index("import requests"))]
     code = code.replace('"your-auth-token"', repr(key))
     code = code.replace("// image: data['data']['image']", "image = data['data']['image']")
     code = code.replace("// error", "error = data")
@@ -74,7 +79,7 @@ def vyro_example(base_url: str | None, key: str, folder: Path) -> str:
     the code); requests cannot send that, so the brackets go with the host change.
     """
     text = _seed_text("vyro-imagine-inpaint.txt")
-    code = text[text.index("import requests"):]
+    code = text[text.index("import requests") :]
     url = re.search(r"'<(https://[^>]+)>'", code)
     assert url, "the Vyro example's URL literal changed: update this helper"
     target = url.group(1) if base_url is None else url.group(1).replace(f"https://{PROVIDER_HOSTS[Api.VYRO]}", base_url)
@@ -110,7 +115,10 @@ class ServeProcess:
     def __init__(self, *flags: str, timeout: float = 30.0) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "inpaint_conformance.harness.cli", "serve", "--port", "0", *flags],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         self.banner = self._read_banner(timeout)

@@ -3,6 +3,7 @@
 Exchanges here are real: probe requests sent through the Runner to the embedded fake
 (with a deviation where a failure is wanted) and judged by the contracts' validators.
 """
+
 from __future__ import annotations
 
 import base64
@@ -32,8 +33,9 @@ SEED = "20240607"
 
 def runner_for(deviations: tuple[str, ...] = (), api: Api = Api.AITHRIVING) -> runner_module.Runner:
     target = EmbeddedTarget(deviations, inject_429=False)
-    return runner_module.Runner(target, api, examples=0, hypothesis_seed=0,
-                                reproducer=Reproducer(target.reproduce_origin, wrong_key=WRONG_KEY))
+    return runner_module.Runner(
+        target, api, examples=0, hypothesis_seed=0, reproducer=Reproducer(target.reproduce_origin, wrong_key=WRONG_KEY)
+    )
 
 
 def decode(uri: str) -> np.ndarray:
@@ -143,7 +145,15 @@ def test_each_shot_is_stored_once_and_every_reference_resolves(inverted_report):
 
 def test_every_probe_that_sent_an_image_is_in_the_gallery(inverted_report):
     probes = {s["probe"].split("[", 1)[0] for s in shots_of(inverted_report.results).values()}
-    assert {"basic", "output_formats", "input_formats", "mask_from_alpha", "mask_variants", "reproducible", "odd_sizes"} <= probes
+    assert {
+        "basic",
+        "output_formats",
+        "input_formats",
+        "mask_from_alpha",
+        "mask_variants",
+        "reproducible",
+        "odd_sizes",
+    } <= probes
 
 
 # -- the page ------------------------------------------------------------------------------
@@ -177,7 +187,7 @@ def test_the_page_shows_the_failing_clause_with_its_citation_pictures_and_reprod
     path = write_html(inverted_report, tmp_path / "deep" / "report.html")
     page = path.read_text(encoding="utf-8")
     start = page.index('id="clause-ait.kept_pixels"')
-    row = page[start: page.index("</details>", page.index('class="shots"', start))]
+    row = page[start : page.index("</details>", page.index('class="shots"', start))]
     assert 'data-status="failed"' in row and " open" in row[:400]
     assert "decision <strong>A12</strong> (kept pixels, SHOULD; docs/decisions.md)" in row
     assert "curl -sS -X POST" in row and "$AIT_API_KEY" in row and 'class="copy"' in row
@@ -206,7 +216,9 @@ def test_a_hundred_probes_of_large_noisy_pictures_stay_under_10_mb(tmp_path):
     for api in (Api.AITHRIVING, Api.VYRO):
         runner = runner_for(api=api)
         noise = Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8), "RGB")
-        exchange = runner.send(valid_spec((512, 512)).but(files={"image": upload(noise, "png")}), focus=(f"{api.prefix}.kept_pixels",))
+        exchange = runner.send(
+            valid_spec((512, 512)).but(files={"image": upload(noise, "png")}), focus=(f"{api.prefix}.kept_pixels",)
+        )
         book = PictureBook()
         for n in range(50):
             book.add(dataclasses.replace(exchange, probe=f"probe_{n}"))
@@ -220,10 +232,16 @@ def test_a_hundred_probes_of_large_noisy_pictures_stay_under_10_mb(tmp_path):
 
 
 def test_a_report_without_pictures_or_from_another_version_still_renders():
-    report = RunReport(["aithriving"], "somewhere", [
-        ClauseResult("aithriving", "ait.not_in_this_catalog", "MUST", "failed", "it broke", reproduce="curl x"),
-        ClauseResult("aithriving", "ait.seed.range", "MUST", "skipped", "no key"),
-    ], "", "")
+    report = RunReport(
+        ["aithriving"],
+        "somewhere",
+        [
+            ClauseResult("aithriving", "ait.not_in_this_catalog", "MUST", "failed", "it broke", reproduce="curl x"),
+            ClauseResult("aithriving", "ait.seed.range", "MUST", "skipped", "no key"),
+        ],
+        "",
+        "",
+    )
     page = render_html(report)
     assert "not in this tool's clause catalog" in page and "No probe of this run sent or received an image" in page
 
@@ -239,11 +257,14 @@ def test_report_command_renders_a_saved_json_report(inverted_report, tmp_path, c
     assert 'data-clause="ait.kept_pixels"' in page and 'data-role="difference"' in page
 
 
-@pytest.mark.parametrize("content, expected", [
-    (None, "no report at"),
-    ("not json", "is not JSON"),
-    ('{"results": 3}', "expected a JSON object with a 'results' list"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (None, "no report at"),
+        ("not json", "is not JSON"),
+        ('{"results": 3}', "expected a JSON object with a 'results' list"),
+    ],
+)
 def test_report_command_explains_a_file_it_cannot_read(tmp_path, capsys, content, expected):
     source = tmp_path / "r.json"
     if content is not None:
@@ -266,7 +287,22 @@ def test_report_command_explains_a_page_it_cannot_write(inverted_report, tmp_pat
 def test_verify_json_report_carries_pictures(tmp_path):
     """verify --json-report, then `report`: the pictures travel inside the JSON."""
     json_path = tmp_path / "r.json"
-    assert main(["verify", "--api", "vyro", "--deviation", "mask_inverted", "--examples", "1", "--json-report", str(json_path)]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                "--api",
+                "vyro",
+                "--deviation",
+                "mask_inverted",
+                "--examples",
+                "1",
+                "--json-report",
+                str(json_path),
+            ]
+        )
+        == 0
+    )
     report = load_json(json_path)
     kept = next(r for r in report.results if r.clause == "vyro.kept_pixels")
     assert kept.status == "failed" and clause_shots(kept, shots_of(report.results))

@@ -7,6 +7,7 @@ checks every answer's status code, Content-Type, headers and body schema. The sa
 run against the fake with a named deviation must fail: the document is not so loose
 that it passes anything.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,10 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.media_types import MEDIA_TYPE_STRATEGIES  # no public way to unregister a media type
 from schemathesis.errors import FailureGroup
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance, response_headers_conformance, response_schema_conformance, status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
 )
 
 from inpaint_conformance.contracts import Api
@@ -30,10 +34,16 @@ from inpaint_conformance.contracts.envelopes import AIT_FAILURE_CODE, AIT_SUCCES
 from inpaint_conformance.contracts.exchange import SECRET_HEADERS
 from inpaint_conformance.contracts.openapi import openapi_document, server_url
 from inpaint_conformance.contracts.rules import (
-    AUTH_HEADER, INPUT_FORMATS, OUTPUT_FORMATS, PATHS, SEED_MAX, SEED_MIN, VYRO_MODEL_VERSIONS,
+    AUTH_HEADER,
+    INPUT_FORMATS,
+    OUTPUT_FORMATS,
+    PATHS,
+    SEED_MAX,
+    SEED_MIN,
+    VYRO_MODEL_VERSIONS,
 )
 from inpaint_conformance.contracts.strategies import images
-from inpaint_conformance.fakes import Fault, FakeProvider
+from inpaint_conformance.fakes import FakeProvider, Fault
 from inpaint_conformance.fakes.app import create_app
 from inpaint_conformance.fakes.server import serving
 from inpaint_conformance.harness.cli import main
@@ -41,8 +51,13 @@ from inpaint_conformance.harness.cli import main
 SEEDS = Path(__file__).resolve().parents[1] / "contracts" / "seeds"
 SEED_DOCS = {Api.AITHRIVING: "aithriving-inpaint.txt", Api.VYRO: "vyro-imagine-inpaint.txt"}
 KEY = "test-key"
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 # Schemathesis filters `authorization` in its failure reports by default, not Vyro's `bearer` (B3).
 CONFIG = SchemathesisConfig.from_dict({"output": {"sanitization": {"keys-to-sanitize": sorted(SECRET_HEADERS)}}})
 
@@ -121,14 +136,21 @@ def test_aithriving_envelope_schemas_tell_success_from_failure():
 
     document = openapi_document(Api.AITHRIVING)
     schemas = document["components"]["schemas"]
-    either = document["paths"][PATHS[Api.AITHRIVING]]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    either = document["paths"][PATHS[Api.AITHRIVING]]["post"]["responses"]["200"]["content"]["application/json"][
+        "schema"
+    ]
     # The $refs point into the document's components: resolve them against a root that holds them.
     validator = Draft202012Validator({**either, "components": {"schemas": schemas}})
     success = {"code": AIT_SUCCESS_CODE, "message": "success", "data": {"image": "iVBORw0KGgo=", "seed": 7}}
     failure = {"code": AIT_FAILURE_CODE, "message": "seed is out of range", "data": None}
     assert validator.is_valid(success) and validator.is_valid(failure)
-    for wrong in ({**success, "data": "iVBORw0KGgo="}, {**success, "message": "ok"}, {**failure, "message": " "},
-                  {**success, "data": {"image": "x", "seed": 0}}, {"code": 1, "message": "x", "data": None}):
+    for wrong in (
+        {**success, "data": "iVBORw0KGgo="},
+        {**success, "message": "ok"},
+        {**failure, "message": " "},
+        {**success, "data": {"image": "x", "seed": 0}},
+        {"code": 1, "message": "x", "data": None},
+    ):
         assert not validator.is_valid(wrong), wrong
 
 
@@ -155,14 +177,23 @@ def real_uploads(api: Api):
         MEDIA_TYPE_STRATEGIES.update(saved)
 
 
-def run_schemathesis(api: Api, base_url: str, *, examples: int, modes=("positive", "negative"), shrink: bool = True) -> None:
+def run_schemathesis(
+    api: Api, base_url: str, *, examples: int, modes=("positive", "negative"), shrink: bool = True
+) -> None:
     schema = schemathesis.openapi.from_dict(openapi_document(api), config=CONFIG)
     operation = schema[PATHS[api]]["POST"]
     phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
     with real_uploads(api):
         for mode in modes:
-            @settings(max_examples=examples, deadline=None, phases=phases, database=None,
-                      suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
+
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                phases=phases,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+                report_multiple_bugs=False,
+            )
             @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode)))
             def exchange(case):
                 case.call_and_validate(base_url=base_url, headers={AUTH_HEADER[api]: KEY}, checks=CHECKS, timeout=30)

@@ -1,4 +1,5 @@
 """The validating proxy in front of the live fake, its recordings, and their replay."""
+
 from __future__ import annotations
 
 import base64
@@ -10,8 +11,8 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
-from inpaint_conformance.contracts.rules import PATHS
 from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.rules import PATHS
 from inpaint_conformance.fakes import Fault
 from inpaint_conformance.fakes.app import create_app
 from inpaint_conformance.fakes.replay import RecordingError, ReplayProvider, load_recording
@@ -42,8 +43,13 @@ def rgb_png() -> bytes:
 
 def ait_post(base: str, key: str = KEY, **fields) -> httpx.Response:
     data = {"prompt": "a red barn", **fields}
-    return httpx.post(f"{base}{AIT}", headers={"authorization": key}, data=data,
-                      files={"image": ("image.png", rgba_png(), "image/png")}, timeout=30)
+    return httpx.post(
+        f"{base}{AIT}",
+        headers={"authorization": key},
+        data=data,
+        files={"image": ("image.png", rgba_png(), "image/png")},
+        timeout=30,
+    )
 
 
 @pytest.fixture
@@ -103,8 +109,13 @@ def test_other_paths_are_forwarded_without_judging(proxied):
 
 def test_a_client_on_a_wrong_inpaint_path_is_judged_and_the_upstreams_404_is_not(proxied):
     proxy_url, app, provider, console = proxied
-    answer = httpx.post(f"{proxy_url}/api/edit/inpainting", headers={"authorization": KEY}, data={"prompt": "a barn"},
-                        files={"image": ("image.png", rgba_png(), "image/png")}, timeout=30)
+    answer = httpx.post(
+        f"{proxy_url}/api/edit/inpainting",
+        headers={"authorization": KEY},
+        data={"prompt": "a barn"},
+        files={"image": ("image.png", rgba_png(), "image/png")},
+        timeout=30,
+    )
 
     assert answer.status_code == 404
     (exchange,) = app.state.exchanges
@@ -140,8 +151,11 @@ def test_recording_redacts_secrets_and_replays_to_the_same_answers(live_fake, tm
     record = tmp_path / "exchanges.jsonl"
     app = create_proxy_app("aithriving", url, Recorder(record), console=Console(file=io.StringIO()))
     with serving(app) as proxy:
-        answers = [ait_post(proxy.url, key=LONG_KEY, seed="99"), ait_post(proxy.url, key=LONG_KEY, seed="abc"),
-                   ait_post(proxy.url, key=LONG_KEY)]
+        answers = [
+            ait_post(proxy.url, key=LONG_KEY, seed="99"),
+            ait_post(proxy.url, key=LONG_KEY, seed="abc"),
+            ait_post(proxy.url, key=LONG_KEY),
+        ]
 
     text = record.read_text()
     assert LONG_KEY not in text and LONG_KEY[4:] not in text
@@ -154,12 +168,18 @@ def test_recording_redacts_secrets_and_replays_to_the_same_answers(live_fake, tm
     replay = ReplayProvider(record)
     with serving(create_app(replay)) as replayed:
         # Out of order on purpose: each request is answered by the exchange it matches.
-        again = [ait_post(replayed.url, key="any-key", seed="abc"), ait_post(replayed.url, key="any-key", seed="99"),
-                 ait_post(replayed.url, key="any-key")]
+        again = [
+            ait_post(replayed.url, key="any-key", seed="abc"),
+            ait_post(replayed.url, key="any-key", seed="99"),
+            ait_post(replayed.url, key="any-key"),
+        ]
     assert [a.content for a in again] == [answers[1].content, answers[0].content, answers[2].content]
     assert replay.remaining == 0
-    assert [e["violations"][0]["clause"] if e["violations"] else None for e in replay.journal.entries()] == \
-        ["ait.seed.integer", None, None]
+    assert [e["violations"][0]["clause"] if e["violations"] else None for e in replay.journal.entries()] == [
+        "ait.seed.integer",
+        None,
+        None,
+    ]
 
 
 def test_replay_answers_in_order_when_nothing_matches_and_says_so_when_exhausted(live_fake, tmp_path):
@@ -189,8 +209,13 @@ def test_vyro_proxy_judges_vyro_rules(live_fake):
     url, _ = live_fake
     app = create_proxy_app("vyro", url, console=Console(file=io.StringIO()))
     with serving(app) as proxy:
-        answer = httpx.post(f"{proxy.url}{VYRO}", headers={"bearer": KEY}, data={"prompt": "sky"},
-                            files={"image": ("i.png", rgb_png(), "image/png")}, timeout=30)
+        answer = httpx.post(
+            f"{proxy.url}{VYRO}",
+            headers={"bearer": KEY},
+            data={"prompt": "sky"},
+            files={"image": ("i.png", rgb_png(), "image/png")},
+            timeout=30,
+        )
     assert answer.status_code == 400
     (exchange,) = app.state.exchanges
     assert [v.clause for v in exchange.request_violations] == ["vyro.mask.required"]

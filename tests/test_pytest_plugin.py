@@ -1,4 +1,5 @@
 """The harness pytest plugin, driven through pytester as a user's own session would be."""
+
 from __future__ import annotations
 
 from importlib.metadata import entry_points
@@ -35,8 +36,13 @@ def test_without_the_option_the_plugin_adds_nothing(session):
 def test_embedded_target_gives_one_passing_test_per_clause(session):
     result = session(*FAST, "-v")
     result.assert_outcomes(passed=AIT_CLAUSES + 1)  # the user's own test runs beside them
-    result.stdout.fnmatch_lines([f"collect* collected {AIT_CLAUSES + 1} items",
-                                 "*::inpaint?ait.seed.range? PASSED*", "*::inpaint?ait.credits.success? PASSED*"])
+    result.stdout.fnmatch_lines(
+        [
+            f"collect* collected {AIT_CLAUSES + 1} items",
+            "*::inpaint?ait.seed.range? PASSED*",
+            "*::inpaint?ait.credits.success? PASSED*",
+        ]
+    )
     assert "inpaint[vyro." not in result.stdout.str()
 
 
@@ -50,12 +56,14 @@ def test_a_broken_must_clause_fails_its_test_with_detail_and_reproducer(session,
 
     result.assert_outcomes(passed=AIT_CLAUSES, failed=1)
     assert len(calls) == 1  # the suite ran once for the whole session
-    result.stdout.fnmatch_lines([
-        "*ait.seed.echo [[]MUST[]] failed: sent seed *, data.seed is *",
-        "reproduce:",
-        "*curl*",
-        "FAILED *inpaint[[]ait.seed.echo[]]*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ait.seed.echo [[]MUST[]] failed: sent seed *, data.seed is *",
+            "reproduce:",
+            "*curl*",
+            "FAILED *inpaint[[]ait.seed.echo[]]*",
+        ]
+    )
 
 
 def test_a_broken_should_clause_is_xfail_unless_strict(session):
@@ -74,8 +82,16 @@ def test_k_selects_among_the_clause_tests(session):
 
 
 def test_an_unusable_target_fails_every_clause_test_with_the_reason(session):
-    result = session("--inpaint-target", "http://127.0.0.1:9", "--inpaint-api", "vyro", "--inpaint-key", "k-secret-123",
-                     "-k", "transport or auth")
+    result = session(
+        "--inpaint-target",
+        "http://127.0.0.1:9",
+        "--inpaint-api",
+        "vyro",
+        "--inpaint-key",
+        "k-secret-123",
+        "-k",
+        "transport or auth",
+    )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) >= 2 and "passed" not in outcomes
     text = result.stdout.str()
@@ -84,7 +100,8 @@ def test_an_unusable_target_fails_every_clause_test_with_the_reason(session):
 
 
 def test_a_deviation_for_a_remote_target_is_refused_clearly(session):
-    result = session("--inpaint-target", "http://127.0.0.1:9", "--inpaint-deviation", "seed_echo_wrong",
-                     "-k", "ait.transport.post")
+    result = session(
+        "--inpaint-target", "http://127.0.0.1:9", "--inpaint-deviation", "seed_echo_wrong", "-k", "ait.transport.post"
+    )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*--deviation*cannot change a server at --base-url*"])

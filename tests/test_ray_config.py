@@ -3,6 +3,7 @@
 Fast (no Ray instance, no model): the YAML is parsed back and, where Ray is installed,
 validated by Serve's own config schema, the one `serve deploy` applies.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,12 @@ import yaml
 from inpaint_conformance.harness.cli import build_parser
 from inpaint_conformance.harness.commands import ray_config
 from inpaint_conformance.harness.commands.serve_ray import settings_from_args
-from inpaint_conformance.reference_impl.ray_settings import ENGINE_DEPLOYMENT, INGRESS_DEPLOYMENT, RaySettings, SettingsError
+from inpaint_conformance.reference_impl.ray_settings import (
+    ENGINE_DEPLOYMENT,
+    INGRESS_DEPLOYMENT,
+    RaySettings,
+    SettingsError,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -39,8 +45,19 @@ def _validate_with_serve(config: dict) -> None:
 
 
 def test_ray_config_prints_a_serve_config_for_n_gpu_replicas(capsys):
-    code, out, _ = _ray_config(capsys, "--model", "/models/sd-inpaint", "--replicas", "4", "--max-batch", "8",
-                               "--steps", "25", "--port", "9000")
+    code, out, _ = _ray_config(
+        capsys,
+        "--model",
+        "/models/sd-inpaint",
+        "--replicas",
+        "4",
+        "--max-batch",
+        "8",
+        "--steps",
+        "25",
+        "--port",
+        "9000",
+    )
     assert code == 0
     config = yaml.safe_load(out)
     _validate_with_serve(config)
@@ -80,13 +97,16 @@ def test_ray_config_never_writes_keys_or_tokens_and_can_write_a_file(capsys, tmp
     assert args["loopback_only"] is False  # 0.0.0.0: admin calls need the token
 
 
-@pytest.mark.parametrize("flags, expected", [
-    (("--replicas", "0"), "replicas must be >= 1"),
-    (("--autoscale", "4:1"), "autoscale MIN:MAX needs 0 <= MIN <= MAX"),
-    (("--autoscale", "two"), "--autoscale expects MIN:MAX"),
-    (("--max-batch", "0"), "max batch must be >= 1"),
-    (("--gpus-per-replica", "-1"), "GPUs per replica must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (("--replicas", "0"), "replicas must be >= 1"),
+        (("--autoscale", "4:1"), "autoscale MIN:MAX needs 0 <= MIN <= MAX"),
+        (("--autoscale", "two"), "--autoscale expects MIN:MAX"),
+        (("--max-batch", "0"), "max batch must be >= 1"),
+        (("--gpus-per-replica", "-1"), "GPUs per replica must be >= 0"),
+    ],
+)
 def test_ray_config_refuses_bad_settings_in_one_line(capsys, flags, expected):
     code, out, err = _ray_config(capsys, *flags)
     assert code == 2 and out == ""
@@ -99,9 +119,25 @@ def _serve_args(*flags: str) -> argparse.Namespace:
 
 def test_serve_ray_flags_become_settings(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    settings, address = settings_from_args(_serve_args(
-        "--ray", "--engine", "reference", "--model", "tiny-random", "--replicas", "3", "--max-batch", "2",
-        "--api-key", "k=60", "--db", "ledger.db", "--ait-failure-status", "4xx"))
+    settings, address = settings_from_args(
+        _serve_args(
+            "--ray",
+            "--engine",
+            "reference",
+            "--model",
+            "tiny-random",
+            "--replicas",
+            "3",
+            "--max-batch",
+            "2",
+            "--api-key",
+            "k=60",
+            "--db",
+            "ledger.db",
+            "--ait-failure-status",
+            "4xx",
+        )
+    )
     assert address is None  # --ray alone: a local Ray instance
     assert (settings.replicas, settings.max_batch, settings.api_keys) == (3, 2, [("k", 60)])
     assert settings.db == str(tmp_path / "ledger.db")  # the ingress replica runs elsewhere: an absolute path
@@ -110,12 +146,15 @@ def test_serve_ray_flags_become_settings(tmp_path, monkeypatch):
     assert address == "10.0.0.5:6379"
 
 
-@pytest.mark.parametrize("flags, expected", [
-    (("--ray", "--workers", "2"), "--workers does not apply with --ray"),
-    (("--ray", "--autoscale", "8"), "--autoscale expects MIN:MAX"),
-    (("--ray", "--replicas", "0"), "replicas must be >= 1"),
-    (("--ray", "--api-key", "k", "--api-key", "k"), "given twice"),
-])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (("--ray", "--workers", "2"), "--workers does not apply with --ray"),
+        (("--ray", "--autoscale", "8"), "--autoscale expects MIN:MAX"),
+        (("--ray", "--replicas", "0"), "replicas must be >= 1"),
+        (("--ray", "--api-key", "k", "--api-key", "k"), "given twice"),
+    ],
+)
 def test_serve_ray_refuses_bad_flags(flags, expected):
     with pytest.raises(SettingsError, match=expected):
         settings_from_args(_serve_args(*flags))
@@ -128,12 +167,15 @@ def test_settings_round_trip_and_unknown_args_are_named():
         RaySettings.from_args({"replica_count": 2})
 
 
-@pytest.mark.parametrize("resources, asked, expected", [
-    ({"CPU": 16.0, "GPU": 4.0}, {"replicas": 4}, (1.0, 1.0)),  # one GPU each where GPUs exist
-    ({"CPU": 2.0}, {"replicas": 2}, (0.0, 0.875)),  # CPU only: an equal share of the cores
-    ({"CPU": 16.0, "GPU": 1.0}, {"replicas": 2, "gpus_per_replica": 0.5}, (0.5, 1.0)),
-    ({"CPU": 16.0, "GPU": 8.0}, {"autoscale": (2, 16)}, (1.0, 1.0)),  # autoscaling starts at MIN
-])
+@pytest.mark.parametrize(
+    "resources, asked, expected",
+    [
+        ({"CPU": 16.0, "GPU": 4.0}, {"replicas": 4}, (1.0, 1.0)),  # one GPU each where GPUs exist
+        ({"CPU": 2.0}, {"replicas": 2}, (0.0, 0.875)),  # CPU only: an equal share of the cores
+        ({"CPU": 16.0, "GPU": 1.0}, {"replicas": 2, "gpus_per_replica": 0.5}, (0.5, 1.0)),
+        ({"CPU": 16.0, "GPU": 8.0}, {"autoscale": (2, 16)}, (1.0, 1.0)),  # autoscaling starts at MIN
+    ],
+)
 def test_replicas_get_one_gpu_each_where_there_are_gpus(monkeypatch, resources, asked, expected):
     ray = pytest.importorskip("ray")
     from inpaint_conformance.reference_impl import ray_runtime

@@ -4,6 +4,7 @@
 shared HTTP layer does when a replica dies (answer in the API's failure shape, charge
 nothing) is checked in milliseconds; tests/test_ray_serve.py does it with real replicas.
 """
+
 from __future__ import annotations
 
 import io
@@ -22,7 +23,14 @@ from inpaint_conformance.fakes.app import create_app
 from inpaint_conformance.fakes.engine import FakeEngine, InpaintJob
 from inpaint_conformance.fakes.provider import FakeProvider
 from inpaint_conformance.fakes.server import serving
-from inpaint_conformance.reference_impl.ray_engine import REPLICA_HEADER, Painted, RemoteEngine, RemoteEngineError, ReplicaHeader, paint_jobs
+from inpaint_conformance.reference_impl.ray_engine import (
+    REPLICA_HEADER,
+    Painted,
+    RemoteEngine,
+    RemoteEngineError,
+    ReplicaHeader,
+    paint_jobs,
+)
 
 
 def _job(seed: int, size=(64, 64)) -> InpaintJob:
@@ -86,8 +94,11 @@ def _request(api: Api, key: str) -> HttpRequest:
     png, mask = io.BytesIO(), io.BytesIO()
     Image.new("RGB", (96, 64), (40, 120, 200)).save(png, "PNG")
     Image.new("L", (96, 64), 255).save(mask, "PNG")
-    fields = {"prompt": "a wall", "image": ("i.png", png.getvalue(), "image/png"),
-              "mask": ("m.png", mask.getvalue(), "image/png")}
+    fields = {
+        "prompt": "a wall",
+        "image": ("i.png", png.getvalue(), "image/png"),
+        "mask": ("m.png", mask.getvalue(), "image/png"),
+    }
     body, content_type = encode_multipart_formdata(fields)
     return HttpRequest("POST", "http://fake" + PATHS[api], {"content-type": content_type, AUTH_HEADER[api]: key}, body)
 

@@ -8,6 +8,7 @@ paints the same picture whichever replica painted it; and killing a replica mid-
 leaves every caller with an answer in the API's documented shape, charges nothing for
 a failure, and Serve brings the replica back.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,10 +28,10 @@ pytest.importorskip("ray.serve", reason="needs the 'cluster' extra: pip install 
 pytest.importorskip("diffusers", reason="needs the 'reference' extra")
 httpx = pytest.importorskip("httpx")
 
+from inpaint_conformance.contracts import Api  # noqa: E402
 from inpaint_conformance.contracts.envelopes import AIT_FAILURE_CODE, AIT_SUCCESS_CODE  # noqa: E402
 from inpaint_conformance.contracts.images import psnr  # noqa: E402
 from inpaint_conformance.contracts.rules import AUTH_HEADER, CREDITS_PER_SUCCESS, KEPT_PSNR_DB, PATHS  # noqa: E402
-from inpaint_conformance.contracts import Api  # noqa: E402
 from inpaint_conformance.fakes.server import free_port  # noqa: E402
 from inpaint_conformance.reference_impl.ray_engine import REPLICA_HEADER  # noqa: E402
 from inpaint_conformance.reference_impl.ray_settings import RaySettings  # noqa: E402
@@ -56,16 +57,21 @@ class RayApp:
 
 @pytest.fixture(scope="module")
 def ray_app():
-    from inpaint_conformance.reference_impl.ray_runtime import deploy, shutdown
-
     import torch
+
+    from inpaint_conformance.reference_impl.ray_runtime import deploy, shutdown
 
     # On CPU: half a core each. With GPUs: a share of one GPU each, so a 1-GPU machine runs both.
     gpus = torch.cuda.device_count()
     settings = RaySettings(
-        engine="reference", model="tiny-random", replicas=REPLICAS, cpus_per_replica=0.5, ingress_cpus=0.25,
+        engine="reference",
+        model="tiny-random",
+        replicas=REPLICAS,
+        cpus_per_replica=0.5,
+        ingress_cpus=0.25,
         gpus_per_replica=min(1.0, gpus / REPLICAS) if gpus else 0.0,
-        max_batch=4, api_keys=[(MAIN, 1_000_000), (SECOND, 6000), (LOW, CREDITS_PER_SUCCESS - 1)],
+        max_batch=4,
+        api_keys=[(MAIN, 1_000_000), (SECOND, 6000), (LOW, CREDITS_PER_SUCCESS - 1)],
     )
     try:
         app = RayApp(deploy(settings, num_cpus=2, port=free_port(), timeout_s=240))
@@ -128,9 +134,28 @@ def test_verify_passes_every_must_clause_against_the_ray_app(ray_app, tmp_path):
     from inpaint_conformance.harness.cli import main
 
     report = tmp_path / "verify.json"
-    code = main(["verify", "--base-url", ray_app.base_url, "--api-key", MAIN, "--api-key", SECOND,
-                 "--low-credit-key", LOW, "--credits-url", f"{ray_app.base_url}/__fake__/credits",
-                 "--examples", "3", "--timeout", "120", "--yes", "--json-report", str(report)])
+    code = main(
+        [
+            "verify",
+            "--base-url",
+            ray_app.base_url,
+            "--api-key",
+            MAIN,
+            "--api-key",
+            SECOND,
+            "--low-credit-key",
+            LOW,
+            "--credits-url",
+            f"{ray_app.base_url}/__fake__/credits",
+            "--examples",
+            "3",
+            "--timeout",
+            "120",
+            "--yes",
+            "--json-report",
+            str(report),
+        ]
+    )
     results = json.loads(report.read_text())["results"]
     print("verify skipped:", [(r["clause"], r["detail"]) for r in results if r["status"] == "skipped"])
     failed_must = [f"{r['clause']}: {r['detail']}" for r in results if r["status"] == "failed" and r["level"] == "MUST"]
@@ -164,8 +189,16 @@ def test_a_seed_paints_the_same_picture_whichever_replica_and_batch(ray_app):
     painted_by: dict[str, list[np.ndarray]] = {}
     for _ in range(4):  # routing is random: burst until both replicas painted the seed
         # Half the burst is the same request, half other seeds and prompts: batch mates differ.
-        answers = _burst(12, lambda i: _post(ray_app.client, Api.AITHRIVING, MAIN, seed=4242 if i % 2 else 7 + i,
-                                             prompt="a red brick wall" if i % 2 else f"ivy number {i}"))
+        answers = _burst(
+            12,
+            lambda i: _post(
+                ray_app.client,
+                Api.AITHRIVING,
+                MAIN,
+                seed=4242 if i % 2 else 7 + i,
+                prompt="a red brick wall" if i % 2 else f"ivy number {i}",
+            ),
+        )
         for i, answer in enumerate(answers):
             if i % 2:
                 painted_by.setdefault(answer.headers[REPLICA_HEADER], []).append(_ait_image(answer))
@@ -200,7 +233,10 @@ def _documented_shape(api: Api, response) -> str:
 
 def test_killing_a_replica_mid_burst_answers_everyone_charges_no_failure_and_recovers(ray_app):
     from inpaint_conformance.reference_impl.ray_runtime import (
-        engine_replica_actors, engine_replica_load, kill_engine_replica, wait_engine_replicas,
+        engine_replica_actors,
+        engine_replica_load,
+        kill_engine_replica,
+        wait_engine_replicas,
     )
 
     key = "ray-kill-key"
@@ -225,6 +261,7 @@ def test_killing_a_replica_mid_burst_answers_everyone_charges_no_failure_and_rec
     workers = [threading.Thread(target=keep_sending, args=(w,)) for w in range(8)]
     for thread in workers:
         thread.start()
+
     def victim_painted() -> bool:
         with lock:
             return any(replica == victim for _, _, replica in outcomes)
@@ -248,15 +285,19 @@ def test_killing_a_replica_mid_burst_answers_everyone_charges_no_failure_and_rec
     # Serve notices the dead replica and starts another; new requests then succeed.
     burst_ended = time.monotonic()
     after = wait_engine_replicas(REPLICAS, timeout_s=120, replaced=[victim])
-    print(f"replica kill: {len(outcomes)} answers, {len(failures)} failures, "
-          f"{REPLICAS} replicas running again {time.monotonic() - burst_ended:.1f} s after the burst")
+    print(
+        f"replica kill: {len(outcomes)} answers, {len(failures)} failures, "
+        f"{REPLICAS} replicas running again {time.monotonic() - burst_ended:.1f} s after the burst"
+    )
     assert victim not in after and len(after) == REPLICAS
     # Routers learn of the new replica within seconds: burst until it painted some too (bounded).
     painted_by: set[str] = set()
     give_up = time.monotonic() + 30
     attempt = 0
     while not painted_by >= after and time.monotonic() < give_up:
-        answers = _burst(8, lambda i: _post(ray_app.client, Api.AITHRIVING, key, seed=9000 + 8 * attempt + i))
+        answers = _burst(
+            8, lambda i, attempt=attempt: _post(ray_app.client, Api.AITHRIVING, key, seed=9000 + 8 * attempt + i)
+        )
         assert [_documented_shape(Api.AITHRIVING, a) for a in answers] == ["success"] * 8
         painted_by |= {a.headers[REPLICA_HEADER] for a in answers}
         attempt += 1

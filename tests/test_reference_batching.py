@@ -3,6 +3,7 @@
 These run everywhere (no 'reference' extra needed): the batching logic and the resizing
 rules are plain Python, so their bugs should not hide behind a skipped torch test.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,7 +48,7 @@ def submit_all(batcher: MicroBatcher, items: list[tuple[str, int]]) -> dict[tupl
         barrier.wait()
         try:
             results[item] = batcher.submit(item)
-        except Exception as error:  # noqa: BLE001 - the test inspects it
+        except Exception as error:
             results[item] = error
 
     threads = [threading.Thread(target=call, args=(item,)) for item in items]

@@ -2,6 +2,7 @@
 
 Skips as a whole, with the reason shown, where the 'reference' extra is not installed.
 """
+
 from __future__ import annotations
 
 import os
@@ -9,11 +10,11 @@ import os
 # Before diffusers/huggingface_hub are imported: they read the flag once, at import time.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import threading  # noqa: E402
+import threading
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import pytest
+from PIL import Image
 
 torch = pytest.importorskip("torch", reason="the 'reference' extra (torch) is not installed")
 pytest.importorskip("diffusers", reason="the 'reference' extra (diffusers) is not installed")
@@ -43,7 +44,7 @@ def box_mask(size: tuple[int, int], partial_rows: int = 0) -> Image.Image:
     """255 in a central box, 0 around it, and optionally a few rows of strength 128 at the top."""
     width, height = size
     mask = np.zeros((height, width), dtype=np.uint8)
-    mask[height // 4: 3 * height // 4, width // 4: 3 * width // 4] = 255
+    mask[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = 255
     mask[:partial_rows] = 128
     return Image.fromarray(mask, "L")
 
@@ -60,9 +61,7 @@ def assert_same_up_to_rounding(got: np.ndarray, expected: np.ndarray, what: str)
     """Equal but for last-bit float noise: at most one level, in a tiny fraction of values."""
     difference = np.abs(got - expected)
     assert difference.max() <= MAX_LEVEL_DIFFERENCE, f"{what}: max difference {difference.max()} levels"
-    assert (difference > 0).mean() <= MAX_DIFFERENT_FRACTION, (
-        f"{what}: {(difference > 0).mean():.4%} of values differ"
-    )
+    assert (difference > 0).mean() <= MAX_DIFFERENT_FRACTION, f"{what}: {(difference > 0).mean():.4%} of values differ"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -93,7 +92,9 @@ def test_tiny_random_builds_offline_with_the_inpainting_shapes():
     assert tokens[0] == "<|startoftext|>" and tokens[-1] == "<|endoftext|>"
     assert "the</w>" in tokens, f"the merges were not applied: {tokens}"
     again = build_tiny_random_pipeline()
-    for (name, first), (_, second) in zip(pipeline.unet.state_dict().items(), again.unet.state_dict().items()):
+    for (name, first), (_, second) in zip(
+        pipeline.unet.state_dict().items(), again.unet.state_dict().items(), strict=True
+    ):
         assert torch.equal(first, second), f"tiny weights are not reproducible: {name}"
 
 
@@ -183,7 +184,7 @@ def test_inpaint_batch_paints_each_job_as_inpaint_would(engine):
     jobs = [job(size=(96, 64), seed=31), job(size=(64, 96), seed=32), job(size=(96, 64), seed=33)]
     together = engine.inpaint_batch(jobs)
     assert [image.size for image in together] == [(96, 64), (64, 96), (96, 64)]
-    for index, (request, image) in enumerate(zip(jobs, together)):
+    for index, (request, image) in enumerate(zip(jobs, together, strict=True)):
         assert_same_up_to_rounding(pixels(image), pixels(engine.inpaint(request)), f"job {index}")
 
 

@@ -3,6 +3,7 @@
 The size checks build the modules on torch's meta device (shapes, no weights: a few
 seconds); only the test marked slow builds the 4.3 GB model and paints with it.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,9 +11,9 @@ import os
 # Before diffusers/huggingface_hub are imported: they read the flag once, at import time.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import pytest
+from PIL import Image
 
 torch = pytest.importorskip("torch", reason="the 'reference' extra (torch) is not installed")
 pytest.importorskip("diffusers", reason="the 'reference' extra (diffusers) is not installed")

@@ -1,6 +1,7 @@
 """The hypothesis strategies: real images and masks, seeds at the bounds, and requests
 that the contracts accept (valid) or refuse for exactly their labelled clause (invalid).
 """
+
 from __future__ import annotations
 
 import io
@@ -15,7 +16,14 @@ from inpaint_conformance.contracts.images import has_alpha, sniff_format
 from inpaint_conformance.contracts.response_validation import Outcome
 from inpaint_conformance.contracts.rules import AUTH_HEADER, PATHS, SEED_MAX, SEED_MIN
 from inpaint_conformance.contracts.strategies import (
-    image_size, images, invalid_clause_ids, invalid_requests, masks, seeds, valid_requests, valid_specs,
+    image_size,
+    images,
+    invalid_clause_ids,
+    invalid_requests,
+    masks,
+    seeds,
+    valid_requests,
+    valid_specs,
 )
 from inpaint_conformance.fakes import FakeProvider
 
@@ -58,10 +66,13 @@ def test_odd_and_round_sizes_are_drawn():
     assert find(drawn_sizes, lambda size: size == (128, 128)) == (128, 128)
 
 
-@pytest.mark.parametrize(("formats", "modes", "words"), [
-    (("jpeg",), ("RGBA", "P"), "no mode"),
-    (("tiff",), ("RGB",), "unknown image formats"),
-])
+@pytest.mark.parametrize(
+    ("formats", "modes", "words"),
+    [
+        (("jpeg",), ("RGBA", "P"), "no mode"),
+        (("tiff",), ("RGB",), "unknown image formats"),
+    ],
+)
 def test_impossible_image_requests_say_why(formats, modes, words):
     with pytest.raises(ValueError, match=words):
         images(formats, modes)
@@ -76,7 +87,9 @@ def test_masks_have_exact_keep_and_repaint_regions_at_the_given_size(data):
     assert (values == 0).any() and (values == 255).any()
     if mask.mode == "RGB":
         rgb = np.asarray(mask)
-        assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all(), "colour masks use grey colours"
+        assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all(), (
+            "colour masks use grey colours"
+        )
 
 
 @EXAMPLES
@@ -178,10 +191,24 @@ def test_each_breakage_is_drawn_and_labelled(clause_id):
 
 def test_documented_breakages_are_all_there():
     """The breakages the strategies promise: range, type, missing and blank parts, formats, credentials."""
-    assert {"ait.seed.range", "ait.seed.integer", "ait.prompt.required", "ait.prompt.blank", "ait.image.required",
-            "ait.image.invalid", "ait.output_format.enum", "ait.mask.absent", "ait.auth.missing"} <= set(invalid_clause_ids("ait"))
-    assert {"vyro.mask.required", "vyro.image.invalid", "vyro.model_version.unknown", "vyro.auth.missing",
-            "vyro.prompt.required"} <= set(invalid_clause_ids("vyro"))
+    assert {
+        "ait.seed.range",
+        "ait.seed.integer",
+        "ait.prompt.required",
+        "ait.prompt.blank",
+        "ait.image.required",
+        "ait.image.invalid",
+        "ait.output_format.enum",
+        "ait.mask.absent",
+        "ait.auth.missing",
+    } <= set(invalid_clause_ids("ait"))
+    assert {
+        "vyro.mask.required",
+        "vyro.image.invalid",
+        "vyro.model_version.unknown",
+        "vyro.auth.missing",
+        "vyro.prompt.required",
+    } <= set(invalid_clause_ids("vyro"))
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -198,7 +225,11 @@ def test_the_fake_refuses_every_invalid_request_uncharged(api):
             assert answer.status == 404
             return
         result = validate_response(api, validate_request(api, request), answer)
-        assert result.outcome is Outcome.FAILURE and result.violations == [], (clause_id, answer.status, answer.excerpt())
+        assert result.outcome is Outcome.FAILURE and result.violations == [], (
+            clause_id,
+            answer.status,
+            answer.excerpt(),
+        )
         assert provider.ledger.balance("test-key") == 600
 
     check()

@@ -3,6 +3,7 @@
 The parametrized test runs verify with each named deviation of the fake turned on:
 a deviation no clause catches fails CI, so a new deviation needs a probe that sees it.
 """
+
 from __future__ import annotations
 
 import json
@@ -123,13 +124,16 @@ def test_one_api_only(tmp_path):
     assert {r["api"] for r in report["results"]} == {"vyro"}
 
 
-@pytest.mark.parametrize("flags, reason", [
-    (["--deviation", "no_such_thing"], "unknown deviation no_such_thing"),
-    (["--examples", "-1"], "--examples must be 0 or more"),
-    (["--credits-url", "http://127.0.0.1:9/credits"], "--credits-url needs --base-url"),
-    (["--base-url", "http://127.0.0.1:9", "--deviation", "no_auth", "--api-key", "k"], "--deviation"),
-    (["--base-url", "ftp://example.com", "--api-key", "k"], "--base-url must be an http(s) URL"),
-])
+@pytest.mark.parametrize(
+    "flags, reason",
+    [
+        (["--deviation", "no_such_thing"], "unknown deviation no_such_thing"),
+        (["--examples", "-1"], "--examples must be 0 or more"),
+        (["--credits-url", "http://127.0.0.1:9/credits"], "--credits-url needs --base-url"),
+        (["--base-url", "http://127.0.0.1:9", "--deviation", "no_auth", "--api-key", "k"], "--deviation"),
+        (["--base-url", "ftp://example.com", "--api-key", "k"], "--base-url must be an http(s) URL"),
+    ],
+)
 def test_unusable_flags_exit_2_with_one_line(flags, reason, capsys, monkeypatch):
     monkeypatch.delenv("AIT_API_KEY", raising=False)
     assert main(["verify", *flags]) == 2

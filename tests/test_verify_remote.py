@@ -1,18 +1,18 @@
 """`verify --base-url` against live servers on loopback: the fake's server door, and an
 independent implementation that takes the other allowed road at every choice."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
+from independent_server import create_app as create_independent_app
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from inpaint_conformance.fakes.server import free_port, serving
 from inpaint_conformance.harness.cli import main
-
-from independent_server import create_app as create_independent_app
 
 KEYS = {"indie-key-one-0123456789": 100_000, "indie-key-two-0123456789": 100_000, "indie-low-key": 3}
 MAIN, SECOND, LOW = KEYS
@@ -37,15 +37,37 @@ def statuses(report: dict) -> dict[str, str]:
 
 def test_independent_server_has_no_failures(tmp_path, independent, capsys):
     url, server = independent
-    code, report = verify(tmp_path, url, "--api-key", MAIN, "--api-key", SECOND, "--low-credit-key", LOW,
-                          "--credits-url", f"{url}/balance", "--examples", "4")
+    code, report = verify(
+        tmp_path,
+        url,
+        "--api-key",
+        MAIN,
+        "--api-key",
+        SECOND,
+        "--low-credit-key",
+        LOW,
+        "--credits-url",
+        f"{url}/balance",
+        "--examples",
+        "4",
+    )
     failed = [f"{r['clause']}: {r['detail']}" for r in report["results"] if r["status"] == "failed"]
     assert failed == []
     assert code == 0
     seen = statuses(report)
-    for clause in ("ait.credits.success", "ait.credits.failure", "ait.credits.insufficient", "ait.credits.isolation",
-                   "ait.rate.retry_after", "vyro.rate.retry_after", "vyro.mask.size", "ait.mask.resize",
-                   "vyro.auth.authorization_bearer", "ait.failure.status", "vyro.errors.body"):
+    for clause in (
+        "ait.credits.success",
+        "ait.credits.failure",
+        "ait.credits.insufficient",
+        "ait.credits.isolation",
+        "ait.rate.retry_after",
+        "vyro.rate.retry_after",
+        "vyro.mask.size",
+        "ait.mask.resize",
+        "vyro.auth.authorization_bearer",
+        "ait.failure.status",
+        "vyro.errors.body",
+    ):
         assert seen[clause] == "passed", clause
     # It said what the run would cost before sending anything.
     assert "credits" in capsys.readouterr().err
@@ -57,7 +79,9 @@ def test_independent_server_has_no_failures(tmp_path, independent, capsys):
 
 def test_fake_server_door_over_loopback(tmp_path, live_fake):
     url, provider = live_fake
-    code, report = verify(tmp_path, url, "--api-key", "test-key", "--credits-url", f"{url}/__fake__/credits", "--examples", "1")
+    code, report = verify(
+        tmp_path, url, "--api-key", "test-key", "--credits-url", f"{url}/__fake__/credits", "--examples", "1"
+    )
     assert [r for r in report["results"] if r["status"] == "failed"] == []
     assert code == 0
     seen = statuses(report)
@@ -82,7 +106,20 @@ def test_credit_clauses_are_skipped_never_passed_without_credits_url(tmp_path, i
 def test_max_credits_refuses_before_sending_anything(tmp_path, independent, capsys):
     url, server = independent
     before = dict(server.credits)
-    code = main(["verify", "--base-url", url, "--api-key", MAIN, "--credits-url", f"{url}/balance", "--max-credits", "12", "--yes"])
+    code = main(
+        [
+            "verify",
+            "--base-url",
+            url,
+            "--api-key",
+            MAIN,
+            "--credits-url",
+            f"{url}/balance",
+            "--max-credits",
+            "12",
+            "--yes",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "over --max-credits 12" in err and "Traceback" not in err
@@ -110,12 +147,24 @@ def test_keys_a_server_echoes_are_redacted_in_the_report(tmp_path):
 
     async def echo(request):
         key = request.headers.get("bearer")
-        return PlainTextResponse(f"no inpainting today for {key}", status_code=500, headers={"x-debug-caller": f"{key}"})
+        return PlainTextResponse(
+            f"no inpainting today for {key}", status_code=500, headers={"x-debug-caller": f"{key}"}
+        )
 
     app = Starlette(routes=[Route("/v1/imagine/api/edits/inpaint", echo, methods=["POST"])])
     with serving(app) as server:
-        code, report = verify(tmp_path, server.url, "--api", "vyro", "--api-key", token, "--examples", "0",
-                              "--html-report", str(tmp_path / "report.html"))
+        code, report = verify(
+            tmp_path,
+            server.url,
+            "--api",
+            "vyro",
+            "--api-key",
+            token,
+            "--examples",
+            "0",
+            "--html-report",
+            str(tmp_path / "report.html"),
+        )
     assert code == 1
     text = (tmp_path / "report.json").read_text()
     assert token not in text
@@ -137,7 +186,9 @@ def test_a_hang_is_a_robustness_failure(tmp_path):
 
     app = Starlette(routes=[Route("/v1/imagine/api/edits/inpaint", hangs_on_truncated_bodies, methods=["POST"])])
     with serving(app) as server:
-        code, report = verify(tmp_path, server.url, "--api", "vyro", "--api-key", "k", "--examples", "0", "--timeout", "0.5")
+        code, report = verify(
+            tmp_path, server.url, "--api", "vyro", "--api-key", "k", "--examples", "0", "--timeout", "0.5"
+        )
     assert code == 1
     (robust,) = [r for r in report["results"] if r["clause"] == "vyro.robust.malformed"]
     assert robust["status"] == "failed"

@@ -1,4 +1,5 @@
 """Reports (JSON, JUnit, console), exit codes, the cost plan and the curl reproducers."""
+
 from __future__ import annotations
 
 import io
@@ -40,7 +41,11 @@ def test_exit_codes_follow_levels():
     assert report_with(PASSED, SHOULD_FAILED).exit_code(strict=False) == 0
     assert report_with(PASSED, SHOULD_FAILED).exit_code(strict=True) == 1
     assert report_with(PASSED, MUST_FAILED).exit_code(strict=False) == 1
-    assert report_with(PASSED, MUST_FAILED, SHOULD_FAILED, SKIPPED).summary() == {"passed": 1, "failed": 2, "skipped": 1}
+    assert report_with(PASSED, MUST_FAILED, SHOULD_FAILED, SKIPPED).summary() == {
+        "passed": 1,
+        "failed": 2,
+        "skipped": 1,
+    }
 
 
 def test_json_round_trip_and_shape(tmp_path):
@@ -49,18 +54,31 @@ def test_json_round_trip_and_shape(tmp_path):
     data = json.loads(path.read_text())
     assert set(data) >= {"apis", "summary", "results"}
     assert data["summary"] == {"passed": 1, "failed": 1, "skipped": 1}
-    assert data["results"][0] == {"api": "aithriving", "clause": "ait.seed.range", "level": "MUST", "status": "failed",
-                                  "detail": "seed -1 accepted", "reproduce": "curl -X POST x", "evidence": {}}
+    assert data["results"][0] == {
+        "api": "aithriving",
+        "clause": "ait.seed.range",
+        "level": "MUST",
+        "status": "failed",
+        "detail": "seed -1 accepted",
+        "reproduce": "curl -X POST x",
+        "evidence": {},
+    }
     assert load_json(path) == report
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no report at"),
-    ("{not json", "is not JSON"),
-    ('{"apis": []}', "expected a JSON object with a 'results' list"),
-    ('{"results": [{"api": "vyro"}]}', "lacks clause, level, status, detail"),
-    ('{"results": [{"api": "vyro", "clause": "x", "level": "MUST", "status": "green", "detail": ""}]}', "status must be one of"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no report at"),
+        ("{not json", "is not JSON"),
+        ('{"apis": []}', "expected a JSON object with a 'results' list"),
+        ('{"results": [{"api": "vyro"}]}', "lacks clause, level, status, detail"),
+        (
+            '{"results": [{"api": "vyro", "clause": "x", "level": "MUST", "status": "green", "detail": ""}]}',
+            "status must be one of",
+        ),
+    ],
+)
 def test_load_json_says_what_is_wrong(tmp_path, content, message):
     path = tmp_path / "report.json"
     if content is not None:
@@ -96,8 +114,9 @@ def test_planned_charges_bound_what_the_run_spends():
     target = EmbeddedTarget(inject_429=False)
     key = EMBEDDED_KEYS["main"]
     before = target.provider.ledger.balance(key)
-    runner = Runner(target, Api.AITHRIVING, examples=3, hypothesis_seed=0,
-                    reproducer=Reproducer("http://x", wrong_key=WRONG_KEY))
+    runner = Runner(
+        target, Api.AITHRIVING, examples=3, hypothesis_seed=0, reproducer=Reproducer("http://x", wrong_key=WRONG_KEY)
+    )
     runner.run()
     spent = (before - target.provider.ledger.balance(key)) // CREDITS_PER_SUCCESS
     planned = planned_successes(Api.AITHRIVING, 3)
@@ -107,8 +126,25 @@ def test_planned_charges_bound_what_the_run_spends():
 
 def test_remote_run_prints_its_cost_first(tmp_path, live_fake, capsys):
     url, _ = live_fake
-    assert main(["verify", "--base-url", url, "--api-key", "test-key", "--api", "aithriving", "--examples", "2", "--yes",
-                 "--max-credits", "100000"]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                "--base-url",
+                url,
+                "--api-key",
+                "test-key",
+                "--api",
+                "aithriving",
+                "--examples",
+                "2",
+                "--yes",
+                "--max-credits",
+                "100000",
+            ]
+        )
+        == 0
+    )
     planned = planned_successes(Api.AITHRIVING, 2)
     assert f"up to {planned} charged requests x 6 credits = {planned * 6} credits" in capsys.readouterr().err
 
@@ -147,8 +183,22 @@ def test_reproducer_replays_the_failure_with_curl(tmp_path, provider):
     provider.faults.add(Fault(kind="seed_range_unchecked"))
     with serving(create_app(provider)) as server:
         report_path = tmp_path / "report.json"
-        main(["verify", "--base-url", server.url, "--api-key", "test-key", "--api", "aithriving", "--examples", "0",
-              "--yes", "--json-report", str(report_path)])
+        main(
+            [
+                "verify",
+                "--base-url",
+                server.url,
+                "--api-key",
+                "test-key",
+                "--api",
+                "aithriving",
+                "--examples",
+                "0",
+                "--yes",
+                "--json-report",
+                str(report_path),
+            ]
+        )
         failed = [r for r in load_json(report_path).results if r.status == "failed"]
         assert [r.clause for r in failed] == ["ait.seed.range"]
         command = failed[0].reproduce.splitlines()[0]

@@ -1,4 +1,5 @@
 """`inpaint-conformance check-client FILE`: judge a client from the fake's journal or a HAR file."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,21 +24,30 @@ def run(args: argparse.Namespace) -> int:
     except ClientInputError as exc:
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_CANNOT_RUN
-    ignored = f"; {found.ignored} entr{'y' if found.ignored == 1 else 'ies'} for other URLs (or CORS preflights) ignored" if found.ignored else ""
+    ignored = (
+        f"; {found.ignored} entr{'y' if found.ignored == 1 else 'ies'} for other URLs (or CORS preflights) ignored"
+        if found.ignored
+        else ""
+    )
     console.print(f"{len(found.requests)} inpaint request(s) in {found.kind} {escape(found.source)}{ignored}")
     for note in found.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     if not found.requests:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"[red]error:[/] nothing to judge: {escape(found.source)} holds no request to "
-            f"{' or '.join(PATHS.values())}; export the journal after your client ran, or record a HAR of its traffic")
+            f"{' or '.join(PATHS.values())}; export the journal after your client ran, or record a HAR of its traffic"
+        )
         return EXIT_CANNOT_RUN
-    report = RunReport(apis=[api.value for api in Api], target=f"client traffic in {found.source}",
-                       results=judge(found.requests), started=started, tool_version=tool_version())
+    report = RunReport(
+        apis=[api.value for api in Api],
+        target=f"client traffic in {found.source}",
+        results=judge(found.requests),
+        started=started,
+        tool_version=tool_version(),
+    )
     reports.print_console(report, console)
     if args.json_report:
         reports.write_json(report, args.json_report)
     if args.junit_xml:
         reports.write_junit(report, args.junit_xml)
     return report.exit_code(args.strict)
-

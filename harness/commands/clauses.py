@@ -2,6 +2,7 @@
 
 Exit codes: 0 printed, 2 an unknown API or format (argparse normally stops those first).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,12 @@ def _table(api: Api, rows: list[Clause]) -> Table:
     colours = {"MUST": "red", "SHOULD": "yellow", "MAY": "green"}
     for clause in rows:
         level = clause.level.value
-        table.add_row(clause.id, f"[{colours[level]}]{level}[/]", ", ".join(sorted(s.value for s in clause.sides)),
-                      escape(clause.statement))
+        table.add_row(
+            clause.id,
+            f"[{colours[level]}]{level}[/]",
+            ", ".join(sorted(s.value for s in clause.sides)),
+            escape(clause.statement),
+        )
     return table
 
 

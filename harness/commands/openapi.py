@@ -5,6 +5,7 @@ Feed it to any OpenAPI tool, e.g. Schemathesis against a server of your own:
 `schemathesis run vyro.json --url http://127.0.0.1:8000 -H 'bearer: KEY'`.
 Exit codes: 0 printed, 2 an unknown API.
 """
+
 from __future__ import annotations
 
 import argparse

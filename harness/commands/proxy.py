@@ -1,4 +1,5 @@
 """`inpaint-conformance proxy`: forward to an upstream and judge both directions live."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,10 @@ def run(args: argparse.Namespace) -> int:
         errors.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
     origin = f"http://{args.host}:{args.port}"
-    console.print(f"proxying {api.value}: {origin}{PATHS[api]} → {escape(app.state.upstream)}{PATHS[api]} "
-                  "(any prefix before the path is kept)")
+    console.print(
+        f"proxying {api.value}: {origin}{PATHS[api]} → {escape(app.state.upstream)}{PATHS[api]} "
+        "(any prefix before the path is kept)"
+    )
     if recorder is not None:
         console.print(f"recording exchanges to {escape(str(recorder.path))} (secret headers redacted)")
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False))
@@ -51,5 +54,7 @@ def _summary(console: Console, app, recorder: Recorder | None) -> None:
     judged = [x for x in app.state.exchanges if x.api is not None]
     client_bad = sum(1 for x in judged if x.request_violations)
     server_bad = sum(1 for x in judged if x.response_violations)
-    console.print(f"{len(judged)} inpaint exchange(s): {client_bad} with client violations, "
-                  f"{server_bad} with server violations" + (f"; {recorder.count} recorded" if recorder else ""))
+    console.print(
+        f"{len(judged)} inpaint exchange(s): {client_bad} with client violations, "
+        f"{server_bad} with server violations" + (f"; {recorder.count} recorded" if recorder else "")
+    )

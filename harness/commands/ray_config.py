@@ -6,6 +6,7 @@ then `serve deploy serve.yaml` on the cluster. Needs neither Ray nor torch here.
 
 Exit codes: 0 printed (or written), 2 a setting is out of range, with one line saying why.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,18 @@ def run(args: argparse.Namespace) -> int:
         if not 0 < args.port <= 65535:
             raise SettingsError(f"--port must be in 1..65535, got {args.port}")
         settings = RaySettings(
-            engine=args.engine, model=args.model, device=args.device, dtype=args.dtype, steps=args.steps,
-            compile=args.compile, max_batch=args.max_batch, replicas=args.replicas,
-            autoscale=parse_autoscale(args.autoscale), gpus_per_replica=args.gpus_per_replica,
-            cpus_per_replica=args.cpus_per_replica, db=args.db,
+            engine=args.engine,
+            model=args.model,
+            device=args.device,
+            dtype=args.dtype,
+            steps=args.steps,
+            compile=args.compile,
+            max_batch=args.max_batch,
+            replicas=args.replicas,
+            autoscale=parse_autoscale(args.autoscale),
+            gpus_per_replica=args.gpus_per_replica,
+            cpus_per_replica=args.cpus_per_replica,
+            db=args.db,
             ait_failure_status=400 if args.ait_failure_status == "4xx" else 200,
         )
     except SettingsError as exc:
@@ -57,8 +66,11 @@ def run(args: argparse.Namespace) -> int:
         try:
             Path(args.output).write_text(text)
         except OSError as exc:
-            print(f"inpaint-conformance ray-config: cannot write {args.output} ({exc.strerror}): "
-                  "give a writable path, or leave --output out to print", file=sys.stderr)
+            print(
+                f"inpaint-conformance ray-config: cannot write {args.output} ({exc.strerror}): "
+                "give a writable path, or leave --output out to print",
+                file=sys.stderr,
+            )
             return 2
         print(f"wrote {args.output}: deploy it with `serve deploy {args.output}`", file=sys.stderr)
     else:

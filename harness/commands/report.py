@@ -4,6 +4,7 @@ The JSON report (written by `verify --json-report` or `check-client --json-repor
 already holds every picture, so rendering needs no server and no network.
 Exit codes: 0 written, 2 the report could not be read or the page not written.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,10 +24,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         written = write_html(report, args.html)
     except OSError as exc:
-        print(f"inpaint-conformance report: error: cannot write the HTML report to {args.html}: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"inpaint-conformance report: error: cannot write the HTML report to {args.html}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return EXIT_CANNOT_RUN
     size = written.stat().st_size
     counts = report.summary()
-    print(f"wrote {written} ({size / 1024:.0f} KiB): {counts['passed']} passed, {counts['failed']} failed, "
-          f"{counts['skipped']} skipped; open it in a browser (it works offline)")
+    print(
+        f"wrote {written} ({size / 1024:.0f} KiB): {counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['skipped']} skipped; open it in a browser (it works offline)"
+    )
     return EXIT_OK

@@ -5,6 +5,7 @@ Exit codes: 0 after a clean shutdown (Ctrl-C or SIGTERM), 2 when it cannot start
 saying why and what to do. `--workers N` (with `--db`) runs N processes sharing the
 ledger; `--ray` hands over to harness.commands.serve_ray.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,15 +59,28 @@ def run(args: argparse.Namespace) -> int:
 
         def describe(engine_name: str) -> str:
             return banner(
-                base_url=base_url, engine=engine_name, keys=keys, other_keys=len(ledger.balances()) - len(keys),
-                ledger=f"SQLite {args.db} (kept across restarts)" if args.db else "in memory (balances are lost on exit; --db PATH keeps them)",
+                base_url=base_url,
+                engine=engine_name,
+                keys=keys,
+                other_keys=len(ledger.balances()) - len(keys),
+                ledger=f"SQLite {args.db} (kept across restarts)"
+                if args.db
+                else "in memory (balances are lost on exit; --db PATH keeps them)",
                 admin=_admin_rule(loopback, args.admin_token),
             )
 
         if args.workers > 1:
-            _serve_workers(args, sock, base_url, describe(f"fake, {args.workers} worker processes sharing the ledger; "
-                                                          "journal and faults are per worker, so /__fake__/ refuses them"),
-                           loopback, ait_failure_status)
+            _serve_workers(
+                args,
+                sock,
+                base_url,
+                describe(
+                    f"fake, {args.workers} worker processes sharing the ledger; "
+                    "journal and faults are per worker, so /__fake__/ refuses them"
+                ),
+                loopback,
+                ait_failure_status,
+            )
             return 0
         engine = _load_engine(args)
         provider = _provider(args, engine, ledger, ait_failure_status)
@@ -87,20 +101,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _uvicorn_config(app, **options) -> uvicorn.Config:
-    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                          timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, **options)
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        **options,
+    )
 
 
-def _serve_workers(args: argparse.Namespace, sock: socket.socket, base_url: str, text: str,
-                   loopback: bool, ait_failure_status: int) -> None:
+def _serve_workers(
+    args: argparse.Namespace, sock: socket.socket, base_url: str, text: str, loopback: bool, ait_failure_status: int
+) -> None:
     """uvicorn worker processes on the socket bound here, each building its app from the environment."""
     from uvicorn.supervisors import Multiprocess
 
     from inpaint_conformance.fakes.app_factory import settings_env
 
-    os.environ.update(settings_env(db=args.db, admin_token=args.admin_token, loopback=loopback,
-                                   ait_failure_status=ait_failure_status))
-    config = _uvicorn_config("inpaint_conformance.fakes.app_factory:create_app_from_env", factory=True, workers=args.workers)
+    os.environ.update(
+        settings_env(db=args.db, admin_token=args.admin_token, loopback=loopback, ait_failure_status=ait_failure_status)
+    )
+    config = _uvicorn_config(
+        "inpaint_conformance.fakes.app_factory:create_app_from_env", factory=True, workers=args.workers
+    )
     served = threading.Event()
     threading.Thread(target=_announce_when_serving, args=(base_url, text, served), daemon=True).start()
     # The supervisor stops the workers on SIGINT/SIGTERM, or when they fail to start, and returns.
@@ -156,8 +180,10 @@ def _check_flags(args: argparse.Namespace) -> None:
         # Each worker is a process: only a SQLite ledger is shared between them.
         raise CannotServe("--workers > 1 needs --db PATH: the workers share their credits through it")
     if args.workers > 1 and args.engine != "fake":
-        raise CannotServe("--workers > 1 runs the fake engine only (each worker would load the model): "
-                          "for more reference replicas use --ray")
+        raise CannotServe(
+            "--workers > 1 runs the fake engine only (each worker would load the model): "
+            "for more reference replicas use --ray"
+        )
     if not 0 <= args.port <= 65535:
         raise CannotServe(f"--port must be in 0..65535 (0 picks a free port), got {args.port}")
     if args.admin_token is not None and not args.admin_token.strip():
@@ -176,9 +202,13 @@ def _check_flags(args: argparse.Namespace) -> None:
 def _bind(host: str, port: int) -> socket.socket:
     """Bind now, so a taken port is reported before any model loads (uvicorn listens later)."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except socket.gaierror as exc:
-        raise CannotServe(f"--host {host!r} is not an address this machine can bind ({exc.strerror}): try 127.0.0.1 or 0.0.0.0") from None
+        raise CannotServe(
+            f"--host {host!r} is not an address this machine can bind ({exc.strerror}): try 127.0.0.1 or 0.0.0.0"
+        ) from None
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -219,11 +249,23 @@ def _load_engine(args: argparse.Namespace) -> Engine:
     try:
         from inpaint_conformance.reference_impl import load_engine
     except ImportError as exc:
-        raise CannotServe(f"the reference engine is not available ({exc}): pip install 'inpaint-conformance[reference]'") from None
-    print(f"loading the reference engine ({args.model}); the server answers once it is ready...", file=sys.stderr, flush=True)
+        raise CannotServe(
+            f"the reference engine is not available ({exc}): pip install 'inpaint-conformance[reference]'"
+        ) from None
+    print(
+        f"loading the reference engine ({args.model}); the server answers once it is ready...",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
-        return load_engine(args.model, device=args.device, dtype=args.dtype, steps=args.steps,
-                           max_batch=args.max_batch, compile=args.compile)
+        return load_engine(
+            args.model,
+            device=args.device,
+            dtype=args.dtype,
+            steps=args.steps,
+            max_batch=args.max_batch,
+            compile=args.compile,
+        )
     except Exception as exc:  # a missing model, a CUDA problem...: one line, not a traceback
         raise CannotServe(f"the reference engine did not load: {type(exc).__name__}: {exc}") from None
 

@@ -10,6 +10,7 @@ local Ray instance it started). For a long-lived deployment on a cluster use
 
 Exit codes: 0 after a clean shutdown, 2 when it cannot start, with one line saying why.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,14 @@ def settings_from_args(args: argparse.Namespace) -> tuple[RaySettings, str | Non
         raise SettingsError("an --api-key is given twice: give each key once")
     address = None if args.ray in (None, "", "local") else args.ray
     settings = RaySettings(
-        engine=args.engine, model=args.model, device=args.device, dtype=args.dtype, steps=args.steps,
-        compile=args.compile, max_batch=args.max_batch, replicas=args.replicas,
+        engine=args.engine,
+        model=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        steps=args.steps,
+        compile=args.compile,
+        max_batch=args.max_batch,
+        replicas=args.replicas,
         autoscale=parse_autoscale(args.autoscale),
         gpus_per_replica=getattr(args, "gpus_per_replica", None),
         cpus_per_replica=getattr(args, "cpus_per_replica", None),
@@ -89,9 +96,17 @@ def run_ray(args: argparse.Namespace) -> int:
     from inpaint_conformance.reference_impl.ray_runtime import RayDeployError, deploy, deployed_settings, shutdown
 
     where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-    scale = f"{settings.autoscale[0]}..{settings.autoscale[1]} (autoscaled)" if settings.autoscale else str(settings.replicas)
-    print(f"starting {where}; {scale} engine replica(s) of {settings.engine} ({settings.model}); "
-          "the URL is printed once every replica has loaded the model...", file=sys.stderr, flush=True)
+    scale = (
+        f"{settings.autoscale[0]}..{settings.autoscale[1]} (autoscaled)"
+        if settings.autoscale
+        else str(settings.replicas)
+    )
+    print(
+        f"starting {where}; {scale} engine replica(s) of {settings.engine} ({settings.model}); "
+        "the URL is printed once every replica has loaded the model...",
+        file=sys.stderr,
+        flush=True,
+    )
     previous: dict = {}
     try:
         try:  # Ctrl-C while replicas load is a KeyboardInterrupt: the finally below cleans up
@@ -119,19 +134,24 @@ def _banner(settings: RaySettings, base_url: str, address: str | None) -> str:
     from inpaint_conformance.fakes.banner import banner
     from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS
 
-    keys = {key: f"{DEFAULT_CREDITS if credits is None else credits} credits (a stored --db balance is kept)"
-            for key, credits in settings.api_keys}
+    keys = {
+        key: f"{DEFAULT_CREDITS if credits is None else credits} credits (a stored --db balance is kept)"
+        for key, credits in settings.api_keys
+    }
     if is_loopback(base_url.split("//", 1)[-1].rsplit(":", 1)[0]):
         admin = "open (the proxy is bound to loopback)"
     elif settings.admin_token or os.environ.get("INPAINT_CONFORMANCE_ADMIN_TOKEN"):
         admin = "needs the admin token in header `x-admin-token`"
     else:
         admin = "refused (not bound to loopback): add --admin-token TOKEN to allow it"
-    replicas = (f"autoscaled {settings.autoscale[0]}..{settings.autoscale[1]}" if settings.autoscale
-                else f"{settings.replicas}")
-    engine = (f"{settings.engine} ({settings.model}) on Ray Serve: {replicas} engine replica(s), "
-              f"{settings.gpus_per_replica or 0:g} GPU and {settings.cpus_per_replica or 1:g} CPU each"
-              + (f", cluster {address}" if address else ""))
+    replicas = (
+        f"autoscaled {settings.autoscale[0]}..{settings.autoscale[1]}" if settings.autoscale else f"{settings.replicas}"
+    )
+    engine = (
+        f"{settings.engine} ({settings.model}) on Ray Serve: {replicas} engine replica(s), "
+        f"{settings.gpus_per_replica or 0:g} GPU and {settings.cpus_per_replica or 1:g} CPU each"
+        + (f", cluster {address}" if address else "")
+    )
     ledger = f"SQLite {settings.db} (kept across restarts)" if settings.db else "in memory, in the ingress replica"
     text = banner(base_url=base_url, engine=engine, keys=keys, other_keys=0, ledger=ledger, admin=admin)
     return text + f"\n  replicas    GET  {base_url}/__ray__/replicas   (jobs each engine replica painted)"

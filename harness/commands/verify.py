@@ -4,6 +4,7 @@ Without --base-url the embedded fake is verified in-process (no network, no keys
 Exit codes: 0 no MUST clause failed (no clause at all with --strict), 1 one did,
 2 the run could not happen (bad flags, unreachable target), with a one-line reason.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from inpaint_conformance.contracts import Api
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
 
-from ..probes import planned_successes, probes_for
 from ..html_report import write_html
+from ..probes import planned_successes, probes_for
 from ..reports import print_console, write_json, write_junit
 from ..reproduce import Reproducer
 from ..results import EXIT_CANNOT_RUN, RunReport, tool_version
@@ -47,7 +48,9 @@ class Plan:
         parts = []
         if Api.AITHRIVING in self.successes:
             n = self.successes[Api.AITHRIVING]
-            parts.append(f"aithriving: up to {n} charged requests x {CREDITS_PER_SUCCESS} credits = {self.credits} credits")
+            parts.append(
+                f"aithriving: up to {n} charged requests x {CREDITS_PER_SUCCESS} credits = {self.credits} credits"
+            )
         if Api.VYRO in self.successes:
             parts.append(f"vyro: up to {self.successes[Api.VYRO]} successful requests (Vyro's price is not documented)")
         return "; ".join(parts)
@@ -86,8 +89,10 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
         if not target.embedded:
             err.print(f"verify {target.description}: {plan.describe()}", soft_wrap=True, highlight=False, markup=False)
         if args.max_credits is not None and plan.credits > args.max_credits:
-            raise TargetError(f"this run would spend up to {plan.credits} credits, over --max-credits {args.max_credits}: "
-                              "lower --examples, pick one --api, or raise --max-credits")
+            raise TargetError(
+                f"this run would spend up to {plan.credits} credits, over --max-credits {args.max_credits}: "
+                "lower --examples, pick one --api, or raise --max-credits"
+            )
         if not target.embedded:
             _confirm(args, plan)
             target.preflight()
@@ -95,8 +100,11 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
     finally:
         target.close()
     print_console(report, out)
-    for flag, path, write in (("--json-report", args.json_report, write_json), ("--junit-xml", args.junit_xml, write_junit),
-                              ("--html-report", args.html_report, write_html)):
+    for flag, path, write in (
+        ("--json-report", args.json_report, write_json),
+        ("--junit-xml", args.junit_xml, write_junit),
+        ("--html-report", args.html_report, write_html),
+    ):
         try:
             if path:
                 write(report, path)
@@ -105,7 +113,9 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
     if errors:
         for line in errors:
             err.print(f"[red]harness error[/]: {escape(line)}", highlight=False)
-        raise TargetError(f"{len(errors)} probe(s) crashed, so the verdicts above are incomplete (a harness bug: please report it)")
+        raise TargetError(
+            f"{len(errors)} probe(s) crashed, so the verdicts above are incomplete (a harness bug: please report it)"
+        )
     return report.exit_code(args.strict)
 
 
@@ -115,10 +125,15 @@ def _target(args: argparse.Namespace, apis: list[Api]) -> Target:
             if value:
                 raise TargetError(f"{flag} needs --base-url: the embedded fake's credits are read directly")
         if args.api_key:
-            print("verify: --api-key is not used without --base-url (the embedded fake makes its own keys)", file=sys.stderr)
+            print(
+                "verify: --api-key is not used without --base-url (the embedded fake makes its own keys)",
+                file=sys.stderr,
+            )
         return EmbeddedTarget(args.deviation, timeout=args.timeout)
     if args.deviation:
-        raise TargetError("--deviation turns on a deviation of the embedded fake; it cannot change a server at --base-url")
+        raise TargetError(
+            "--deviation turns on a deviation of the embedded fake; it cannot change a server at --base-url"
+        )
     keys = {}
     for api in apis:
         main_env, second_env = KEY_ENV[api]
@@ -144,19 +159,36 @@ def _confirm(args: argparse.Namespace, plan: Plan) -> None:
         raise TargetError("not confirmed; nothing was sent (pass --yes to skip the question)")
 
 
-def _run(target: Target, apis: list[Api], args: argparse.Namespace, examples: int, err: Console) -> tuple[RunReport, list[str]]:
+def _run(
+    target: Target, apis: list[Api], args: argparse.Namespace, examples: int, err: Console
+) -> tuple[RunReport, list[str]]:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     files_dir = Path(f"{args.json_report}.probes") if args.json_report else None
-    note = ("embedded fake: `inpaint-conformance serve --api-key $AIT_API_KEY` serves it at 127.0.0.1:8000"
-            if target.embedded else None)
+    note = (
+        "embedded fake: `inpaint-conformance serve --api-key $AIT_API_KEY` serves it at 127.0.0.1:8000"
+        if target.embedded
+        else None
+    )
     reproducer = Reproducer(target.reproduce_origin, files_dir, wrong_key=WRONG_KEY, note=note)
     results, errors = [], []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[probe]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[probe]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         for api in apis:
             task = progress.add_task(api.value, total=len(probes_for(api)), probe="")
-            runner = Runner(target, api, examples=examples, hypothesis_seed=args.hypothesis_seed, reproducer=reproducer,
-                            pictures=bool(args.json_report or args.html_report))  # the JSON report carries them for `report`
-            results += runner.run(lambda name: progress.update(task, advance=1, probe=name))
+            runner = Runner(
+                target,
+                api,
+                examples=examples,
+                hypothesis_seed=args.hypothesis_seed,
+                reproducer=reproducer,
+                pictures=bool(args.json_report or args.html_report),
+            )  # the JSON report carries them for `report`
+            results += runner.run(lambda name, task=task: progress.update(task, advance=1, probe=name))
             errors += runner.harness_errors
     return RunReport([a.value for a in apis], target.description, results, started, tool_version()), errors

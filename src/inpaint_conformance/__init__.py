@@ -7,6 +7,7 @@ validators, the single source of truth), `.fakes` (the fake provider, mocks, fix
 The names below are the small public surface; each is imported on first use, so
 `import inpaint_conformance` costs nothing until one is touched.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -34,11 +35,34 @@ _EXPORTS = {
     "mock_providers": "inpaint_conformance.fakes",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "CATALOG",
+    "Api",
+    "Clause",
+    "FakeProvider",
+    "HttpRequest",
+    "HttpResponse",
+    "Level",
+    "__version__",
+    "clause",
+    "clauses",
+    "mock_providers",
+    "validate_request",
+    "validate_response",
+]
 
 if TYPE_CHECKING:
     from inpaint_conformance.contracts import (
-        CATALOG, Api, Clause, HttpRequest, HttpResponse, Level, clause, clauses, validate_request, validate_response,
+        CATALOG,
+        Api,
+        Clause,
+        HttpRequest,
+        HttpResponse,
+        Level,
+        clause,
+        clauses,
+        validate_request,
+        validate_response,
     )
     from inpaint_conformance.fakes import FakeProvider, mock_providers
 
