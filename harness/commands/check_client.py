@@ -16,6 +16,13 @@ from ..client_check import ClientInputError, judge, load_client_input
 from ..results import EXIT_CANNOT_RUN, RunReport, tool_version
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file")
+    parser.add_argument("--json-report", metavar="PATH")
+    parser.add_argument("--junit-xml", metavar="PATH")
+    parser.add_argument("--strict", action="store_true")
+
+
 def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False, soft_wrap=True)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

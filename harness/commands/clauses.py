@@ -19,6 +19,18 @@ from inpaint_conformance.contracts import Api, Clause, clauses
 from inpaint_conformance.contracts.catalog_docs import API_HEADINGS, render_decisions_markdown, render_markdown
 from inpaint_conformance.contracts.decisions import DECISIONS
 
+API_CHOICES = [api.value for api in Api]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", choices=API_CHOICES)
+    parser.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    parser.add_argument(
+        "--decisions",
+        action="store_true",
+        help="print the decision rows the clauses cite (docs/decisions.md is the markdown output)",
+    )
+
 
 def run(args: argparse.Namespace) -> int:
     try:

@@ -14,9 +14,16 @@ import json
 from rich.console import Console
 from rich.markup import escape
 
+from inpaint_conformance.contracts import Api
 from inpaint_conformance.contracts.openapi import openapi_document
 
 from .clauses import write_stdout
+
+API_CHOICES = [api.value for api in Api]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", choices=API_CHOICES, required=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,6 +14,16 @@ from inpaint_conformance.contracts.rules import PATHS
 from ..proxy import create_proxy_app
 from ..recording import Recorder
 
+API_CHOICES = [api.value for api in Api]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", choices=API_CHOICES, required=True)
+    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--record", metavar="FILE")
+
 
 def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False, soft_wrap=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The subcommand's flags (harness/cli.py calls this for the `ray-config` parser)."""
+    """The subcommand's flags."""
     parser.add_argument("--engine", choices=("reference", "fake"), default="reference")
     parser.add_argument("--model", default="tiny-random", help="folder (on every node), hub id or tiny-random")
     parser.add_argument("--replicas", type=int, default=1, help="engine replicas (one model each)")

@@ -15,6 +15,11 @@ from ..reports import load_json
 from ..results import EXIT_CANNOT_RUN, EXIT_OK, ReportError
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("report")
+    parser.add_argument("--html", metavar="PATH", required=True)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         report = load_json(args.report)

@@ -39,6 +39,51 @@ class CannotServe(Exception):
     """A reason the server cannot start, already phrased for the user."""
 
 
+def _key_credits(text: str) -> tuple[str, int | None]:
+    key, _, credits = text.partition("=")
+    if not key:
+        raise argparse.ArgumentTypeError(f"expected KEY or KEY=CREDITS, got {text!r}")
+    if credits and not credits.isdigit():
+        raise argparse.ArgumentTypeError(f"credits must be a whole number >= 0, got {credits!r} in {text!r}")
+    return key, int(credits) if credits else None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--api-key", action="append", type=_key_credits, default=[], metavar="KEY[=CREDITS]")
+    parser.add_argument("--db", metavar="PATH", help="keep keys and balances in SQLite (survives restarts)")
+    parser.add_argument("--admin-token", help="allow /__fake__/ admin calls from non-loopback clients that send it")
+    parser.add_argument(
+        "--ait-failure-status",
+        choices=("200", "4xx"),
+        default="200",
+        help="HTTP status of AIThriving failures (the decisions allow both)",
+    )
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--replay", metavar="FILE", help="answer with the exchanges recorded by `proxy --record`")
+    parser.add_argument("--engine", choices=("fake", "reference"), default="fake")
+    parser.add_argument(
+        "--model",
+        default="tiny-random",
+        help="reference engine: folder, hub id, tiny-random or sd15-random (full-size SD 1.5 shapes, random weights)",
+    )
+    parser.add_argument("--device", choices=("cuda", "cpu", "auto"), default="auto")
+    parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--max-batch", type=int, default=4)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet")
+    parser.add_argument(
+        "--ray", nargs="?", const="local", metavar="ADDRESS", help="run on Ray Serve (no ADDRESS: local)"
+    )
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--autoscale", metavar="MIN:MAX", help="--ray: scale engine replicas on queued requests")
+    parser.add_argument(
+        "--gpus-per-replica", type=float, help="--ray: GPUs per engine replica (default 1 where GPUs exist)"
+    )
+    parser.add_argument("--cpus-per-replica", type=float, help="--ray: CPUs per engine replica (default 1)")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.ray is not None:
         return _hand_over_to_ray(args)

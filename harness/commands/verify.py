@@ -56,6 +56,35 @@ class Plan:
         return "; ".join(parts)
 
 
+API_CHOICES = [api.value for api in Api]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", choices=API_CHOICES)
+    parser.add_argument("--base-url")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="key to test with; a second one enables the isolation clause",
+    )
+    parser.add_argument("--credits-url")
+    parser.add_argument("--low-credit-key", help="a key with fewer than 6 credits (enables ait.credits.insufficient)")
+    parser.add_argument("--examples", type=int, default=None, help="hypothesis examples per property")
+    parser.add_argument("--hypothesis-seed", type=int, default=0)
+    parser.add_argument("--max-credits", type=int)
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one answer")
+    parser.add_argument("--strict", action="store_true")
+    parser.add_argument("--json-report", metavar="PATH")
+    parser.add_argument("--junit-xml", metavar="PATH")
+    parser.add_argument("--html-report", metavar="PATH")
+    parser.add_argument(
+        "--deviation", action="append", default=[], help="embedded fake only: turn on a named deviation"
+    )
+    parser.add_argument("--yes", action="store_true", help="do not ask before spending credits")
+
+
 def run(args: argparse.Namespace) -> int:
     _keep_hypothesis_out_of_the_working_directory()
     progress_console = Console(stderr=True)
