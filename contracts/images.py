@@ -64,7 +64,7 @@ def describe_bytes(data: bytes) -> str:
 def decode_image(data: bytes, allowed: frozenset[str] | set[str], *, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode bytes whose sniffed format is in ``allowed``; fully loaded, bounded in size."""
     fmt = sniff_format(data)
-    if fmt not in allowed:
+    if fmt is None or fmt not in allowed:
         wanted = ", ".join(sorted(f.upper() for f in allowed))
         raise ImageDecodeError(f"expected {wanted}, got {describe_bytes(data)}", "format")
     try:

@@ -85,7 +85,7 @@ class InpaintRequest:
 
 @dataclass
 class RequestVerdict:
-    request: InpaintRequest | None
+    request: InpaintRequest  # always there; parts that could not be read are None in it
     violations: list[Violation] = field(default_factory=list)
 
     @property

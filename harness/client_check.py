@@ -121,7 +121,7 @@ def _level(clause_id: str, requests: list[JudgedRequest]) -> str:
         return catalog_clause(clause_id).level.value
     except UnknownClause:  # a journal from another version of the catalog: trust what it says
         levels = [v.get("level") for r in requests for v in r.violations if v["clause"] == clause_id]
-        return next((lv for lv in levels if lv in Level.__members__), Level.MUST.value)
+        return next((lv for lv in levels if isinstance(lv, str) and lv in Level.__members__), Level.MUST.value)
 
 
 # -- the fake's journal --------------------------------------------------------------

@@ -11,13 +11,14 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 ROUND_SIZE = (128, 96)
 ODD_SIZE = (101, 77)  # not a multiple of 8: a server rounding sizes shows
-SAVE = {
+SAVE: dict[str, dict[str, Any]] = {  # keyword arguments of Image.save
     "png": {"format": "PNG"},
     # 4:4:4: decoders differ in how they upsample chroma; without subsampling they agree to +-1.
     "jpeg": {"format": "JPEG", "quality": 95, "subsampling": 0},
