@@ -258,7 +258,7 @@ def build_request(
     headers = {AUTH_HEADER[api]: key} if key is not None else {}
     parts = [(name, (None, value)) for name, value in (fields or {}).items()] + list((files or {}).items())
     # requests takes None as a part's Content-Type (the part then has none); its stubs say str.
-    return _neutral(requests.Request(method, url or endpoint(api, base_url), headers=headers, files=parts))  # type: ignore[arg-type]
+    return _neutral(requests.Request(method, url or endpoint(api, base_url), headers=headers, files=parts))  # type: ignore[arg-type, unused-ignore]
 
 
 def _neutral(request: requests.Request) -> HttpRequest:

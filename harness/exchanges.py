@@ -47,6 +47,11 @@ class Exchange:
         return self.outcome is Outcome.SUCCESS
 
     @property
+    def success(self) -> ResponseVerdict | None:
+        """The judged answer if it was a success, else None: what a probe reads a success from."""
+        return self.result if self.succeeded else None
+
+    @property
     def path(self) -> str:
         return self.request.path
 

@@ -121,13 +121,13 @@ def capture(
     exchange carried no image either way (a corrupt upload refused, say).
     """
     decoded = request.request
-    image = decoded.image if decoded is not None else None
+    image = decoded.image
     output = response.image if response is not None and response.outcome is Outcome.SUCCESS else None
     if image is None and output is None:
         return None
     observations = dict(response.observations) if response is not None else {}
     pictures: list[dict] = []
-    mask = decoded.strength_mask() if decoded is not None and image is not None else None
+    mask = decoded.strength_mask()
     if image is not None:
         pictures.append(
             picture(
@@ -135,6 +135,7 @@ def capture(
             )
         )
     if mask is not None:
+        assert image is not None, "a strength mask is only made for an image"
         if decoded.mask is None:
             how = "from the alpha channel"
         elif decoded.mask.size != image.size:
@@ -212,20 +213,22 @@ class PictureBook:
     def __init__(self, *, thumb_budget: int = THUMB_BUDGET, total_budget: int = TOTAL_BUDGET) -> None:
         self.thumb_budget, self.total_budget = thumb_budget, total_budget
         self._seen: list[_Seen] = []
-        self._seeded: dict[tuple, _Seen] = {}  # replay key -> the first exchange of that request and seed
+        # replay key -> the first exchange of that request and seed, and its output
+        self._seeded: dict[tuple, tuple[_Seen, Image.Image]] = {}
 
     def add(self, exchange: Exchange) -> None:
         """Remember an exchange that sent or received an image (nothing is encoded yet)."""
         request = exchange.verdict.request
         result = exchange.result
-        if (request is None or request.image is None) and (result is None or result.image is None):
+        if request.image is None and (result is None or result.image is None):
             return
         seen = _Seen(len(self._seen) + 1, exchange, _clauses_of(exchange))
         key = _replay_key(exchange)
-        if key is not None and exchange.succeeded and result.image is not None:
-            earlier = self._seeded.setdefault(key, seen)
+        success = exchange.success
+        if key is not None and success is not None and success.image is not None:
+            earlier, first_output = self._seeded.setdefault(key, (seen, success.image))
             if earlier is not seen:  # the second of a pair: both are about reproducibility
-                seen.first_output = earlier.exchange.result.image
+                seen.first_output = first_output
                 seen.clauses.add(f"{exchange.api.prefix}.reproducible")
                 earlier.clauses.add(f"{exchange.api.prefix}.reproducible")
         self._seen.append(seen)

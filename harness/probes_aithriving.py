@@ -71,8 +71,9 @@ def random_seeds(ctx: Runner) -> None:
     seeds = []
     for label, spec in (("omitted", valid_spec()), ("omitted-again", valid_spec()), ("0", valid_spec(seed="0"))):
         exchange = ctx.send(spec, focus=("ait.seed.random_range",), label=label)
-        if exchange.succeeded and exchange.result.seed is not None:
-            seeds.append(exchange.result.seed)
+        success = exchange.success
+        if success is not None and success.seed is not None:
+            seeds.append(success.seed)
     if len(seeds) < 2:
         ctx.skip("ait.seed.random_differs", "fewer than two requests with a random seed succeeded")
         return
@@ -88,14 +89,15 @@ def reproducible(ctx: Runner) -> None:
     spec = valid_spec(seed=FIXED_SEED, output_format="png")
     first = ctx.send(spec, label="first")
     second = ctx.send(spec, label="second")
-    if not (first.succeeded and second.succeeded and first.result.image and second.result.image):
+    one, two = first.success, second.success
+    if not (one is not None and two is not None and one.image and two.image):
         ctx.skip("ait.reproducible", "the two requests with the same seed did not both succeed with a decodable image")
         return
-    violation = check_reproducible(AIT, first.result, second.result, int(FIXED_SEED))
+    violation = check_reproducible(AIT, one, two, int(FIXED_SEED))
     if violation:
         ctx.violate(violation, second)
     else:
-        same = first.result.image_bytes == second.result.image_bytes
+        same = one.image_bytes == two.image_bytes
         ctx.exercise("ait.reproducible", f"seed {FIXED_SEED} twice: {'identical bytes' if same else 'same picture'}")
 
 
@@ -106,13 +108,14 @@ def seed_sensitivity(ctx: Runner) -> None:
     spec = valid_spec(output_format="png")
     first = ctx.send(spec.but(seed=FIXED_SEED), label=f"seed-{FIXED_SEED}")
     second = ctx.send(spec.but(seed=other), label=f"seed-{other}")
-    if not (first.succeeded and second.succeeded and first.result.image and second.result.image):
+    one, two = first.success, second.success
+    if not (one is not None and two is not None and one.image and two.image):
         ctx.skip(
             "ait.seed.sensitivity", "the two requests with different seeds did not both succeed with a decodable image"
         )
         return
     mask = second.verdict.request.strength_mask()
-    violation = check_seed_sensitivity(AIT, first.result, second.result, mask, (int(FIXED_SEED), int(other)))
+    violation = check_seed_sensitivity(AIT, one, two, mask, (int(FIXED_SEED), int(other)))
     if violation:
         ctx.violate(violation, second)
     else:

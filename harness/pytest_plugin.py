@@ -80,7 +80,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise pytest.UsageError(f"--inpaint-api: {exc}") from None
     suite = Suite(config)
     # One node id prefix for all: pytest's progress line groups them like the tests of one file.
-    added = [
+    added: list[pytest.Item] = [
         ClauseItem.from_parent(
             session, name=f"inpaint[{c.id}]", nodeid=f"{NODE_PREFIX}::inpaint[{c.id}]", clause=c, suite=suite
         )
@@ -88,7 +88,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         for c in clauses(api)
     ]
     # Report them as collected, so "collected N items" (and other plugins' counts) include them.
-    config.hook.pytest_collectreport(report=pytest.CollectReport(NODE_PREFIX, "passed", None, added))
+    collected: list[pytest.Item | pytest.Collector] = list(added)
+    config.hook.pytest_collectreport(report=pytest.CollectReport(NODE_PREFIX, "passed", None, collected))
     items.extend(added)
 
 
@@ -126,6 +127,7 @@ class Suite:
                 self._error = str(exc)
         if self._error is not None:
             raise SuiteError(self._error)
+        assert self._results is not None, "a run either keeps its results or its error"
         return self._results.get(clause_id)
 
 

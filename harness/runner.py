@@ -216,8 +216,12 @@ class Runner:
     def _record(
         self, exchange: Exchange, focus: tuple[str, ...], relabel: dict[str, str], failure_charge_clause: str | None
     ) -> None:
-        mark = lambda clause_id, note: self.exercise(relabel.get(clause_id, clause_id), note)  # noqa: E731
-        broken = lambda v: self.violate(Violation(relabel.get(v.clause, v.clause), v.message), exchange)  # noqa: E731
+        def mark(clause_id: str, note: str) -> None:
+            self.exercise(relabel.get(clause_id, clause_id), note)
+
+        def broken(violation: Violation) -> None:
+            self.violate(Violation(relabel.get(violation.clause, violation.clause), violation.message), exchange)
+
         if exchange.error:
             clause_ids = focus or (f"{self.p}.robust.malformed",)
             for clause_id in clause_ids:
@@ -253,7 +257,13 @@ class Runner:
             self.exercise(clause_id, note)
         self._record_charge(exchange, failure_charge_clause, mark, broken)
 
-    def _record_charge(self, exchange: Exchange, failure_clause: str | None, mark, broken) -> None:
+    def _record_charge(
+        self,
+        exchange: Exchange,
+        failure_clause: str | None,
+        mark: Callable[[str, str], None],
+        broken: Callable[[Violation], None],
+    ) -> None:
         if exchange.credits is None or exchange.outcome not in (Outcome.SUCCESS, Outcome.FAILURE):
             return
         before, after = exchange.credits

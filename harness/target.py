@@ -63,6 +63,9 @@ class Target:
         """Why a probe needing this key role cannot run."""
         raise NotImplementedError
 
+    def preflight(self) -> None:
+        """Fail with a TargetError before anything is spent if the target cannot be verified."""
+
     def close(self) -> None:
         self.client.close()
 

@@ -8,6 +8,7 @@ Exit codes: 0 no MUST clause failed (no clause at all with --strict), 1 one did,
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from inpaint_conformance.contracts import Api
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
@@ -218,6 +219,10 @@ def _run(
                 reproducer=reproducer,
                 pictures=bool(args.json_report or args.html_report),
             )  # the JSON report carries them for `report`
-            results += runner.run(lambda name, task=task: progress.update(task, advance=1, probe=name))
+            results += runner.run(functools.partial(_advance, progress, task))
             errors += runner.harness_errors
     return RunReport([a.value for a in apis], target.description, results, started, tool_version()), errors
+
+
+def _advance(progress: Progress, task: TaskID, probe: str) -> None:
+    progress.update(task, advance=1, probe=probe)
