@@ -57,10 +57,6 @@ class BatchStats:
     largest_batch: int = 0
     retried_alone: int = 0
 
-    @property
-    def mean_batch(self) -> float:
-        return self.requests / self.batches if self.batches else 0.0
-
 
 class MicroBatcher(Generic[Item, Result]):
     """Collects concurrent ``submit()`` calls with equal keys into one ``run_batch`` call.
