@@ -89,11 +89,10 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None, num_gp
         )
         _state.started_ray = True
         return
-    from inpaint_conformance import contracts, fakes, reference_impl
-
-    # The cluster's nodes get this project's own code (small, pure Python) with the job;
-    # its dependencies (torch, diffusers, ray[serve]) must be installed there.
-    runtime_env = {"py_modules": [contracts, fakes, reference_impl]}
+    # The cluster's nodes get this project's own code (small, pure Python) with the job,
+    # as the whole `inpaint_conformance` package; its dependencies (torch, diffusers,
+    # ray[serve]) must be installed there. Local workers share this interpreter.
+    runtime_env = {"py_modules": [_package_for_cluster()]}
     try:
         ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, logging_level=logging.WARNING)
     except ConnectionError as error:
