@@ -96,7 +96,12 @@ def reproducible(ctx: Runner) -> None:
         ctx.violate(violation, second)
     else:
         same = first.result.image_bytes == second.result.image_bytes
-        ctx.exercise("ait.reproducible", f"seed {FIXED_SEED} twice: {'identical bytes' if same else 'same picture'}")
+        ctx.exercise(
+            "ait.reproducible",
+            f"seed {FIXED_SEED} twice: {'identical bytes' if same else 'same picture'}",
+            first,
+            second,
+        )
 
 
 @probe(AIT, successes=2)
@@ -116,7 +121,7 @@ def seed_sensitivity(ctx: Runner) -> None:
     if violation:
         ctx.violate(violation, second)
     else:
-        ctx.exercise("ait.seed.sensitivity", f"seeds {FIXED_SEED} and {other} repainted differently")
+        ctx.exercise("ait.seed.sensitivity", f"seeds {FIXED_SEED} and {other} repainted differently", first, second)
 
 
 @probe(AIT, successes=2)
@@ -129,7 +134,6 @@ def mask_from_alpha(ctx: Runner) -> None:
         ctx.send(
             spec,
             focus=("ait.mask.optional", "ait.mask.alpha"),
-            relabel={"ait.mask.meaning": "ait.mask.alpha"},
             label=f"transparent-{transparent}",
         )
 
@@ -143,7 +147,7 @@ def mask_wins_over_alpha(ctx: Runner) -> None:
     """
     image = patterned(ROUND_SIZE).convert("RGBA")
     spec = valid_spec().but(files={"image": upload(image, "png")})
-    ctx.send(spec, focus=("ait.mask.wins",), relabel={"ait.mask.meaning": "ait.mask.wins"})
+    ctx.send(spec, focus=("ait.mask.wins",))
 
 
 @probe(AIT, successes=3)
@@ -203,12 +207,16 @@ def output_format_enum(ctx: Runner) -> None:
 
 @probe(AIT)
 def credentials(ctx: Runner) -> None:
-    """Missing and unknown keys: the failure envelope, HTTP 200 or 4xx (A2)."""
+    """Missing and unknown keys: the failure envelope, HTTP 200 or 4xx (A2), and the main key not charged."""
     # validate_response judges ait.auth.status on both (the HTTP status of an auth failure).
-    ctx.send(valid_spec().but(auth="none"), focus=("ait.auth.status",), label="none")
+    ctx.send(valid_spec().but(auth="none"), focus=("ait.auth.status",), watch_balance="main", label="none")
     unknown = Violation("ait.auth.invalid", "the key is unknown to the server")
     ctx.send(
-        valid_spec().but(auth="wrong"), expect=Expectation.failure(unknown), focus=("ait.auth.status",), label="wrong"
+        valid_spec().but(auth="wrong"),
+        expect=Expectation.failure(unknown),
+        focus=("ait.auth.status",),
+        watch_balance="main",
+        label="wrong",
     )
 
 
@@ -222,7 +230,7 @@ def credits_insufficient(ctx: Runner) -> None:
     if not ctx.credits_observable:
         return  # the runner explains: no --credits-url
     if not ctx.has_key("low"):
-        ctx.skip("ait.credits.insufficient", ctx.target.skip_reason("low"))
+        ctx.skip("ait.credits.insufficient", *ctx.target.missing_key("low"))
         return
     balance = ctx.balance("low")
     if balance is None or balance >= CREDITS_PER_SUCCESS:
@@ -235,9 +243,7 @@ def credits_insufficient(ctx: Runner) -> None:
         "ait.credits.insufficient",
         f"the key has {balance} credits, fewer than the {CREDITS_PER_SUCCESS} a result costs",
     )
-    ctx.send(
-        valid_spec().but(auth="low"), expect=Expectation.failure(poor), failure_charge_clause="ait.credits.insufficient"
-    )
+    ctx.send(valid_spec().but(auth="low"), expect=Expectation.failure(poor))
 
 
 @probe(AIT, successes=1)
@@ -245,7 +251,7 @@ def credits_isolation(ctx: Runner) -> None:
     if not ctx.credits_observable:
         return
     if not ctx.has_key("second"):
-        ctx.skip("ait.credits.isolation", ctx.target.skip_reason("second"))
+        ctx.skip("ait.credits.isolation", *ctx.target.missing_key("second"))
         return
     before = ctx.balance("second")
     exchange = ctx.send(valid_spec())
