@@ -154,11 +154,13 @@ def validate_request(api: Api | str, http: HttpRequest) -> RequestVerdict:
     fields = _form_fields(api, form, request)
     request.duplicated = _duplicated(api, form)
     if request.duplicated:
-        # B6: which copy of a field a server reads (or whether it refuses both) is free, so
-        # only what both readings break is broken.
+        # B6: which copy of a field a server reads (or whether it refuses both) is free. A request
+        # both readings must refuse is refused (for the first reading's reasons); otherwise only
+        # what both readings break is broken.
         last = _form_fields(api, Form(list(reversed(form.parts))), InpaintRequest(api, request.credential))
-        both = {v.clause for v in last}
-        fields = [v for v in fields if v.clause in both]
+        if not (_must_refuse(fields) and _must_refuse(last)):
+            both = {v.clause for v in last}
+            fields = [v for v in fields if v.clause in both]
     found += fields
     checked |= _exercised(api, form, request)
     request.extra_fields = [name for name in form.names() if name not in KNOWN_FIELDS[api]]
@@ -170,6 +172,10 @@ def _form_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violatio
     """What the parts of one reading of the form break; fills ``request`` from them."""
     found = _text_fields(api, form, request) + _image_fields(api, form, request)
     return found + (_aithriving_options(form, request) if api is Api.AITHRIVING else _vyro_options(form, request))
+
+
+def _must_refuse(found: list[Violation]) -> bool:
+    return any(v.refuse and v.level is not Level.MAY for v in found)
 
 
 def _duplicated(api: Api, form: Form) -> list[str]:
