@@ -40,7 +40,7 @@ def build_request(spec: RequestSpec, url: str, headers: dict[str, str]) -> tuple
         sent = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
         request = httpx.Request("POST", url, headers=sent, content=body[: len(body) // 2])
         body = request.read()
-    return HttpRequest("POST", url, Headers(request.headers.raw), body), request
+    return HttpRequest("POST", url, Headers(request.headers.multi_items()), body), request
 
 
 @dataclass

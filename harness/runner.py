@@ -191,7 +191,7 @@ class Runner:
             except httpx.TransportError as exc:
                 exchange.error = f"no answer: {' '.join(str(exc).split())[:160] or type(exc).__name__}"
                 return
-            exchange.response = HttpResponse(raw.status_code, Headers(raw.headers.raw), raw.content)
+            exchange.response = HttpResponse(raw.status_code, Headers(raw.headers.multi_items()), raw.content)
             exchange.result = validate_response(
                 self.api, exchange.verdict, exchange.response, exchange.expectation, quote=self.redactor.text
             )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from inpaint_conformance.contracts import Api
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
@@ -230,6 +230,10 @@ def _run(
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         for runner in runners:
             task = progress.add_task(runner.api.value, total=len(probes_for(runner.api)), probe="")
-            results += runner.run(lambda name, task=task: progress.update(task, advance=1, probe=name))
+
+            def advance(name: str, task: TaskID = task) -> None:
+                progress.update(task, advance=1, probe=name)
+
+            results += runner.run(advance)
             errors += runner.harness_errors
     return RunReport([a.value for a in apis], target.description, results, started, tool_version()), errors
