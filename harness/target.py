@@ -16,6 +16,7 @@ from inpaint_conformance.contracts import Api, HttpRequest
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, PATHS, api_for_path
 from inpaint_conformance.fakes import DEVIATIONS, FakeProvider, Fault
 
+from .credentials import NEAR_MISSES, base_role, near_miss
 from .redaction import Redactor
 
 WRONG_KEY = "inpaint-conformance-wrong-key"  # made up: no server should know it
@@ -50,12 +51,13 @@ class Target:
         self.keys = keys
 
     def key(self, api: Api, role: str) -> str | None:
-        """The key a request of this role sends ("wrong" is made up; "none" sends nothing)."""
-        if role == "wrong":
+        """The key a request of this role sends ("wrong" is made up; "none" sends nothing; a near
+        miss of a key that cannot be made, None: see harness/credentials.py)."""
+        if role in ("wrong", "authorization-bearer-wrong"):
             return WRONG_KEY
-        if role == "none":
-            return None
-        return self.keys.get(api, {}).get("main" if role == "authorization-bearer" else role)
+        base = base_role(role)
+        key = self.keys.get(api, {}).get(base) if base else None
+        return near_miss(role, key) if role in NEAR_MISSES else key
 
     def url(self, api: Api) -> str:
         raise NotImplementedError

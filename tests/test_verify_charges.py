@@ -81,3 +81,22 @@ def test_near_miss_roles_are_only_those_that_differ_from_the_key():
     assert {"near-miss-suffixed", "near-miss-prefixed", "near-miss-truncated"} <= set(
         runner_for(target).near_miss_roles()
     )
+
+
+def test_every_auth_role_sends_what_it_names():
+    target = EmbeddedTarget(inject_429=False)
+    main = EMBEDDED_KEYS["main"]
+    runner = runner_for(target)
+    assert runner.key("authorization-bearer") == main
+    assert runner.key("authorization-bearer-wrong") == runner.key("wrong") == WRONG_KEY
+    assert runner.key("near-miss-suffixed") == main + "x" and runner.key("near-miss-case") == main.swapcase()
+    assert runner.key("none") is None
+    vyro = Runner(
+        target, Api.VYRO, examples=0, hypothesis_seed=0, reproducer=Reproducer("http://x", wrong_key=WRONG_KEY)
+    )
+    vyro.current_probe = "unit"
+    exchange = vyro.send(valid_spec().but(auth="authorization-bearer-wrong"), expect="any")
+    assert (
+        exchange.request.headers["authorization"] == f"Bearer {WRONG_KEY}" and "bearer" not in exchange.request.headers
+    )
+    assert exchange.response is not None and exchange.response.status == 401
