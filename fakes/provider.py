@@ -66,6 +66,7 @@ class _Trace:
 
     violations: list[Violation] = field(default_factory=list)
     request: InpaintRequest | None = None
+    checked: set[str] | None = None  # the client clauses the request was judged on (None: not judged)
     seed: int | None = None
     message: str | None = None
     pictures: dict = field(default_factory=dict)  # name -> PIL image, for journal thumbnails
@@ -103,7 +104,9 @@ class FakeProvider:
         """B2: an upload over the limit, refused before it is read; journalled, never charged."""
         message = f"upload over {MAX_UPLOAD_BYTES} bytes: send a smaller image"
         answer = self._fail(api, 413, message)
-        trace = _Trace(violations=[Violation(f"{api.prefix}.limits.size", message)])
+        trace = _Trace(
+            violations=[Violation(f"{api.prefix}.limits.size", message)], checked={f"{api.prefix}.limits.size"}
+        )
         self._record(api, request, credential(api, request.headers), None, trace, answer, {}, time.perf_counter())
         return answer
 
@@ -138,7 +141,7 @@ class FakeProvider:
         key = credential(api, request.headers)
         before = self.ledger.balance(key) if key else None
         verdict = validate_request(api, request)
-        trace = _Trace(verdict.violations, verdict.request)
+        trace = _Trace(verdict.violations, verdict.request, verdict.checked)
         name = "AIThriving" if api is Api.AITHRIVING else "Vyro"
         answer = self._fail(
             api,
@@ -162,7 +165,7 @@ class FakeProvider:
                 {"retry-after": str(max(1, math.ceil(wait)))},
             )
         verdict = validate_request(api, http)
-        trace.request, trace.violations = verdict.request, verdict.violations
+        trace.request, trace.violations, trace.checked = verdict.request, verdict.violations, verdict.checked
         request = verdict.request
         refused = [v for v in verdict.refused if not _waived(v, dev)]
         bent = _deviation_refusals(api, request, dev)
@@ -272,6 +275,7 @@ class FakeProvider:
                 "key": redact_secret(key) if key else None,
                 "request": _summary(request),
                 "violations": [v.to_dict() for v in trace.violations],
+                "checked": sorted(trace.checked) if trace.checked is not None else None,
                 "client_conformant": not any(v.level.value == "MUST" for v in trace.violations),
                 "status": answer.response.status,
                 "transport": answer.transport,

@@ -121,13 +121,13 @@ def capture(
     exchange carried no image either way (a corrupt upload refused, say).
     """
     decoded = request.request
-    image = decoded.image
+    image = decoded.image if decoded is not None else None
     output = response.image if response is not None and response.outcome is Outcome.SUCCESS else None
     if image is None and output is None:
         return None
     observations = dict(response.observations) if response is not None else {}
     pictures: list[dict] = []
-    mask = decoded.strength_mask()
+    mask = decoded.strength_mask() if decoded is not None and image is not None else None
     if image is not None:
         pictures.append(
             picture(
@@ -206,32 +206,38 @@ class _Seen:
 class PictureBook:
     """The pictures of one Runner's exchanges; filed under clause results at the end of the run.
 
-    Runner.send calls `add` for every exchange; Runner.run calls `attach` on the tally's
-    results before they are scrubbed of secrets.
+    Runner.send calls `add` for every exchange, a probe's judgement over several exchanges
+    `file`s them under its clause; Runner.run calls `attach` on the tally's results.
     """
 
     def __init__(self, *, thumb_budget: int = THUMB_BUDGET, total_budget: int = TOTAL_BUDGET) -> None:
         self.thumb_budget, self.total_budget = thumb_budget, total_budget
         self._seen: list[_Seen] = []
-        # replay key -> the first exchange of that request and seed, and its output
-        self._seeded: dict[tuple, tuple[_Seen, Image.Image]] = {}
+        self._seeded: dict[tuple, _Seen] = {}  # replay key -> the first exchange of that request and seed
+        self._by_exchange: dict[int, _Seen] = {}
 
     def add(self, exchange: Exchange) -> None:
-        """Remember an exchange that sent or received an image (nothing is encoded yet)."""
+        """Remember an exchange that sent or received an image (nothing is encoded yet), filed under
+        the clauses it was about: its focus, the causes it was sent for, those judged on its pixels."""
         request = exchange.verdict.request
         result = exchange.result
-        if request.image is None and (result is None or result.image is None):
+        if (request is None or request.image is None) and (result is None or result.image is None):
             return
-        seen = _Seen(len(self._seen) + 1, exchange, _clauses_of(exchange))
+        about = set(exchange.expectation.clauses) | {v.clause for v in exchange.expectation.because}
+        seen = _Seen(len(self._seen) + 1, exchange, about | (result.pictured if result is not None else set()))
         key = _replay_key(exchange)
-        success = exchange.success
-        if key is not None and success is not None and success.image is not None:
-            earlier, first_output = self._seeded.setdefault(key, (seen, success.image))
-            if earlier is not seen:  # the second of a pair: both are about reproducibility
-                seen.first_output = first_output
-                seen.clauses.add(f"{exchange.api.prefix}.reproducible")
-                earlier.clauses.add(f"{exchange.api.prefix}.reproducible")
+        if key is not None and exchange.succeeded and result is not None and result.image is not None:
+            earlier = self._seeded.setdefault(key, seen)
+            if earlier is not seen and earlier.exchange.result is not None:  # the second of a pair: compare outputs
+                seen.first_output = earlier.exchange.result.image
         self._seen.append(seen)
+        self._by_exchange[id(exchange)] = seen
+
+    def file(self, clause_id: str, exchange: Exchange) -> None:
+        """Show this exchange's pictures under a clause a probe judged from it (a rule over several exchanges)."""
+        seen = self._by_exchange.get(id(exchange))
+        if seen is not None:
+            seen.clauses.add(clause_id)
 
     def attach(self, results: list[ClauseResult], tally: Tally | None = None) -> list[ClauseResult]:
         """Copies of ``results`` with ``evidence["pictures"]`` on each clause that has shots."""
@@ -314,17 +320,6 @@ class PictureBook:
                 else:
                     entry["caption"] += " (full size left out to keep the report small)"
         return shots
-
-
-def _clauses_of(exchange: Exchange) -> set[str]:
-    """The clauses an exchange was about: its focus, the causes it was sent for, what it broke."""
-    found = set(exchange.expectation.clauses) | {v.clause for v in exchange.expectation.because}
-    result = exchange.result
-    if result is not None:
-        found |= {v.clause for v in result.violations}
-        if result.observations.get("psnr_kept") is not None:
-            found.add(f"{exchange.api.prefix}.kept_pixels")
-    return found
 
 
 def _replay_key(exchange: Exchange) -> tuple | None:

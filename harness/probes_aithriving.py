@@ -98,7 +98,12 @@ def reproducible(ctx: Runner) -> None:
         ctx.violate(violation, second)
     else:
         same = one.image_bytes == two.image_bytes
-        ctx.exercise("ait.reproducible", f"seed {FIXED_SEED} twice: {'identical bytes' if same else 'same picture'}")
+        ctx.exercise(
+            "ait.reproducible",
+            f"seed {FIXED_SEED} twice: {'identical bytes' if same else 'same picture'}",
+            first,
+            second,
+        )
 
 
 @probe(AIT, successes=2)
@@ -119,7 +124,7 @@ def seed_sensitivity(ctx: Runner) -> None:
     if violation:
         ctx.violate(violation, second)
     else:
-        ctx.exercise("ait.seed.sensitivity", f"seeds {FIXED_SEED} and {other} repainted differently")
+        ctx.exercise("ait.seed.sensitivity", f"seeds {FIXED_SEED} and {other} repainted differently", first, second)
 
 
 @probe(AIT, successes=2)
@@ -132,7 +137,6 @@ def mask_from_alpha(ctx: Runner) -> None:
         ctx.send(
             spec,
             focus=("ait.mask.optional", "ait.mask.alpha"),
-            relabel={"ait.mask.meaning": "ait.mask.alpha"},
             label=f"transparent-{transparent}",
         )
 
@@ -146,7 +150,7 @@ def mask_wins_over_alpha(ctx: Runner) -> None:
     """
     image = patterned(ROUND_SIZE).convert("RGBA")
     spec = valid_spec().but(files={"image": upload(image, "png")})
-    ctx.send(spec, focus=("ait.mask.wins",), relabel={"ait.mask.meaning": "ait.mask.wins"})
+    ctx.send(spec, focus=("ait.mask.wins",))
 
 
 @probe(AIT, successes=3)
@@ -206,12 +210,16 @@ def output_format_enum(ctx: Runner) -> None:
 
 @probe(AIT)
 def credentials(ctx: Runner) -> None:
-    """Missing and unknown keys: the failure envelope, HTTP 200 or 4xx (A2)."""
+    """Missing and unknown keys: the failure envelope, HTTP 200 or 4xx (A2), and the main key not charged."""
     # validate_response judges ait.auth.status on both (the HTTP status of an auth failure).
-    ctx.send(valid_spec().but(auth="none"), focus=("ait.auth.status",), label="none")
+    ctx.send(valid_spec().but(auth="none"), focus=("ait.auth.status",), watch_balance="main", label="none")
     unknown = Violation("ait.auth.invalid", "the key is unknown to the server")
     ctx.send(
-        valid_spec().but(auth="wrong"), expect=Expectation.failure(unknown), focus=("ait.auth.status",), label="wrong"
+        valid_spec().but(auth="wrong"),
+        expect=Expectation.failure(unknown),
+        focus=("ait.auth.status",),
+        watch_balance="main",
+        label="wrong",
     )
 
 
@@ -225,7 +233,7 @@ def credits_insufficient(ctx: Runner) -> None:
     if not ctx.credits_observable:
         return  # the runner explains: no --credits-url
     if not ctx.has_key("low"):
-        ctx.skip("ait.credits.insufficient", ctx.target.skip_reason("low"))
+        ctx.skip("ait.credits.insufficient", *ctx.target.missing_key("low"))
         return
     balance = ctx.balance("low")
     if balance is None or balance >= CREDITS_PER_SUCCESS:
@@ -238,9 +246,7 @@ def credits_insufficient(ctx: Runner) -> None:
         "ait.credits.insufficient",
         f"the key has {balance} credits, fewer than the {CREDITS_PER_SUCCESS} a result costs",
     )
-    ctx.send(
-        valid_spec().but(auth="low"), expect=Expectation.failure(poor), failure_charge_clause="ait.credits.insufficient"
-    )
+    ctx.send(valid_spec().but(auth="low"), expect=Expectation.failure(poor))
 
 
 @probe(AIT, successes=1)
@@ -248,7 +254,7 @@ def credits_isolation(ctx: Runner) -> None:
     if not ctx.credits_observable:
         return
     if not ctx.has_key("second"):
-        ctx.skip("ait.credits.isolation", ctx.target.skip_reason("second"))
+        ctx.skip("ait.credits.isolation", *ctx.target.missing_key("second"))
         return
     before = ctx.balance("second")
     exchange = ctx.send(valid_spec())

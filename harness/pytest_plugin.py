@@ -207,8 +207,11 @@ class ClauseItem(pytest.Item):
         result = self.suite.result(self.clause.id)
         if result is None:
             pytest.skip(f"the suite gave no verdict for {self.clause.id}")
-        if result.status == "skipped":
-            pytest.skip(result.detail)
+        if result.status in ("unverified", "not_exercised"):
+            pytest.skip(
+                f"{result.status.replace('_', ' ')}: {result.detail}"
+                + (f" (to verify it: {result.fix})" if result.fix else "")
+            )
         if result.status == "failed":
             if result.level != "MUST" and not self.config.getoption("inpaint_strict"):
                 pytest.xfail(f"{result.level} clause failed (--inpaint-strict fails it): {result.detail}")
