@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import io
 import math
+import re
+import struct
 import warnings
+import zlib
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 # Dimension limits any server MAY enforce (B4); the fake and the validators use them.
 MIN_SIDE = 1
@@ -78,14 +82,128 @@ def decode_image(data: bytes, allowed: frozenset[str] | set[str], *, max_pixels:
                 raise ImageDecodeError(
                     f"image is {width}x{height}; at most {MAX_SIDE} px a side is accepted", "dimensions"
                 )
+            if fmt == "png":
+                _check_png_rows(data)
             image.load()
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageDecodeError(f"image header claims too many pixels (over {max_pixels})", "dimensions") from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(
+            f"{fmt.upper()} bytes do not decode: the header is not a readable {fmt.upper()}"
+        ) from None
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... for corrupt data
-        raise ImageDecodeError(f"{fmt.upper()} bytes do not decode: {exc}") from None
+        raise ImageDecodeError(f"{fmt.upper()} bytes do not decode: {_plain(exc)}") from None
     return image
+
+
+def _plain(exc: Exception) -> str:
+    """An exception's message without Python object reprs (`<_io.BytesIO object at 0x7f...>`)."""
+    text = _OBJECT_REPR.sub("the upload", str(exc)).strip()
+    return text or type(exc).__name__
+
+
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+@dataclass(frozen=True)
+class PixelFootprint:
+    """What an image's header says its pixels take once decoded."""
+
+    width: int
+    height: int
+    bands: int
+    bytes_per_band: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def decoded_bytes(self) -> int:
+        return self.pixels * self.bands * self.bytes_per_band
+
+
+# PNG colour type -> bands (ISO 15948 11.2.2); bit depths below 8 still take a byte a band decoded.
+_PNG_BANDS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_PIL_BYTES_PER_BAND = {"I": 4, "F": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+
+
+def pixel_footprint(data: bytes) -> PixelFootprint | None:
+    """Width, height, bands and bytes per band from the header alone (no pixel decoded); None if unreadable."""
+    if sniff_format(data) == "png" and len(data) >= 33 and data[12:16] == b"IHDR":
+        width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+        if colour in _PNG_BANDS:
+            return PixelFootprint(width, height, _PNG_BANDS[colour], 2 if depth == 16 else 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            return PixelFootprint(width, height, len(image.getbands()), _PIL_BYTES_PER_BAND.get(image.mode, 1))
+    except Exception:  # not an image Pillow reads: nothing will be decoded
+        return None
+
+
+def _check_png_rows(data: bytes) -> None:
+    """A6: every row the header promises is in the compressed data.
+
+    Pillow stops quietly when the zlib stream ends early and leaves the missing rows
+    blank; a PNG holding 10 of its 4096 rows is corrupt, not a picture with a black band.
+    The stream is inflated into a small window and counted, never kept.
+    """
+    reader = _PngChunks(data)
+    width, height, depth, colour, interlace = reader.header()
+    bits = depth * _PNG_BANDS.get(colour, 1)
+    expected = sum(rows * (1 + (cols * bits + 7) // 8) for cols, rows in _passes(width, height, interlace) if cols)
+    inflater, produced = zlib.decompressobj(), 0
+    for chunk in reader.idat():
+        pending = chunk
+        while pending and produced < expected:
+            produced += len(inflater.decompress(pending, _INFLATE_WINDOW))
+            pending = inflater.unconsumed_tail
+        if produced >= expected or inflater.eof:
+            break
+    if produced < expected:
+        rows = produced // (1 + (width * bits + 7) // 8) if not interlace else None
+        held = f"{rows} of its {height} rows" if rows is not None else f"{produced} of {expected} bytes of pixel data"
+        raise ImageDecodeError(f"PNG bytes do not decode: the data holds {held} (truncated)")
+
+
+_INFLATE_WINDOW = 1 << 20
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _passes(width: int, height: int, interlace: int) -> list[tuple[int, int]]:
+    """(columns, rows) of each pass: one for a plain PNG, seven for Adam7."""
+    if not interlace:
+        return [(width, height)]
+    return [
+        ((width - x0 + dx - 1) // dx if width > x0 else 0, (height - y0 + dy - 1) // dy if height > y0 else 0)
+        for x0, y0, dx, dy in _ADAM7
+    ]
+
+
+class _PngChunks:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def header(self) -> tuple[int, int, int, int, int]:
+        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", self.data[16:29])
+        return width, height, depth, colour, interlace
+
+    def idat(self):
+        """The IDAT chunks' payloads, in order (as memoryviews: nothing is copied)."""
+        view, at = memoryview(self.data), 8
+        while at + 8 <= len(self.data):
+            (length,) = struct.unpack(">I", self.data[at : at + 4])
+            kind = self.data[at + 4 : at + 8]
+            if kind == b"IDAT":
+                yield view[at + 8 : at + 8 + length]
+            elif kind == b"IEND":
+                return
+            at += 12 + length
 
 
 def has_alpha(image: Image.Image) -> bool:

@@ -16,11 +16,16 @@ logging.getLogger("python_multipart").setLevel(logging.ERROR)
 logging.getLogger("python_multipart.multipart").setLevel(logging.ERROR)
 
 
+# RFC 2046 says 70; python-multipart accepts up to 256, and so does this module.
+MAX_BOUNDARY = 256
+
+
 class FormError(ValueError):
     """The body is not readable multipart/form-data; the message says why.
 
     ``kind``: "content_type" (not multipart/form-data at all), "boundary" (the
-    Content-Type names no boundary), "truncated" (no closing delimiter) or "malformed".
+    Content-Type names no boundary), "boundary_length" (a boundary longer than any parser
+    reads), "truncated" (no closing delimiter) or "malformed".
     """
 
     def __init__(self, message: str, kind: str = "malformed") -> None:
@@ -63,6 +68,11 @@ def boundary_of(content_type: str) -> bytes:
     boundary = params.get(b"boundary")
     if not boundary:
         raise FormError("Content-Type multipart/form-data without a boundary parameter", "boundary")
+    if len(boundary) > MAX_BOUNDARY:
+        # RFC 2046 5.1.1: 1 to 70 characters; python-multipart reads up to 256.
+        raise FormError(
+            f"the multipart boundary has {len(boundary)} characters; RFC 2046 allows at most 70", "boundary_length"
+        )
     return boundary
 
 
@@ -115,8 +125,8 @@ def parse_form(content_type: str, body: bytes, *, max_parts: int = 64) -> Form:
         "on_part_end": on_part_end,
     }
     body = _without_preamble(body, boundary)
-    parser = MultipartParser(boundary, callbacks)
     try:
+        parser = MultipartParser(boundary, callbacks)  # refuses some boundaries (over 256 bytes) itself
         parser.write(body)
         parser.finalize()
     except FormError:

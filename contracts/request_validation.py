@@ -17,7 +17,7 @@ from PIL import Image
 from python_multipart.multipart import parse_options_header
 
 from .clauses import Api, Level
-from .exchange import HttpRequest
+from .exchange import HttpRequest, redact_secret
 from .images import ImageDecodeError, decode_image, sniff_format
 from .multipart import Form, FormError, parse_form
 from .rules import (
@@ -36,7 +36,9 @@ from .rules import (
 )
 from .violations import Violation
 
-_INTEGER = re.compile(r"-?[0-9]+")
+# A13: an integer, with the spellings the decision leaves to the server (spaces around it, a sign).
+_INTEGER = re.compile(r"[ \t\r\n]*(?P<sign>[+-]?)(?P<digits>[0-9]+)[ \t\r\n]*")
+_QUOTE_LIMIT = 40
 KNOWN_FIELDS = {
     Api.AITHRIVING: {"image", "mask", "prompt", "negative_prompt", "seed", "output_format"},
     Api.VYRO: {"image", "mask", "prompt", "model_version"},
@@ -190,24 +192,27 @@ def _text(api: Api, form: Form, name: str) -> tuple[str | None, list[Violation]]
     charset = _declared_charset(part.content_type) or "utf-8"
     try:
         return part.data.decode(charset), []
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # UnicodeDecodeError, or a codec that cannot decode at all ("undefined")
+        where = f"{exc.reason} at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else str(exc)
         return None, [
             Violation(
                 f"{api.prefix}.robust.malformed",
-                f"`{name}` is not valid {charset.upper()} ({exc.reason} at byte {exc.start}): send text as UTF-8",
+                f"`{name}` is not valid {charset.upper()} ({where}): send text as UTF-8",
             )
         ]
 
 
 def _declared_charset(content_type: str | None) -> str | None:
-    """The charset a part's Content-Type names, if Python knows it."""
+    """The charset a part's Content-Type names, if Python knows it as a text encoding."""
     if not content_type:
         return None
     charset = parse_options_header(content_type)[1].get(b"charset", b"").decode("latin-1").strip().lower()
     try:
-        return codecs.lookup(charset).name if charset else None
-    except LookupError:
+        codec = codecs.lookup(charset) if charset else None
+    except (LookupError, ValueError):  # unknown, or not a name at all ("a\x00b")
         return None
+    # Byte-to-byte codecs (base64, rot13, zlib) are codecs too, but no charset.
+    return codec.name if codec is not None and getattr(codec, "_is_text_encoding", True) else None
 
 
 def _text_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violation]:
@@ -298,32 +303,59 @@ def _aithriving_options(form: Form, request: InpaintRequest) -> list[Violation]:
     seed_text, bad = _text(Api.AITHRIVING, form, "seed")
     found += bad
     if seed_text is not None:
-        stripped = seed_text.strip()
-        if not _INTEGER.fullmatch(stripped):
-            found.append(
-                Violation(
-                    "ait.seed.integer",
-                    f"seed {seed_text!r} is not an integer: expected digits in [{SEED_MIN}, {SEED_MAX}]",
-                )
-            )
-        else:
-            value = int(stripped)
-            if value < SEED_MIN:
-                found.append(Violation("ait.seed.range", f"seed {value} is below the minimum {SEED_MIN}"))
-            elif value > SEED_MAX:
-                found.append(Violation("ait.seed.range", f"seed {value} is above the maximum {SEED_MAX}"))
-            else:
-                request.seed = value
+        request.seed, bad = _seed(seed_text, request)
+        found += bad
     fmt, bad = _text(Api.AITHRIVING, form, "output_format")
     found += bad
     if fmt is not None:
         if fmt not in OUTPUT_FORMATS:
             found.append(
-                Violation("ait.output_format.enum", f"output_format {fmt!r} is not one of {', '.join(OUTPUT_FORMATS)}")
+                Violation(
+                    "ait.output_format.enum",
+                    f"output_format {_shown(fmt, request)} is not one of {', '.join(OUTPUT_FORMATS)}",
+                )
             )
         else:
             request.output_format = fmt
     return found
+
+
+def _seed(text: str, request: InpaintRequest) -> tuple[int | None, list[Violation]]:
+    """A13: the seed's value, or why there is none. Spellings of an in-range integer other than
+    plain digits (spaces around it, a `+` sign, `-0`, leading zeros) are read as that integer:
+    the decision lets a server accept or refuse them, and the fake accepts them."""
+    match = _INTEGER.fullmatch(text)
+    if match is None:
+        return None, [
+            Violation(
+                "ait.seed.integer",
+                f"seed {_shown(text, request)} is not an integer: expected digits in [{SEED_MIN}, {SEED_MAX}]",
+            )
+        ]
+    sign, digits = match.group("sign"), match.group("digits").lstrip("0") or "0"
+    # Compared as text first: int() refuses strings of more than 4300 digits (CVE-2020-10735).
+    if len(digits) > len(str(SEED_MAX)):
+        where = "below the minimum" if sign == "-" else "above the maximum"
+        return None, [
+            Violation(
+                "ait.seed.range", f"seed has {len(digits)} digits: {where} {SEED_MIN if sign == '-' else SEED_MAX}"
+            )
+        ]
+    value = -int(digits) if sign == "-" else int(digits)
+    if value < SEED_MIN:
+        return None, [Violation("ait.seed.range", f"seed {value} is below the minimum {SEED_MIN}")]
+    if value > SEED_MAX:
+        return None, [Violation("ait.seed.range", f"seed {value} is above the maximum {SEED_MAX}")]
+    return value, []
+
+
+def _shown(text: str, request: InpaintRequest) -> str:
+    """A field's value as an error message quotes it: the caller's key never, a long value cut short."""
+    if request.credential and text.strip() and text.strip() in (request.credential, request.credential.split(" ")[-1]):
+        return f"'{redact_secret(text.strip())}' (your API key)"
+    if len(text) > _QUOTE_LIMIT:
+        return f"{text[:_QUOTE_LIMIT]!r}… ({len(text)} characters)"
+    return repr(text)
 
 
 def _vyro_options(form: Form, request: InpaintRequest) -> list[Violation]:
@@ -332,7 +364,7 @@ def _vyro_options(form: Form, request: InpaintRequest) -> list[Violation]:
         bad.append(
             Violation(
                 "vyro.model_version.unknown",
-                f"model_version {version!r} is unknown: expected one of {', '.join(VYRO_MODEL_VERSIONS)}",
+                f"model_version {_shown(version, request)} is unknown: expected one of {', '.join(VYRO_MODEL_VERSIONS)}",
             )
         )
     request.model_version = version

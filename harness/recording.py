@@ -20,14 +20,10 @@ from inpaint_conformance.contracts import HttpRequest, HttpResponse, Violation, 
 # Reading lives with the replaying fake (fakes never import the harness); re-exported here.
 from inpaint_conformance.fakes.replay import RecordedExchange, RecordingError, load_recording, parse_records
 
-# Answers can set cookies that are credentials; contracts.exchange.SECRET_HEADERS has
-# "cookie" (the request side) but not this one.
-_RESPONSE_SECRET_HEADERS = ("set-cookie",)
-
 
 def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    redacted = redact_headers(headers)
-    return {k: (redact_secret(v) if k.lower() in _RESPONSE_SECRET_HEADERS else v) for k, v in redacted.items()}
+    """Headers with every credential-looking one (by name, `set-cookie` included) reduced to a hint."""
+    return redact_headers(headers)
 
 
 def exchange_record(
