@@ -179,6 +179,22 @@ def test_check_client_exits_2_with_a_message_on_a_file_it_cannot_read(tmp_path, 
     assert "error" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"api": "aithriving", "path": "/api/edit/inpaint", "method": "POST", "violations": 5}',
+        '{"log": {"entries": [{"request": {"url": 5, "method": "POST"}}]}}',
+        '{"api": "aithriving", "path": "/api/edit/inpaint", "method": "POST", "time": 1e300, "violations": []}',
+    ],
+)
+def test_check_client_exits_2_on_a_file_shaped_unexpectedly(tmp_path, capsys, content):
+    path = tmp_path / "odd.jsonl"
+    path.write_text(content)
+    assert main(["check-client", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot judge" in err and "journal" in err and "Traceback" not in err
+
+
 def test_check_client_judges_a_har_with_the_issue_inputs_without_crashing(tmp_path, capsys):
     entries = []
     for request in (_ait(b"9" * 5000), _ait(boundary="b" * 300)):
