@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from inpaint_conformance.contracts import HttpRequest, HttpResponse, Violation, redact_headers, redact_secret
+from inpaint_conformance.contracts import HttpRequest, HttpResponse, Violation, redact_headers
 
 # Reading lives with the replaying fake (fakes never import the harness); re-exported here.
 from inpaint_conformance.fakes.replay import RecordedExchange, RecordingError, load_recording, parse_records
