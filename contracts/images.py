@@ -82,9 +82,12 @@ def decode_image(data: bytes, allowed: frozenset[str] | set[str], *, max_pixels:
                 raise ImageDecodeError(
                     f"image is {width}x{height}; at most {MAX_SIDE} px a side is accepted", "dimensions"
                 )
-            if fmt == "png":
+            untouched = _prefill_last_row(image) if fmt == "png" else None
+            if fmt == "png" and untouched is None:
                 _check_png_rows(data)
             image.load()
+            if untouched is not None and _last_row(image) == untouched:
+                _check_png_rows(data)  # the last row may just look like the filler: count the rows to be sure
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -144,6 +147,30 @@ def pixel_footprint(data: bytes) -> PixelFootprint | None:
             return PixelFootprint(width, height, len(image.getbands()), _PIL_BYTES_PER_BAND.get(image.mode, 1))
     except Exception:  # not an image Pillow reads: nothing will be decoded
         return None
+
+
+def _prefill_last_row(image: Image.Image) -> bytes | None:
+    """Give the image memory a filler before the PNG decoder writes into it; the filler's last row.
+
+    Pillow stops quietly when the zlib stream ends early and leaves the missing rows as
+    they were: if the last row still holds the filler afterwards, rows may be missing.
+    Counting the rows costs a second inflate of the whole stream, so it is done only then.
+    Interlaced PNGs fill the last row early; they are counted up front (None).
+    """
+    if image.info.get("interlace"):
+        return None
+    bands = len(image.getbands())
+    filler: float | tuple[int, ...] = 37 if bands == 1 else tuple(37 + 71 * band for band in range(bands))
+    try:
+        image.im = Image.core.fill(image.mode, image.size, filler)
+        return Image.new(image.mode, (image.width, 1), filler).tobytes()
+    except (ValueError, TypeError):  # a mode Pillow cannot fill: count the rows instead
+        image.im = None
+        return None
+
+
+def _last_row(image: Image.Image) -> bytes:
+    return image.crop((0, image.height - 1, image.width, image.height)).tobytes()
 
 
 def _check_png_rows(data: bytes) -> None:
@@ -213,6 +240,8 @@ def has_alpha(image: Image.Image) -> bool:
 
 def alpha_channel(image: Image.Image) -> Image.Image:
     """The alpha band as "L" (255 opaque)."""
+    if image.mode in ("RGBA", "LA", "PA"):
+        return image.getchannel("A")  # no full-size RGBA copy first
     return image.convert("RGBA").getchannel("A")
 
 
@@ -224,6 +253,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
         # 16-bit grey: scale to 8 bits instead of clipping everything above 255 to white.
         array = np.asarray(image, dtype=np.uint32) >> 8
         return Image.fromarray(array.astype(np.uint8), "L").convert("RGB")
+    if image.mode == "RGBA":
+        return image.convert("RGB")  # one conversion: an RGBA -> RGBA copy first would double the peak
     return image.convert("RGBA").convert("RGB") if has_alpha(image) else image.convert("RGB")
 
 

@@ -18,7 +18,7 @@ from python_multipart.multipart import parse_options_header
 
 from .clauses import Api, Level
 from .exchange import HttpRequest, redact_secret
-from .images import ImageDecodeError, decode_image, sniff_format
+from .images import ImageDecodeError, decode_image, has_alpha, sniff_format
 from .multipart import Form, FormError, parse_form
 from .rules import (
     DEFAULT_OUTPUT_FORMAT,
@@ -288,7 +288,7 @@ def _image_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violati
     if api is Api.VYRO and form.get("mask") is None:
         found.append(Violation("vyro.mask.required", "no `mask` file part: it is required"))
     if api is Api.AITHRIVING and request.image is not None and form.get("mask") is None:
-        if request.strength_mask() is None:
+        if not has_alpha(request.image):  # what strength_mask() would say, without building the mask
             found.append(
                 Violation(
                     "ait.mask.absent",

@@ -29,6 +29,7 @@ from inpaint_conformance.contracts.envelopes import ait_failure, ait_success, vy
 from inpaint_conformance.contracts.images import has_alpha, to_rgb
 from inpaint_conformance.contracts.rules import (
     CREDITS_PER_SUCCESS,
+    INPUT_FORMATS,
     MAX_UPLOAD_BYTES,
     MEDIA_TYPES,
     PATHS,
@@ -43,9 +44,10 @@ from inpaint_conformance.contracts.violations import Violation
 
 from .engine import Engine, FakeEngine, InpaintJob
 from .faults import FaultBook
-from .imaging import add_noise, composite, encode, thumbnail_uri
+from .imaging import add_noise, composite_into, encode, thumbnail_uri
 from .journal import Journal
 from .ledger import DEFAULT_CREDITS, Ledger, MemoryLedger
+from .memory_budget import MemoryBudget, request_cost
 
 log = logging.getLogger("inpaint_conformance.fake")
 JSON = {"content-type": "application/json"}
@@ -68,7 +70,8 @@ class _Trace:
     request: InpaintRequest | None = None
     seed: int | None = None
     message: str | None = None
-    pictures: dict = field(default_factory=dict)  # name -> PIL image, for journal thumbnails
+    summary: dict | None = None  # the request as the journal shows it, taken before its pixels are freed
+    thumbnails: dict = field(default_factory=dict)  # name -> data: URI, made while the pictures exist
 
 
 class FakeProvider:
@@ -81,6 +84,7 @@ class FakeProvider:
         faults: FaultBook | None = None,
         ait_failure_status: int = 200,
         thumbnails: bool = True,
+        memory_budget: MemoryBudget | None = None,
     ) -> None:
         self.engine = engine or FakeEngine()
         self.ledger = ledger or MemoryLedger()
@@ -90,6 +94,8 @@ class FakeProvider:
         self.ait_failure_status = ait_failure_status
         # Small pictures of each request's image, mask and output for the dashboard.
         self.thumbnails = thumbnails
+        # Image work is admitted against it, priced from the image headers (fakes.memory_budget).
+        self.memory = memory_budget or MemoryBudget()
 
     # -- state a user inspects and resets (the moto idea) --------------------------
     def add_key(self, key: str, credits: int = DEFAULT_CREDITS, *, keep_existing: bool = True) -> int:
@@ -124,27 +130,48 @@ class FakeProvider:
             kind = "drop" if "drop" in fired else "timeout"
             seconds = fired[kind].seconds if fired[kind].seconds is not None else 30.0
             answer = Answer(HttpResponse(0), delay=seconds if kind == "timeout" else 0.0, transport=kind)
-        else:
-            answer = self._respond(api, request, key, fired, trace)
-            answer = _transport_faults(answer, fired)
-        self._record(api, request, key, before, trace, answer, fired, started)
+            self._record(api, request, key, before, trace, answer, fired, started)
+            return answer
+        cost = request_cost(request.headers.get("content-type", ""), request.body, INPUT_FORMATS[api])
+        with self.memory.admit(cost) as admission:
+            if admission.admitted:
+                answer = _transport_faults(self._respond(api, request, key, fired, trace), fired)
+            else:
+                answer = self._busy(api, admission.retry_after)
+            # Inside the hold: the journal entry is made while the pictures are still in memory.
+            self._record(api, request, key, before, trace, answer, fired, started)
         return answer
+
+    def _busy(self, api: Api, retry_after: int) -> Answer:
+        """B5: over the memory budget for too long: 429 with Retry-After, in the API's failure shape, not charged."""
+        return self._fail(
+            api,
+            429,
+            f"too many large images in work at once: retry in {retry_after} s (nothing was charged)",
+            {"retry-after": str(retry_after)},
+        )
 
     def _wrong_path(self, api: Api, request: HttpRequest) -> Answer:
         """An inpaint call to a wrong path: 404 naming the endpoint, journalled with the client's verdict, never charged."""
         started = time.perf_counter()
         key = credential(api, request.headers)
         before = self.ledger.balance(key) if key else None
-        verdict = validate_request(api, request)
-        trace = _Trace(verdict.violations, verdict.request)
         name = "AIThriving" if api is Api.AITHRIVING else "Vyro"
-        answer = self._fail(
-            api,
-            404,
-            f"no inpaint endpoint at {request.method} {request.path}: {name} inpaint is "
-            f"POST {PATHS[api]} ({api.prefix}.transport.post)",
-        )
-        self._record(api, request, key, before, trace, answer, {}, started)
+        with self.memory.admit(
+            request_cost(request.headers.get("content-type", ""), request.body, INPUT_FORMATS[api])
+        ) as admission:
+            if not admission.admitted:
+                answer, trace = self._busy(api, admission.retry_after), _Trace()
+            else:
+                verdict = validate_request(api, request)  # decodes the images, to judge the client
+                trace = _Trace(verdict.violations, verdict.request)
+                answer = self._fail(
+                    api,
+                    404,
+                    f"no inpaint endpoint at {request.method} {request.path}: {name} inpaint is "
+                    f"POST {PATHS[api]} ({api.prefix}.transport.post)",
+                )
+            self._record(api, request, key, before, trace, answer, {}, started)
         return answer
 
     def _respond(self, api: Api, http: HttpRequest, key: str | None, dev_faults: dict, trace: _Trace) -> Answer:
@@ -161,6 +188,7 @@ class FakeProvider:
             )
         verdict = validate_request(api, http)
         trace.request, trace.violations = verdict.request, verdict.violations
+        trace.summary = _summary(verdict.request)
         request = verdict.request
         refused = [v for v in verdict.refused if not _waived(v, dev)]
         bent = _deviation_refusals(api, request, dev)
@@ -196,13 +224,18 @@ class FakeProvider:
             seed = 42
         mask = _deviated_mask(request, dev)
         paint_seed = secrets.randbelow(SEED_MAX) + 1 if "not_reproducible" in dev else seed
+        # Decode once, convert once, free: the upload's own pixels go as soon as the RGB copy exists.
         job = InpaintJob(to_rgb(request.image), mask, request.prompt or "", request.negative_prompt, paint_seed)
+        request.image = request.mask = None
         try:
             generated = self.engine.inpaint(job)
         except Exception:  # an engine crash is the server's fault: 500, never charged
             log.exception("engine %s failed", self.engine.name)
             return self._fail(api, 500, "the engine failed to paint this request; nothing was charged")
-        output = composite(job.image, generated, mask)
+        if self.thumbnails:
+            trace.thumbnails = {"image": thumbnail_uri(job.image), "mask": thumbnail_uri(mask)}
+        output = composite_into(job.image, generated, mask)  # the RGB copy becomes the output
+        del generated
         if "kept_pixels_drift" in dev:
             output = add_noise(output, mask, 12, seed)
         if "size_rounded" in dev:
@@ -212,8 +245,9 @@ class FakeProvider:
         if "wrong_output_format" in dev:
             fmt = "jpeg" if fmt == "png" else "png"
         data = encode(output, fmt)
+        if self.thumbnails:
+            trace.thumbnails["output"] = thumbnail_uri(output)
         trace.seed = seed
-        trace.pictures = {"image": job.image, "mask": mask, "output": output}
         if api is Api.VYRO:
             media = "image/jpeg" if "vyro_jpeg_content_type" in dev else MEDIA_TYPES[fmt]
             return Answer(HttpResponse(200, {"content-type": media}, data))
@@ -258,7 +292,7 @@ class FakeProvider:
         return Answer(HttpResponse(status, {**JSON, **(headers or {})}, vyro_error(status, message)))
 
     def _record(self, api, http, key, before, trace, answer, fired, started) -> None:
-        request = trace.request
+        summary = trace.summary if trace.summary is not None else _summary(trace.request)
         self.journal.record(
             {
                 "time": time.time(),
@@ -267,7 +301,7 @@ class FakeProvider:
                 "path": http.path,
                 "headers": redact_headers(http.headers),
                 "key": redact_secret(key) if key else None,
-                "request": _summary(request),
+                "request": self._without_keys(summary, key),
                 "violations": [v.to_dict() for v in trace.violations],
                 "client_conformant": not any(v.level.value == "MUST" for v in trace.violations),
                 "status": answer.response.status,
@@ -278,11 +312,27 @@ class FakeProvider:
                 "credits_after": self.ledger.balance(key) if key else None,
                 "faults": sorted(fired),
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "thumbnails": {name: thumbnail_uri(img) for name, img in trace.pictures.items()}
-                if self.thumbnails
-                else {},
+                "thumbnails": trace.thumbnails,
             }
         )
+
+    def _without_keys(self, summary: dict | None, key: str | None) -> dict | None:
+        """B3: a field whose value is a key (the one sent, or any the fake knows) shows its hint instead."""
+        if summary is None:
+            return None
+
+        def is_key(value: object) -> bool:
+            if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+                return False
+            return value.strip() == key or self.ledger.balance(value.strip()) is not None
+
+        return {
+            name: redact_secret(value) if name in _TEXT_FIELDS and is_key(value) else value
+            for name, value in summary.items()
+        }
+
+
+_TEXT_FIELDS = ("prompt", "negative_prompt", "model_version", "output_format")
 
 
 def _waived(violation: Violation, dev: set[str]) -> bool:

@@ -41,8 +41,34 @@ def deep_png(width: int, height: int, *, rows: int | None = None) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
 
-def png(size: tuple[int, int] = (64, 48), mode: str = "RGBA") -> bytes:
-    image = Image.new(mode, size, (20, 120, 220, 0) if mode == "RGBA" else (20, 120, 220))
+def interlaced_png(pixels, *, missing_bytes: int = 0) -> bytes:
+    """An Adam7-interlaced 8-bit RGB PNG of an (h, w, 3) uint8 array (Pillow writes none).
+
+    ``missing_bytes``: how many bytes of pixel data the (well-formed) zlib stream lacks at its end.
+    """
+    height, width = pixels.shape[:2]
+    raw = b""
+    for x0, y0, dx, dy in (
+        (0, 0, 8, 8),
+        (4, 0, 8, 8),
+        (0, 4, 4, 8),
+        (2, 0, 4, 4),
+        (0, 2, 2, 4),
+        (1, 0, 2, 2),
+        (0, 1, 1, 2),
+    ):
+        sub = pixels[y0::dy, x0::dx]
+        if sub.size:
+            raw += b"".join(b"\x00" + row.tobytes() for row in sub)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 1)
+    data = zlib.compress(raw[: len(raw) - missing_bytes])
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+
+
+def png(size: tuple[int, int] = (64, 48), mode: str = "RGBA", colour=None) -> bytes:
+    if colour is None:
+        colour = (20, 120, 220, 0) if mode == "RGBA" else (20, 120, 220)
+    image = Image.new(mode, size, colour)
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()

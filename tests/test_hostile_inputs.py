@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
-from hostile_support import KEY, AsgiCaller, deep_png, hostile_requests, is_failure_shape, multipart, png
+from hostile_support import (
+    KEY,
+    AsgiCaller,
+    deep_png,
+    hostile_requests,
+    interlaced_png,
+    is_failure_shape,
+    multipart,
+    png,
+)
 from hypothesis import HealthCheck, given, settings
 
 from inpaint_conformance.contracts import Api, HttpRequest, validate_request
@@ -112,6 +122,23 @@ def test_a_png_holding_10_of_its_4096_rows_is_corrupt():
     assert caught.value.kind == "corrupt"
     verdict = validate_request(Api.AITHRIVING, _ait(image=deep_png(4096, 4096, rows=10)))
     assert [v.clause for v in verdict.refused] == ["ait.image.invalid"]
+
+
+@pytest.mark.parametrize("missing", [0, 1, 40])
+def test_an_interlaced_png_is_whole_or_corrupt(missing):
+    pixels = np.random.default_rng(3).integers(0, 256, (43, 61, 3), dtype=np.uint8)
+    data = interlaced_png(pixels, missing_bytes=missing)
+    if missing:
+        with pytest.raises(ImageDecodeError, match="truncated"):
+            decode_image(data, {"png"})
+    else:
+        assert np.array_equal(np.asarray(decode_image(data, {"png"})), pixels)
+
+
+def test_a_picture_whose_last_row_looks_like_the_decoder_filler_still_decodes():
+    # decode_image pre-fills the pixels to spot missing rows cheaply; a real row of that colour is no gap.
+    for mode, colour in (("L", 37), ("RGB", (37, 108, 179)), ("RGBA", (37, 108, 179, 250))):
+        assert decode_image(png((50, 20), mode, colour), {"png"}).getpixel((3, 19)) == colour
 
 
 def test_a_complete_deep_png_decodes():
