@@ -29,13 +29,15 @@ from dataclasses import dataclass
 from inpaint_conformance.contracts.images import pixel_footprint, sniff_format
 from inpaint_conformance.contracts.multipart import FormError, parse_form
 
-# What one decoded pixel costs beyond its own bytes: the RGB copy the engine gets,
-# the painted picture and the numpy scratch it is built from, the mask. Measured with
-# bench/memory.py on 4096x4096 uploads (Pillow keeps RGB as 4 bytes a pixel).
+# What each pixel of the image costs beyond the uploads' own decoded bytes: the RGB copy
+# the engine gets (Pillow keeps RGB as 4 bytes a pixel), the mask, the painted picture
+# and the numpy scratch it is built from. bench/memory.py measured ~190 MB for a
+# 4096x4096 16-bit RGBA request (priced 128 + 160 = 288 MB) and ~210 MB for 4096x4096
+# RGB with a grey mask (priced 48 + 16 + 160 = 224 MB).
 WORKING_BYTES_PER_PIXEL = 10
-# 32 concurrent 4096x4096 16-bit RGBA uploads stay under 1.5 GB peak RSS with this
-# (bench/memory.py); each such request costs 128 MB + 160 MB = 288 MB of it.
-DEFAULT_BUDGET = 768 * 1024 * 1024
+# With it, 32 concurrent 4096x4096 16-bit RGBA uploads stay well under 1.5 GB peak RSS
+# (three are worked on at once; bench/memory.py).
+DEFAULT_BUDGET = 1024 * 1024 * 1024
 DEFAULT_MAX_WAIT = 30.0
 _IMAGE_PARTS = ("image", "mask")
 
@@ -126,8 +128,11 @@ def request_cost(content_type: str, body: bytes, allowed: frozenset[str]) -> int
         if part is None or sniff_format(part.data) not in allowed:
             continue
         footprint = pixel_footprint(part.data)
-        if footprint is not None:
-            total += footprint.decoded_bytes + footprint.pixels * WORKING_BYTES_PER_PIXEL
+        if footprint is None:
+            continue
+        total += footprint.decoded_bytes
+        if name == "image":  # the working copies are the image's size (a mask is resized to it)
+            total += footprint.pixels * WORKING_BYTES_PER_PIXEL
     return total
 
 
