@@ -350,12 +350,22 @@ def _seed(text: str, request: InpaintRequest) -> tuple[int | None, list[Violatio
 
 
 def _shown(text: str, request: InpaintRequest) -> str:
-    """A field's value as an error message quotes it: the caller's key never, a long value cut short."""
-    if request.credential and text.strip() and text.strip() in (request.credential, request.credential.split(" ")[-1]):
-        return f"'{redact_secret(text.strip())}' (your API key)"
+    """A field's value as an error message quotes it (B3): never a key, a long value cut short.
+
+    The caller's own key is recognised; any other key-shaped value (12+ characters without
+    a space, not all digits) shows its hint too: a key of another account sent in a field
+    is no less a secret, and the validators cannot know every key.
+    """
+    value = text.strip()
+    own = request.credential and value in (request.credential, request.credential.split(" ")[-1])
+    if own or (len(value) >= _KEY_SHAPED and not any(c.isspace() for c in value) and not value.isdigit()):
+        return f"'{redact_secret(value)}'" + (" (your API key)" if own else "")
     if len(text) > _QUOTE_LIMIT:
         return f"{text[:_QUOTE_LIMIT]!r}… ({len(text)} characters)"
     return repr(text)
+
+
+_KEY_SHAPED = 12
 
 
 def _vyro_options(form: Form, request: InpaintRequest) -> list[Violation]:

@@ -147,7 +147,7 @@ def parse_size(text: str) -> int:
         raise ValueError(f"expected a size such as 512M, 1G or 1.5GiB, got {text!r}")
     value = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
     if value <= 0:
-        raise ValueError(f"expected a size above 0, got {text!r}")
+        raise ValueError(f"expected a size above 0 such as 512M or 1G, got {text!r}")
     return value
 
 
@@ -160,7 +160,9 @@ def format_size(value: int) -> str:
 
 # -- giving memory back (glibc) -----------------------------------------------------------------
 _M_MMAP_THRESHOLD = -3
-_MMAP_THRESHOLD = 1024 * 1024
+_M_ARENA_MAX = -8
+_MMAP_THRESHOLD = 256 * 1024
+_ARENAS = 2
 _libc = None
 _configured = False
 _configure_lock = threading.Lock()
@@ -192,6 +194,7 @@ def _return_freed_memory_promptly() -> None:
     libc = _glibc()
     if libc is not None:
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+        libc.mallopt(_M_ARENA_MAX, _ARENAS)
 
 
 def _trim() -> None:

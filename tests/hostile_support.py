@@ -67,7 +67,7 @@ def interlaced_png(pixels, *, missing_bytes: int = 0) -> bytes:
 
 def png(size: tuple[int, int] = (64, 48), mode: str = "RGBA", colour=None) -> bytes:
     if colour is None:
-        colour = (20, 120, 220, 0) if mode == "RGBA" else (20, 120, 220)
+        colour = {"RGBA": (20, 120, 220, 0), "L": 255}.get(mode, (20, 120, 220))
     image = Image.new(mode, size, colour)
     buffer = io.BytesIO()
     image.save(buffer, "PNG")

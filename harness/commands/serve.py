@@ -24,6 +24,7 @@ from collections.abc import Iterator
 import httpx
 import uvicorn
 
+from inpaint_conformance.contracts.exchange import key_hint
 from inpaint_conformance.fakes.banner import banner, display_base_url
 from inpaint_conformance.fakes.connection_guard import (
     ConnectionLimits,
@@ -65,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--api-key", action="append", type=_key_credits, default=[], metavar="KEY[=CREDITS]")
+    parser.add_argument(
+        "--show-keys", action="store_true", help="print the --api-key keys in clear in the banner (default: a hint)"
+    )
     parser.add_argument("--db", metavar="PATH", help="keep keys and balances in SQLite (survives restarts)")
     parser.add_argument("--admin-token", help="allow /__fake__/ admin calls from non-loopback clients that send it")
     parser.add_argument(
@@ -130,11 +134,14 @@ def run(args: argparse.Namespace) -> int:
         ait_failure_status = 400 if args.ait_failure_status == "4xx" else 200
         base_url = display_base_url(host, port)
 
+        shown, example_key = _shown_keys(keys, args)
+
         def describe(engine_name: str) -> str:
             return banner(
                 base_url=base_url,
                 engine=engine_name,
-                keys=keys,
+                keys=shown,
+                example_key=example_key,
                 other_keys=len(ledger.balances()) - len(keys),
                 ledger=f"SQLite {args.db} (kept across restarts)"
                 if args.db
@@ -332,6 +339,17 @@ def _add_keys(ledger: Ledger, requested: list[tuple[str, int | None]]) -> dict[s
         kept = " (stored balance kept)" if balance != wanted else ""
         notes[key] = f"{balance} credits{kept}"
     return notes
+
+
+def _shown_keys(keys: dict[str, str], args: argparse.Namespace) -> tuple[dict[str, str], str | None]:
+    """The banner's keys: a hint for each key given with --api-key, unless --show-keys (B3).
+
+    The dev-key the fake makes when none is given is no secret: it is shown as it is.
+    """
+    if args.show_keys or not args.api_key:
+        return keys, None
+    shown = {key_hint(key): f"{note} (--show-keys prints it)" for key, note in keys.items()}
+    return shown, "YOUR-KEY"
 
 
 def _load_engine(args: argparse.Namespace) -> Engine:
