@@ -19,6 +19,7 @@ from starlette.routing import Route
 from inpaint_conformance.contracts import Api, HttpRequest, HttpResponse
 from inpaint_conformance.contracts.rules import MAX_UPLOAD_BYTES, PATHS, near_miss_api
 
+from .memory_budget import return_freed_memory_promptly
 from .provider import Answer, FakeProvider
 
 # Inpaint requests worked on at once (most wait for the memory budget, which bounds the work).
@@ -154,6 +155,7 @@ def create_app(
 ) -> FastAPI:
     """The fake as an ASGI app. `provider` is its state: keep a reference to inspect it."""
     provider = provider or FakeProvider()
+    return_freed_memory_promptly()
     app = FastAPI(title="inpaint-conformance fake provider", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.provider = provider
     threads = _ImageThreads()

@@ -10,7 +10,8 @@ never answered with a 5xx. A request bigger than the whole budget runs when it i
 alone, so no valid request is refused forever.
 
 When the budget falls idle the process hands freed memory back to the system
-(glibc keeps freed heap pages otherwise), so RSS returns after a burst.
+(glibc keeps freed heap pages otherwise), and servers make glibc map big blocks on
+their own (`return_freed_memory_promptly`), so RSS returns after a burst.
 """
 
 from __future__ import annotations
@@ -62,7 +63,6 @@ class MemoryBudget:
         self._queue: deque[object] = deque()
         self._ready = threading.Condition()
         self._seconds_per_job = 1.0  # a running average, for Retry-After
-        _return_freed_memory_promptly()
 
     @property
     def in_use(self) -> int:
@@ -160,9 +160,7 @@ def format_size(value: int) -> str:
 
 # -- giving memory back (glibc) -----------------------------------------------------------------
 _M_MMAP_THRESHOLD = -3
-_M_ARENA_MAX = -8
-_MMAP_THRESHOLD = 256 * 1024
-_ARENAS = 2
+_MMAP_THRESHOLD = 1024 * 1024
 _libc = None
 _configured = False
 _configure_lock = threading.Lock()
@@ -179,8 +177,11 @@ def _glibc():
     return _libc or None
 
 
-def _return_freed_memory_promptly() -> None:
+def return_freed_memory_promptly() -> None:
     """Serve every allocation of 1 MiB or more (image blocks, big buffers) from its own mapping.
+
+    Process-wide, so the servers call it (create_app, create_proxy_app), not the mocks,
+    which run inside a user's test process.
 
     glibc raises its mmap threshold each time such a block is freed, after which big
     blocks come from per-thread heaps that keep freed pages: a burst of 4096 px
@@ -194,7 +195,6 @@ def _return_freed_memory_promptly() -> None:
     libc = _glibc()
     if libc is not None:
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-        libc.mallopt(_M_ARENA_MAX, _ARENAS)
 
 
 def _trim() -> None:

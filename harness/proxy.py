@@ -42,7 +42,7 @@ from inpaint_conformance.contracts import (
 )
 from inpaint_conformance.contracts.rules import INPUT_FORMATS, MAX_UPLOAD_BYTES, api_for_path, near_miss_api
 from inpaint_conformance.fakes.connection_guard import ConnectionLimits, guarded_config
-from inpaint_conformance.fakes.memory_budget import MemoryBudget, request_cost
+from inpaint_conformance.fakes.memory_budget import MemoryBudget, request_cost, return_freed_memory_promptly
 
 from .proxy_log import log_exchange
 from .recording import Recorder, exchange_record
@@ -131,6 +131,7 @@ def create_proxy_app(
     exchanges: deque[Exchange] = deque(maxlen=keep)
     client = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
     budget = memory_budget or MemoryBudget(DEFAULT_JUDGE_BUDGET)
+    return_freed_memory_promptly()
     stopping = _Stopping()
 
     async def forward(request: Request) -> Response:
@@ -150,7 +151,9 @@ def create_proxy_app(
         query = request.url.query
         http = HttpRequest(request.method, str(request.url), list(request.headers.items()), body)
         del body
-        target = f"{upstream}{request.url.path}" + (f"?{query}" if query else "")
+        # The path as the client wrote it (still percent-encoded), so it is forwarded as it came.
+        raw_path = request.scope.get("raw_path") or request.url.path.encode("utf-8")
+        target = f"{upstream}{raw_path.decode('latin-1')}" + (f"?{query}" if query else "")
         exchange = _exchange_for(api, http)
         answer = await _send_unless_client_leaves(request, client, http, target, exchange, stopping)
         exchange.duration_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -312,7 +315,8 @@ async def _client_gone(receive) -> None:
 
 async def _send(client: httpx.AsyncClient, http: HttpRequest, target: str, exchange: Exchange) -> Response:
     """Forward the request; the answer for the client, with `exchange.response` the upstream's (decoded) answer."""
-    headers = [(k, v) for k, v in http.headers.items() if k not in HOP_BY_HOP]
+    # As bytes: a header value with a non-ASCII byte (obs-text, RFC 9110 5.5) goes on as it came.
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in http.headers.items() if k not in HOP_BY_HOP]
     try:
         upstream_request = client.build_request(http.method, target, headers=headers, content=http.body)
         upstream = await client.send(upstream_request, stream=True)
@@ -325,6 +329,9 @@ async def _send(client: httpx.AsyncClient, http: HttpRequest, target: str, excha
     except _TooLarge:
         exchange.error = f"the upstream answer is over {MAX_RESPONSE_BYTES} bytes, the most the proxy buffers"
         return _plain(502, f"inpaint-conformance proxy: {exchange.error}")
+    except httpx.InvalidURL as exc:  # the client's path or query: nothing the upstream did
+        exchange.error = f"the request's URL cannot be forwarded: {exc}"
+        return _plain(400, f"inpaint-conformance proxy: {exchange.error}")
     except _Malformed as exc:
         exchange.error = f"the upstream's answer is malformed: {exc}"
         return _plain(502, f"inpaint-conformance proxy: {exchange.error} ({_origin(target)})")

@@ -3,8 +3,10 @@ and check-client; A13 spellings; A6 truncated PNGs; error messages without objec
 
 from __future__ import annotations
 
+import io
 import json
 
+import httpx
 import numpy as np
 import pytest
 from hostile_support import (
@@ -18,6 +20,7 @@ from hostile_support import (
     png,
 )
 from hypothesis import HealthCheck, given, settings
+from rich.console import Console
 
 from inpaint_conformance.contracts import Api, HttpRequest, validate_request
 from inpaint_conformance.contracts.images import ImageDecodeError, decode_image
@@ -25,6 +28,7 @@ from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, PATHS, api_
 from inpaint_conformance.fakes import FakeProvider
 from inpaint_conformance.fakes.app import create_app
 from inpaint_conformance.harness.cli import main
+from inpaint_conformance.harness.proxy import create_proxy_app
 
 # 1,000 arbitrary requests per property: the issue's bar. Each takes milliseconds.
 HOSTILE = settings(
@@ -166,6 +170,7 @@ def test_the_app_answers_any_request_without_a_5xx(request):
     finally:
         caller.close()
     assert status < 500, body[:300]
+    assert b" object at 0x" not in body
     api = api_for_path(request.path)
     if api is not None and request.method == "POST" and status != 200:
         assert is_failure_shape(api, status, body), body[:300]
@@ -246,3 +251,37 @@ def test_check_client_judges_a_har_with_the_issue_inputs_without_crashing(tmp_pa
     out = capsys.readouterr()
     assert code == 1, out  # the client broke MUST clauses: a verdict, not a crash
     assert "ait.seed.range" in out.out and "Traceback" not in out.err
+
+
+# -- the proxy, in front of the fake --------------------------------------------------------------
+def _proxy_caller(provider: FakeProvider) -> AsgiCaller:
+    upstream = httpx.ASGITransport(app=create_app(provider))
+    app = create_proxy_app("aithriving", "http://fake.test", transport=upstream, console=Console(file=io.StringIO()))
+    return AsgiCaller(app)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(request=hostile_requests(Api.AITHRIVING))
+def test_the_proxy_passes_on_the_upstreams_answer_to_any_request(request):
+    provider = FakeProvider(thumbnails=False)
+    provider.add_key(KEY, 6000)
+    caller = _proxy_caller(provider)
+    try:
+        status, _, body = caller(request)
+    finally:
+        caller.close()
+    assert status < 500, body[:300]
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [_ait(b"9" * 5000), _ait(boundary="b" * 300)],
+    ids=["seed-5000-digits", "boundary-300"],
+)
+def test_the_proxy_forwards_the_issue_inputs_and_judges_them(fake, request_):
+    caller = _proxy_caller(fake)
+    try:
+        status, _, body = caller(request_)
+    finally:
+        caller.close()
+    assert status == 200 and json.loads(body)["code"] == -1  # the fake's refusal, passed on
