@@ -68,7 +68,7 @@ def describe_bytes(data: bytes) -> str:
 def decode_image(data: bytes, allowed: frozenset[str] | set[str], *, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode bytes whose sniffed format is in ``allowed``; fully loaded, bounded in size."""
     fmt = sniff_format(data)
-    if fmt not in allowed:
+    if fmt is None or fmt not in allowed:
         wanted = ", ".join(sorted(f.upper() for f in allowed))
         raise ImageDecodeError(f"expected {wanted}, got {describe_bytes(data)}", "format")
     try:
@@ -162,11 +162,12 @@ def _prefill_last_row(image: Image.Image) -> bytes | None:
     bands = len(image.getbands())
     filler: float | tuple[int, ...] = 37 if bands == 1 else tuple(37 + 71 * band for band in range(bands))
     try:
-        image.im = Image.core.fill(image.mode, image.size, filler)
-        return Image.new(image.mode, (image.width, 1), filler).tobytes()
+        filled = Image.core.fill(image.mode, image.size, filler)
+        row = Image.new(image.mode, (image.width, 1), filler).tobytes()
     except (ValueError, TypeError):  # a mode Pillow cannot fill: count the rows instead
-        image.im = None
         return None
+    image.im = filled
+    return row
 
 
 def _last_row(image: Image.Image) -> bytes:

@@ -16,7 +16,7 @@ import anyio
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from inpaint_conformance.contracts import Api, HttpRequest, HttpResponse
+from inpaint_conformance.contracts import Api, Headers, HttpRequest, HttpResponse
 from inpaint_conformance.contracts.rules import MAX_UPLOAD_BYTES, PATHS, near_miss_api
 
 from .memory_budget import return_freed_memory_promptly
@@ -139,7 +139,9 @@ class InpaintEndpoint:
             await _drain(receive, MAX_UPLOAD_BYTES, DRAIN_SECONDS)
             answer = self.provider.refuse_too_large(self.api, to_http_request(scope, b""))
             response = answer.response
-            answer.response = HttpResponse(response.status, {**response.headers, "connection": "close"}, response.body)
+            answer.response = HttpResponse(
+                response.status, Headers({**response.headers, "connection": "close"}), response.body
+            )
             await send_answer(send, answer)
             return
         except ConnectionResetError:

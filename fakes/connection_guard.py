@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 import resource
 import time
 from dataclasses import dataclass
@@ -64,7 +65,8 @@ class ConnectionLimits:
 def guarded_config(app, limits: ConnectionLimits | None = None, **options) -> uvicorn.Config:
     """A uvicorn.Config that serves ``app`` with GuardedProtocol under ``limits``."""
     limits = limits or ConnectionLimits()
-    config = uvicorn.Config(app, http=GuardedProtocol, timeout_keep_alive=limits.keep_alive_timeout, **options)
+    keep_alive = max(1, math.ceil(limits.keep_alive_timeout))  # uvicorn counts whole seconds
+    config = uvicorn.Config(app, http=GuardedProtocol, timeout_keep_alive=keep_alive, **options)
     # Read by each connection; travels with the config into `--workers` processes.
     config.connection_limits = limits  # type: ignore[attr-defined]
     return config

@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from inpaint_conformance.contracts import (
     Api,
+    Headers,
     HttpRequest,
     HttpResponse,
     Violation,
@@ -92,10 +93,10 @@ class Exchange:
 
     def without_bodies(self) -> Exchange:
         """This exchange as the proxy keeps it: verdicts and headers, not the (possibly huge) bodies."""
-        request = HttpRequest(self.request.method, self.request.url, redact_headers(self.request.headers))
-        response = (
-            None if self.response is None else HttpResponse(self.response.status, redact_headers(self.response.headers))
-        )
+        request = HttpRequest(self.request.method, self.request.url, Headers(redact_headers(self.request.headers)))
+        response = None
+        if self.response is not None:
+            response = HttpResponse(self.response.status, Headers(redact_headers(self.response.headers)))
         return replace(self, request=request, response=response)
 
 
@@ -180,6 +181,7 @@ def create_proxy_app(
         if on_exchange is not None:
             on_exchange(exchange)
         exchanges.append(exchange.without_bodies())
+        assert answer is not None  # None only when the client left, answered above
         if len(http.body) + len(exchange.response.body if exchange.response else b"") > _COLLECT_ABOVE:
             # httpx's request and response objects hold the bodies in reference cycles, freed
             # only by the cyclic GC, which big bytes do not prompt: a few uploads piled up 100s of MB.
