@@ -46,6 +46,7 @@ from .engine import Engine, FakeEngine, InpaintJob
 from .faults import FaultBook
 from .imaging import add_noise, composite_into, encode, thumbnail_uri
 from .journal import Journal
+from .journal_entry import request_summary, summary_without_keys
 from .ledger import DEFAULT_CREDITS, Ledger, MemoryLedger
 from .memory_budget import MemoryBudget, request_cost
 
@@ -188,7 +189,7 @@ class FakeProvider:
             )
         verdict = validate_request(api, http)
         trace.request, trace.violations = verdict.request, verdict.violations
-        trace.summary = _summary(verdict.request)
+        trace.summary = request_summary(verdict.request)
         request = verdict.request
         refused = [v for v in verdict.refused if not _waived(v, dev)]
         bent = _deviation_refusals(api, request, dev)
@@ -291,8 +292,11 @@ class FakeProvider:
             status = 400
         return Answer(HttpResponse(status, {**JSON, **(headers or {})}, vyro_error(status, message)))
 
+    def _is_key(self, value: str) -> bool:
+        return self.ledger.balance(value) is not None
+
     def _record(self, api, http, key, before, trace, answer, fired, started) -> None:
-        summary = trace.summary if trace.summary is not None else _summary(trace.request)
+        summary = trace.summary if trace.summary is not None else request_summary(trace.request)
         self.journal.record(
             {
                 "time": time.time(),
@@ -301,7 +305,7 @@ class FakeProvider:
                 "path": http.path,
                 "headers": redact_headers(http.headers),
                 "key": redact_secret(key) if key else None,
-                "request": self._without_keys(summary, key),
+                "request": summary_without_keys(summary, lambda value: value == key or self._is_key(value)),
                 "violations": [v.to_dict() for v in trace.violations],
                 "client_conformant": not any(v.level.value == "MUST" for v in trace.violations),
                 "status": answer.response.status,
@@ -315,24 +319,6 @@ class FakeProvider:
                 "thumbnails": trace.thumbnails,
             }
         )
-
-    def _without_keys(self, summary: dict | None, key: str | None) -> dict | None:
-        """B3: a field whose value is a key (the one sent, or any the fake knows) shows its hint instead."""
-        if summary is None:
-            return None
-
-        def is_key(value: object) -> bool:
-            if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
-                return False
-            return value.strip() == key or self.ledger.balance(value.strip()) is not None
-
-        return {
-            name: redact_secret(value) if name in _TEXT_FIELDS and is_key(value) else value
-            for name, value in summary.items()
-        }
-
-
-_TEXT_FIELDS = ("prompt", "negative_prompt", "model_version", "output_format")
 
 
 def _waived(violation: Violation, dev: set[str]) -> bool:
@@ -407,22 +393,3 @@ def _transport_faults(answer: Answer, fired: dict) -> Answer:
         response = HttpResponse(response.status, {**response.headers, "content-type": wrong}, response.body)
     answer.response = response
     return answer
-
-
-def _summary(request: InpaintRequest | None) -> dict | None:
-    if request is None:
-        return None
-
-    def image(img: Image.Image | None, fmt: str | None) -> str | None:
-        return f"{(fmt or '?').upper()} {img.width}x{img.height} {img.mode}" if img is not None else None
-
-    return {
-        "prompt": (request.prompt or "")[:200] if request.prompt is not None else None,
-        "negative_prompt": request.negative_prompt[:200] if request.negative_prompt else None,
-        "image": image(request.image, request.image_format),
-        "mask": image(request.mask, request.mask_format),
-        "seed": request.seed,
-        "output_format": request.output_format,
-        "model_version": request.model_version,
-        "extra_fields": request.extra_fields,
-    }

@@ -13,13 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import time
-import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from email.utils import formatdate
 
 import anyio
 import httpx
@@ -46,27 +43,9 @@ from inpaint_conformance.fakes.connection_guard import ConnectionLimits, guarded
 from inpaint_conformance.fakes.memory_budget import MemoryBudget, request_cost, return_freed_memory_promptly
 
 from .proxy_log import log_exchange
+from .proxy_upstream import TooLarge, collect, plain, send_upstream
 from .recording import Recorder, exchange_record
 
-# RFC 9110 7.6.1: headers about one connection, never forwarded. Host and length are
-# set again by the HTTP library for the next hop.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-    }
-)
-# An answer carries the image base64-encoded (AIThriving) or raw: allow for both, and then some.
-MAX_RESPONSE_BYTES = 4 * MAX_UPLOAD_BYTES
 DEFAULT_TIMEOUT = 300.0  # inpainting on a busy provider takes a while
 # The judge decodes the request's images and the answer's: at most this much at once.
 DEFAULT_JUDGE_BUDGET = 192 * 1024 * 1024
@@ -100,14 +79,6 @@ class Exchange:
         return replace(self, request=request, response=response)
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class _Malformed(Exception):
-    """The upstream's answer is no valid HTTP answer the client could use; the message says why."""
-
-
 def create_proxy_app(
     api: Api | str,
     upstream: str,
@@ -139,8 +110,8 @@ def create_proxy_app(
         started = time.perf_counter()
         try:
             body = await _read_body(request)
-        except _TooLarge:
-            return _plain(
+        except TooLarge:
+            return plain(
                 413,
                 f"inpaint-conformance proxy: the request body is over {MAX_UPLOAD_BYTES} bytes, "
                 "the most the proxy buffers",
@@ -266,18 +237,7 @@ def _check_upstream(upstream: str) -> str:
 
 
 async def _read_body(request: Request) -> bytes:
-    return await _collect(request.stream(), MAX_UPLOAD_BYTES)
-
-
-async def _collect(chunks: AsyncIterator[bytes], limit: int) -> bytes:
-    """Read a stream whole, refusing (with _TooLarge) as soon as it passes ``limit`` bytes."""
-    kept, size = [], 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge()
-        kept.append(chunk)
-    return b"".join(kept)
+    return await collect(request.stream(), MAX_UPLOAD_BYTES)
 
 
 async def _send_unless_client_leaves(
@@ -290,7 +250,7 @@ async def _send_unless_client_leaves(
     frames alive until the cyclic GC runs, and a 15 MB body held that way per exchange
     grew the proxy by 30 MB an upload.
     """
-    sending = asyncio.ensure_future(_send(client, http, target, exchange))
+    sending = asyncio.ensure_future(send_upstream(client, http, target, exchange))
     gone = asyncio.ensure_future(_client_gone(request.receive))
     stop = asyncio.ensure_future(stopping.event().wait())
     try:
@@ -307,87 +267,12 @@ async def _send_unless_client_leaves(
         exchange.client_left = True
         return None
     exchange.error = "the proxy shut down before the upstream answered"
-    return _plain(503, f"inpaint-conformance proxy: {exchange.error}", close=True)
+    return plain(503, f"inpaint-conformance proxy: {exchange.error}", close=True)
 
 
 async def _client_gone(receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-async def _send(client: httpx.AsyncClient, http: HttpRequest, target: str, exchange: Exchange) -> Response:
-    """Forward the request; the answer for the client, with `exchange.response` the upstream's (decoded) answer."""
-    # As bytes: a header value with a non-ASCII byte (obs-text, RFC 9110 5.5) goes on as it came.
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in http.headers.items() if k not in HOP_BY_HOP]
-    try:
-        upstream_request = client.build_request(http.method, target, headers=headers, content=http.body)
-        upstream = await client.send(upstream_request, stream=True)
-        try:
-            raw = await _read_raw(upstream)
-        finally:
-            await upstream.aclose()
-        passed = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in HOP_BY_HOP]
-        body = _decoded(upstream, raw)
-    except _TooLarge:
-        exchange.error = f"the upstream answer is over {MAX_RESPONSE_BYTES} bytes, the most the proxy buffers"
-        return _plain(502, f"inpaint-conformance proxy: {exchange.error}")
-    except httpx.InvalidURL as exc:  # the client's path or query: nothing the upstream did
-        exchange.error = f"the request's URL cannot be forwarded: {exc}"
-        return _plain(400, f"inpaint-conformance proxy: {exchange.error}")
-    except _Malformed as exc:
-        exchange.error = f"the upstream's answer is malformed: {exc}"
-        return _plain(502, f"inpaint-conformance proxy: {exchange.error} ({_origin(target)})")
-    except httpx.TimeoutException as exc:
-        exchange.error = f"the upstream did not answer in time ({type(exc).__name__})"
-        return _plain(504, f"inpaint-conformance proxy: {exchange.error} at {_origin(target)}")
-    except httpx.HTTPError as exc:
-        exchange.error = f"the upstream is unreachable or broke off: {type(exc).__name__}: {exc}"
-        return _plain(
-            502,
-            f"inpaint-conformance proxy: {exchange.error} ({_origin(target)}); "
-            "check --upstream and that the server is running",
-        )
-    except (ValueError, UnicodeError, OSError) as exc:  # what else a broken answer can raise in httpx and h11
-        exchange.error = f"the upstream's answer could not be read: {type(exc).__name__}: {exc}"
-        return _plain(502, f"inpaint-conformance proxy: {exchange.error} ({_origin(target)})")
-    exchange.response = HttpResponse(upstream.status_code, passed, body)
-    # The client gets the bytes as they came (still compressed if they were); the judge read them decoded.
-    response = Response(raw, status_code=upstream.status_code)
-    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in passed]
-    response.raw_headers.append((b"content-length", str(len(raw)).encode()))
-    return response
-
-
-def _decoded(upstream: httpx.Response, raw: bytes) -> bytes:
-    """The answer's body with its Content-Encoding undone; _Malformed when the answer cannot be passed on."""
-    status = upstream.status_code
-    if not 200 <= status <= 599:
-        # 1xx cannot end an exchange, and nothing above 599 is an HTTP status: no client reads it.
-        raise _Malformed(f"HTTP status {status} is no final HTTP status (expected 200 to 599)")
-    encoding = upstream.headers.get("content-encoding", "").strip().lower()
-    if encoding in _ZLIB_WBITS:
-        # zlib directly: httpx passes a gzip stream that stops short as if it were whole.
-        inflater = zlib.decompressobj(_ZLIB_WBITS[encoding])
-        try:
-            body = inflater.decompress(raw) + inflater.flush()
-        except zlib.error as exc:
-            raise _Malformed(f"its body does not decode as Content-Encoding {encoding} ({exc})") from None
-        if not inflater.eof:
-            raise _Malformed(f"its body does not decode as Content-Encoding {encoding}: the stream is truncated")
-        return body
-    try:
-        # httpx decodes as the answer is built (content=), so a bad body raises here.
-        return httpx.Response(status, headers=upstream.headers, content=raw).read()
-    except httpx.DecodingError as exc:
-        raise _Malformed(f"its body does not decode as Content-Encoding {encoding} ({exc})") from None
-
-
-# Encodings checked for a stream that stops short; deflate and the others go through httpx.
-_ZLIB_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS}
-
-
-async def _read_raw(response: httpx.Response) -> bytes:
-    return await _collect(response.aiter_raw(), MAX_RESPONSE_BYTES)
 
 
 def _judge_within(budget: MemoryBudget, cost: int, exchange: Exchange) -> None:
@@ -406,16 +291,3 @@ def _judge(exchange: Exchange) -> None:
     exchange.request_violations = list(verdict.violations)
     if exchange.response is not None and not exchange.near_miss:
         exchange.response_violations = list(validate_response(exchange.api, verdict, exchange.response).violations)
-
-
-def _plain(status: int, message: str, *, close: bool = False) -> Response:
-    """The proxy's own answer (JSON), with the Date header uvicorn no longer adds."""
-    headers = {"date": formatdate(usegmt=True)}
-    if close:
-        headers["connection"] = "close"
-    return Response(json.dumps({"detail": message}), status_code=status, media_type="application/json", headers=headers)
-
-
-def _origin(url: str) -> str:
-    parsed = httpx.URL(url)
-    return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
