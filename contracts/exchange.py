@@ -7,18 +7,29 @@ one function whichever door the bytes came through.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 REDACTED = "[redacted]"
-# Headers that carry secrets in either API, or in the proxies and tools around them.
-SECRET_HEADERS = frozenset(
-    {"authorization", "bearer", "proxy-authorization", "x-admin-token", "cookie", "set-cookie", "x-api-key"}
-)
+# Header names that carry credentials, by pattern rather than by list: `api-key`, `x-auth-token`,
+# `x-goog-api-key`, `proxy-authorization`, `cookie`, `set-cookie` and Vyro's own `bearer` all match.
+_SECRET_NAME = re.compile(r"key|token|secret|auth|cookie|bearer|passw|credential|session|signature", re.IGNORECASE)
+# Keys at least this long show their first characters; shorter ones only a fingerprint.
+_HINT_MIN_LENGTH = 12
+_HINT_PREFIX = 4
+
+
 # What each door hands over: a mapping, or (name, value) pairs, as text or (ASGI, raw
 # HTTP, requests) as latin-1 bytes.
 HeaderItems = Mapping[str, str | bytes] | Iterable[tuple[str | bytes, str | bytes]]
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a header (or form field) of this name carries a credential."""
+    return bool(_SECRET_NAME.search(name))
 
 
 class Headers(Mapping[str, str]):
@@ -56,18 +67,30 @@ class Headers(Mapping[str, str]):
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """A copy safe to log: secret headers keep only a hint of their value."""
-    return {
-        name: (redact_secret(value) if name.lower() in SECRET_HEADERS else value) for name, value in headers.items()
-    }
+    """A copy safe to log: every credential-looking header (by name) shows only a hint of its value."""
+    return {name: (redact_secret(value) if is_secret_name(name) else value) for name, value in headers.items()}
 
 
 def redact_secret(value: str) -> str:
-    """Keep a 4-character hint for keys long enough that it gives nothing away."""
+    """A credential as it may be shown: an auth scheme ("Bearer ") kept, the key replaced by `key_hint`."""
     value = value.strip()
-    scheme, _, token = value.partition(" ") if value.lower().startswith("bearer ") else ("", "", value)
-    hint = f"{token[:4]}…" if len(token) >= 12 else ""
-    return f"{scheme + ' ' if scheme else ''}{REDACTED}{' ' + hint if hint else ''}"
+    scheme, _, token = value.partition(" ")
+    if token.strip() and scheme.isalpha() and len(scheme) <= 10:
+        return f"{scheme} {key_hint(token.strip())}"
+    return key_hint(value)
+
+
+def key_hint(key: str) -> str:
+    """A stable, short stand-in for a key that tells keys apart and never gives one away.
+
+    Long keys keep their first 4 characters (a provider's prefix, like `sk-p`) and say how
+    many are hidden; every key gets a 16-bit fingerprint, so two keys that look alike
+    still show differently: `sk-p…[20 chars]#3f9a`, `key#b01c`.
+    """
+    fingerprint = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:4]
+    if len(key) >= _HINT_MIN_LENGTH:
+        return f"{key[:_HINT_PREFIX]}…[{len(key) - _HINT_PREFIX} chars]#{fingerprint}"
+    return f"key#{fingerprint}"
 
 
 def _as_headers(items: HeaderItems | None) -> Headers:

@@ -7,10 +7,14 @@ structure and its failures into one exception with a readable reason.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlencode
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+from .exchange import is_secret_name, redact_secret
 
 if TYPE_CHECKING:  # a TypedDict the library declares for type checkers only
     from python_multipart.multipart import MultipartCallbacks
@@ -20,11 +24,16 @@ logging.getLogger("python_multipart").setLevel(logging.ERROR)
 logging.getLogger("python_multipart.multipart").setLevel(logging.ERROR)
 
 
+# RFC 2046 says 70; python-multipart accepts up to 256, and so does this module.
+MAX_BOUNDARY = 256
+
+
 class FormError(ValueError):
     """The body is not readable multipart/form-data; the message says why.
 
     ``kind``: "content_type" (not multipart/form-data at all), "boundary" (the
-    Content-Type names no boundary), "truncated" (no closing delimiter) or "malformed".
+    Content-Type names no boundary), "boundary_length" (a boundary longer than any parser
+    reads), "truncated" (no closing delimiter) or "malformed".
     """
 
     def __init__(self, message: str, kind: str = "malformed") -> None:
@@ -67,6 +76,11 @@ def boundary_of(content_type: str) -> bytes:
     boundary = params.get(b"boundary")
     if not boundary:
         raise FormError("Content-Type multipart/form-data without a boundary parameter", "boundary")
+    if len(boundary) > MAX_BOUNDARY:
+        # RFC 2046 5.1.1: 1 to 70 characters; python-multipart reads up to 256.
+        raise FormError(
+            f"the multipart boundary has {len(boundary)} characters; RFC 2046 allows at most 70", "boundary_length"
+        )
     return boundary
 
 
@@ -119,8 +133,8 @@ def parse_form(content_type: str, body: bytes, *, max_parts: int = 64) -> Form:
         "on_part_end": on_part_end,
     }
     body = _without_preamble(body, boundary)
-    parser = MultipartParser(boundary, callbacks)
     try:
+        parser = MultipartParser(boundary, callbacks)  # refuses some boundaries (over 256 bytes) itself
         parser.write(body)
         parser.finalize()
     except FormError:
@@ -153,3 +167,66 @@ def _closed(body: bytes, boundary: bytes) -> bool:
             return not rest.strip(b"\r\n") or rest.startswith(b"\r\n")
         at = body.rfind(close, 0, at)
     return False
+
+
+def redact_form_fields(content_type: str, body: bytes, secrets: Collection[str]) -> bytes:
+    """The body with each form field that carries a credential reduced to the key's hint (B3).
+
+    A field carries one when its name looks like a credential (`api_key`, `token`...) or its
+    value is one of ``secrets`` (the keys the request sent in its headers). Multipart and
+    URL-encoded forms are rebuilt field by field; anything else, or a form with nothing to
+    hide, comes back as it was.
+    """
+    media = parse_options_header(content_type or "")[0]
+    if media == b"application/x-www-form-urlencoded":
+        return _redact_urlencoded(body, secrets)
+    try:
+        form = parse_form(content_type, body)
+    except FormError:
+        return body
+    if not any(_carries_secret(part.name, part.data, secrets) for part in form.parts):
+        return body
+    boundary = boundary_of(content_type)
+    out = []
+    for part in form.parts:
+        data = part.data
+        if _carries_secret(part.name, data, secrets):
+            data = redact_secret(data.decode("latin-1")).encode("utf-8")
+        disposition = f'form-data; name="{_quoted(part.name)}"'
+        if part.filename is not None:
+            disposition += f'; filename="{_quoted(part.filename)}"'
+        head = f"Content-Disposition: {disposition}\r\n"
+        if part.content_type is not None:
+            head += f"Content-Type: {part.content_type}\r\n"
+        out.append(b"--" + boundary + b"\r\n" + head.encode("utf-8") + b"\r\n" + data + b"\r\n")
+    return b"".join(out) + b"--" + boundary + b"--\r\n"
+
+
+def _carries_secret(name: str, data: bytes, secrets: Collection[str]) -> bool:
+    if is_secret_name(name):
+        return True
+    if len(data) > _LONGEST_KEY:
+        return False
+    value = data.decode("latin-1").strip()
+    return bool(value) and value in secrets
+
+
+def _redact_urlencoded(body: bytes, secrets: Collection[str]) -> bytes:
+    try:
+        fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+    except ValueError:
+        return body
+    if not any(_carries_secret(k, v.encode("latin-1", "replace"), secrets) for k, v in fields):
+        return body
+    kept = [
+        (k, redact_secret(v) if _carries_secret(k, v.encode("latin-1", "replace"), secrets) else v) for k, v in fields
+    ]
+    return urlencode(kept).encode("ascii")
+
+
+def _quoted(text: str) -> str:
+    """A name as the HTML form encoding writes it inside quotes."""
+    return text.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+_LONGEST_KEY = 4096

@@ -17,8 +17,8 @@ from PIL import Image
 from python_multipart.multipart import parse_options_header
 
 from .clauses import Api, Level
-from .exchange import HttpRequest
-from .images import ImageDecodeError, decode_image, sniff_format
+from .exchange import HttpRequest, redact_secret
+from .images import ImageDecodeError, decode_image, has_alpha, sniff_format
 from .multipart import Form, FormError, parse_form
 from .rules import (
     DEFAULT_OUTPUT_FORMAT,
@@ -36,7 +36,9 @@ from .rules import (
 )
 from .violations import Violation
 
-_INTEGER = re.compile(r"-?[0-9]+")
+# A13: an integer, with the spellings the decision leaves to the server (spaces around it, a sign).
+_INTEGER = re.compile(r"[ \t\r\n]*(?P<sign>[+-]?)(?P<digits>[0-9]+)[ \t\r\n]*")
+_QUOTE_LIMIT = 40
 KNOWN_FIELDS = {
     Api.AITHRIVING: {"image", "mask", "prompt", "negative_prompt", "seed", "output_format"},
     Api.VYRO: {"image", "mask", "prompt", "model_version"},
@@ -256,27 +258,30 @@ def _text(api: Api, form: Form, name: str) -> tuple[str | None, list[Violation]]
     charset = _declared_charset(part.content_type) or "utf-8"
     try:
         return part.data.decode(charset), []
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # UnicodeDecodeError, or a codec that cannot decode at all ("undefined")
+        where = f"{exc.reason} at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else str(exc)
         # B1: a server may refuse it or serve it as it decoded it; stock multipart parsers
         # (Starlette, FastAPI) fall back to latin-1, so that is the value judged from here on.
         return part.data.decode("latin-1"), [
             Violation(
                 f"{api.prefix}.text.non_utf8",
-                f"`{name}` is not valid {charset.upper()} ({exc.reason} at byte {exc.start}): send text as UTF-8 "
+                f"`{name}` is not valid {charset.upper()} ({where}): send text as UTF-8 "
                 "(a server may refuse it, or serve it as it decodes it)",
             )
         ]
 
 
 def _declared_charset(content_type: str | None) -> str | None:
-    """The charset a part's Content-Type names, if Python knows it."""
+    """The charset a part's Content-Type names, if Python knows it as a text encoding."""
     if not content_type:
         return None
     charset = parse_options_header(content_type)[1].get(b"charset", b"").decode("latin-1").strip().lower()
     try:
-        return codecs.lookup(charset).name if charset else None
-    except LookupError:
+        codec = codecs.lookup(charset) if charset else None
+    except (LookupError, ValueError):  # unknown, or not a name at all ("a\x00b")
         return None
+    # Byte-to-byte codecs (base64, rot13, zlib) are codecs too, but no charset.
+    return codec.name if codec is not None and getattr(codec, "_is_text_encoding", True) else None
 
 
 def _text_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violation]:
@@ -352,7 +357,7 @@ def _image_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violati
     if api is Api.VYRO and form.get("mask") is None:
         found.append(Violation("vyro.mask.required", "no `mask` file part: it is required"))
     if api is Api.AITHRIVING and request.image is not None and form.get("mask") is None:
-        if request.strength_mask() is None:
+        if not has_alpha(request.image):  # what strength_mask() would say, without building the mask
             found.append(
                 Violation(
                     "ait.mask.absent",
@@ -367,32 +372,69 @@ def _aithriving_options(form: Form, request: InpaintRequest) -> list[Violation]:
     seed_text, bad = _text(Api.AITHRIVING, form, "seed")
     found += bad
     if seed_text is not None:
-        stripped = seed_text.strip()
-        if not _INTEGER.fullmatch(stripped):
-            found.append(
-                Violation(
-                    "ait.seed.integer",
-                    f"seed {seed_text!r} is not an integer: expected digits in [{SEED_MIN}, {SEED_MAX}]",
-                )
-            )
-        else:
-            value = int(stripped)
-            if value < SEED_MIN:
-                found.append(Violation("ait.seed.range", f"seed {value} is below the minimum {SEED_MIN}"))
-            elif value > SEED_MAX:
-                found.append(Violation("ait.seed.range", f"seed {value} is above the maximum {SEED_MAX}"))
-            else:
-                request.seed = value
+        request.seed, bad = _seed(seed_text, request)
+        found += bad
     fmt, bad = _text(Api.AITHRIVING, form, "output_format")
     found += bad
     if fmt is not None:
         if fmt not in OUTPUT_FORMATS:
             found.append(
-                Violation("ait.output_format.enum", f"output_format {fmt!r} is not one of {', '.join(OUTPUT_FORMATS)}")
+                Violation(
+                    "ait.output_format.enum",
+                    f"output_format {_shown(fmt, request)} is not one of {', '.join(OUTPUT_FORMATS)}",
+                )
             )
         else:
             request.output_format = fmt
     return found
+
+
+def _seed(text: str, request: InpaintRequest) -> tuple[int | None, list[Violation]]:
+    """A13: the seed's value, or why there is none. Spellings of an in-range integer other than
+    plain digits (spaces around it, a `+` sign, `-0`, leading zeros) are read as that integer:
+    the decision lets a server accept or refuse them, and the fake accepts them."""
+    match = _INTEGER.fullmatch(text)
+    if match is None:
+        return None, [
+            Violation(
+                "ait.seed.integer",
+                f"seed {_shown(text, request)} is not an integer: expected digits in [{SEED_MIN}, {SEED_MAX}]",
+            )
+        ]
+    sign, digits = match.group("sign"), match.group("digits").lstrip("0") or "0"
+    # Compared as text first: int() refuses strings of more than 4300 digits (CVE-2020-10735).
+    if len(digits) > len(str(SEED_MAX)):
+        where = "below the minimum" if sign == "-" else "above the maximum"
+        return None, [
+            Violation(
+                "ait.seed.range", f"seed has {len(digits)} digits: {where} {SEED_MIN if sign == '-' else SEED_MAX}"
+            )
+        ]
+    value = -int(digits) if sign == "-" else int(digits)
+    if value < SEED_MIN:
+        return None, [Violation("ait.seed.range", f"seed {value} is below the minimum {SEED_MIN}")]
+    if value > SEED_MAX:
+        return None, [Violation("ait.seed.range", f"seed {value} is above the maximum {SEED_MAX}")]
+    return value, []
+
+
+def _shown(text: str, request: InpaintRequest) -> str:
+    """A field's value as an error message quotes it (B3): never a key, a long value cut short.
+
+    The caller's own key is recognised; any other key-shaped value (12+ characters without
+    a space, not all digits) shows its hint too: a key of another account sent in a field
+    is no less a secret, and the validators cannot know every key.
+    """
+    value = text.strip()
+    own = request.credential and value in (request.credential, request.credential.split(" ")[-1])
+    if own or (len(value) >= _KEY_SHAPED and not any(c.isspace() for c in value) and not value.isdigit()):
+        return f"'{redact_secret(value)}'" + (" (your API key)" if own else "")
+    if len(text) > _QUOTE_LIMIT:
+        return f"{text[:_QUOTE_LIMIT]!r}… ({len(text)} characters)"
+    return repr(text)
+
+
+_KEY_SHAPED = 12
 
 
 def _vyro_options(form: Form, request: InpaintRequest) -> list[Violation]:
@@ -401,7 +443,7 @@ def _vyro_options(form: Form, request: InpaintRequest) -> list[Violation]:
         bad.append(
             Violation(
                 "vyro.model_version.unknown",
-                f"model_version {version!r} is unknown: expected one of {', '.join(VYRO_MODEL_VERSIONS)}",
+                f"model_version {_shown(version, request)} is unknown: expected one of {', '.join(VYRO_MODEL_VERSIONS)}",
             )
         )
     request.model_version = version

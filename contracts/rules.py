@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageChops, ImageFilter
 
 from .clauses import Api
 from .images import alpha_channel, has_alpha
@@ -93,7 +93,7 @@ def effective_mask(image: Image.Image, mask: Image.Image | None) -> Image.Image 
         return grey
     if has_alpha(image):
         # Transparent (alpha 0) is repainted: strength is the inverse of opacity.
-        return Image.eval(alpha_channel(image), lambda a: 255 - a)
+        return ImageChops.invert(alpha_channel(image))
     return None
 
 

@@ -16,10 +16,16 @@ import anyio
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from inpaint_conformance.contracts import Api, HttpRequest, HttpResponse
+from inpaint_conformance.contracts import Api, Headers, HttpRequest, HttpResponse
 from inpaint_conformance.contracts.rules import MAX_UPLOAD_BYTES, PATHS, near_miss_api
 
+from .memory_budget import return_freed_memory_promptly
 from .provider import Answer, FakeProvider
+
+# Inpaint requests worked on at once (most wait for the memory budget, which bounds the work).
+IMAGE_THREADS = 64
+# How long a refused oversized body is still read (and dropped) so its client sees the 413.
+DRAIN_SECONDS = 5.0
 
 
 class _BodyTooLarge(Exception):
@@ -88,22 +94,61 @@ async def send_answer(send, answer: Answer) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
+async def _drain(receive, limit: int, seconds: float) -> None:
+    """Read and drop what is left of a refused body, up to ``limit`` bytes or ``seconds``.
+
+    A client still sending when the connection closes gets a reset instead of the 413;
+    one that sends far more, or for ever, is cut off (the 413 closes the connection).
+    """
+    with anyio.move_on_after(seconds):
+        dropped = 0
+        while dropped <= limit:
+            message = await receive()
+            dropped += len(message.get("body", b""))
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                return
+
+
+class _ImageThreads:
+    """The worker threads of the inpaint endpoints: their own pool, so requests waiting for the
+    memory budget never hold up the /__fake__/ routes (which use anyio's default pool)."""
+
+    def __init__(self, size: int = IMAGE_THREADS) -> None:
+        self.size = size
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    def limiter(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:  # made on first use: it belongs to the running event loop
+            self._limiter = anyio.CapacityLimiter(self.size)
+        return self._limiter
+
+
 class InpaintEndpoint:
     """Raw ASGI endpoint for one API (a class, so Starlette passes every method through)."""
 
-    def __init__(self, provider: FakeProvider, api: Api) -> None:
+    def __init__(self, provider: FakeProvider, api: Api, threads: _ImageThreads | None = None) -> None:
         self.provider, self.api = provider, api
+        self.threads = threads or _ImageThreads()
 
     async def __call__(self, scope, receive, send) -> None:
         try:
             body = await _read_body(receive, MAX_UPLOAD_BYTES)
         except _BodyTooLarge:
-            # B2: refuse without reading the rest; the shape of the refusal is the provider's.
-            await send_answer(send, self.provider.refuse_too_large(self.api, to_http_request(scope, b"")))
+            # B2: refuse without keeping the rest; the shape of the refusal is the provider's,
+            # and the connection closes after it (the rest of the body is not read for ever).
+            await _drain(receive, MAX_UPLOAD_BYTES, DRAIN_SECONDS)
+            answer = self.provider.refuse_too_large(self.api, to_http_request(scope, b""))
+            response = answer.response
+            answer.response = HttpResponse(
+                response.status, Headers({**response.headers, "connection": "close"}), response.body
+            )
+            await send_answer(send, answer)
             return
         except ConnectionResetError:
             return
-        answer = await anyio.to_thread.run_sync(self.provider.handle, to_http_request(scope, body))
+        request = to_http_request(scope, body)
+        del body
+        answer = await anyio.to_thread.run_sync(self.provider.handle, request, limiter=self.threads.limiter())
         await send_answer(send, answer)
 
 
@@ -112,21 +157,23 @@ def create_app(
 ) -> FastAPI:
     """The fake as an ASGI app. `provider` is its state: keep a reference to inspect it."""
     provider = provider or FakeProvider()
+    return_freed_memory_promptly()
     app = FastAPI(title="inpaint-conformance fake provider", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.provider = provider
+    threads = _ImageThreads()
     for api, path in PATHS.items():
         # The path with a trailing slash is answered too, not redirected: the request's
         # verdict notes the slash (transport.post, not refused), so verdict and answer agree.
         for route in (path, path + "/"):
-            app.router.routes.append(Route(route, endpoint=InpaintEndpoint(provider, api), methods=None))
+            app.router.routes.append(Route(route, endpoint=InpaintEndpoint(provider, api, threads), methods=None))
     from .inspection import install_inspection
 
     install_inspection(app, provider, admin_token=admin_token, loopback_only=loopback_only)
-    _journal_near_misses(app, provider)
+    _journal_near_misses(app, provider, threads)
     return app
 
 
-def _journal_near_misses(app: FastAPI, provider: FakeProvider) -> None:
+def _journal_near_misses(app: FastAPI, provider: FakeProvider, threads: _ImageThreads) -> None:
     """Requests no route matched go to the provider when they look like an inpaint call to a
     wrong path (`/api/edit/inpainting`): it answers 404 naming the endpoint and journals them,
     so check-client sees the mistake. Anything else gets the router's own 404."""
@@ -137,7 +184,7 @@ def _journal_near_misses(app: FastAPI, provider: FakeProvider) -> None:
             probe = to_http_request(scope, b"")
             api = near_miss_api(probe.url, probe.path, probe.headers)
             if api is not None:
-                await InpaintEndpoint(provider, api)(scope, receive, send)
+                await InpaintEndpoint(provider, api, threads)(scope, receive, send)
                 return
         await not_found(scope, receive, send)
 

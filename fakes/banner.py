@@ -27,14 +27,15 @@ def banner(
     other_keys: int,
     ledger: str,
     admin: str,
+    example_key: str | None = None,
 ) -> str:
-    """Lines for stderr. ``keys``: the keys the user named (or dev-key), shown in full, each with
-    a note on its balance; the user typed them, so showing them leaks nothing."""
+    """Lines for stderr. ``keys``: the keys as they may be shown (in full, or their hint), each
+    with a note on its balance. ``example_key``: what the curl lines send (default: the first key)."""
     ait, vyro = base_url + PATHS[Api.AITHRIVING], base_url + PATHS[Api.VYRO]
     key_lines = [f"    {key}: {note}" for key, note in keys.items()]
     if other_keys:
         key_lines.append(f"    (+{other_keys} more stored in the ledger)")
-    first_key = next(iter(keys), "YOUR-KEY")
+    first_key = example_key or next(iter(keys), "YOUR-KEY")
     curl = " ".join(
         [
             "curl -s",

@@ -30,6 +30,18 @@ def composite(original: Image.Image, generated: Image.Image, mask: Image.Image) 
     return Image.composite(to_rgb(generated), base, mask)
 
 
+def composite_into(base: Image.Image, generated: Image.Image, mask: Image.Image) -> Image.Image:
+    """`composite`, painted into ``base`` (an RGB image the caller owns and no longer needs).
+
+    The same pixels (Image.composite is a copy of the original and this paste), without
+    a third full-size picture: at 4096 px that copy is 64 MB per request.
+    """
+    if generated.size != base.size:
+        generated = generated.resize(base.size, Image.Resampling.BICUBIC)
+    base.paste(to_rgb(generated), (0, 0), mask)
+    return base
+
+
 def encode(image: Image.Image, fmt: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, **_SAVE_OPTIONS[fmt])

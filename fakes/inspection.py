@@ -3,7 +3,8 @@
 `GET /__fake__/credits` is open to every caller that sends a key (it is the balance
 probe `verify --credits-url` reads). Everything else changes or reveals the fake's
 state, so it is served only when the server is bound to a loopback address (nobody
-else can reach it) or to callers sending the `--admin-token` in `x-admin-token`.
+else can reach it) or to callers sending the `--admin-token` in `x-admin-token`;
+on loopback, web pages of other origins are kept out too (fakes.admin_access).
 Every operation is a call on `FakeControl`; this module only speaks HTTP. Under
 `serve --workers N` (app.state.multi_process) the journal, faults and reset are
 refused with 409: each worker has its own.
@@ -12,7 +13,6 @@ refused with 409: each worker has its own.
 from __future__ import annotations
 
 import json
-import secrets
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -20,13 +20,13 @@ from fastapi.responses import JSONResponse, Response
 from inpaint_conformance.contracts import Api
 from inpaint_conformance.contracts.rules import credential
 
+from .admin_access import ADMIN_HEADER, check_admin_call
 from .control import FakeControl, KeyExists
 from .dashboard import install_dashboard
 from .journal import dumps_jsonl
 from .ledger import DEFAULT_CREDITS
 from .provider import FakeProvider
 
-ADMIN_HEADER = "x-admin-token"
 PREFIX = "/__fake__"
 
 
@@ -35,18 +35,7 @@ def install_inspection(app: FastAPI, provider: FakeProvider, *, admin_token: str
     control = FakeControl(provider)
 
     def admin(request: Request) -> None:
-        if loopback_only:
-            return
-        sent = request.headers.get(ADMIN_HEADER)
-        if admin_token and sent and secrets.compare_digest(sent.encode(), admin_token.encode()):
-            return
-        if admin_token:
-            raise HTTPException(403, f"admin calls need the admin token: send it in the `{ADMIN_HEADER}` header")
-        raise HTTPException(
-            403,
-            "admin calls are refused: the server is not bound to a loopback address; "
-            f"restart it with --admin-token TOKEN and send TOKEN in the `{ADMIN_HEADER}` header",
-        )
+        check_admin_call(request, admin_token=admin_token, loopback_only=loopback_only)
 
     def one_process(request: Request) -> None:
         # Under `serve --workers N` each worker has its own journal and faults: an answer

@@ -29,6 +29,7 @@ from inpaint_conformance.contracts.envelopes import ait_failure, ait_success, vy
 from inpaint_conformance.contracts.images import has_alpha, to_rgb
 from inpaint_conformance.contracts.rules import (
     CREDITS_PER_SUCCESS,
+    INPUT_FORMATS,
     MAX_UPLOAD_BYTES,
     MEDIA_TYPES,
     PATHS,
@@ -43,9 +44,11 @@ from inpaint_conformance.contracts.violations import Violation
 
 from .engine import Engine, FakeEngine, InpaintJob
 from .faults import FaultBook
-from .imaging import add_noise, composite, encode, thumbnail_uri
+from .imaging import add_noise, composite_into, encode, thumbnail_uri
 from .journal import Journal
+from .journal_entry import request_summary, summary_without_keys
 from .ledger import DEFAULT_CREDITS, Ledger, MemoryLedger
+from .memory_budget import MemoryBudget, request_cost
 
 log = logging.getLogger("inpaint_conformance.fake")
 JSON = {"content-type": "application/json"}
@@ -69,7 +72,8 @@ class _Trace:
     checked: set[str] | None = None  # the client clauses the request was judged on (None: not judged)
     seed: int | None = None
     message: str | None = None
-    pictures: dict = field(default_factory=dict)  # name -> PIL image, for journal thumbnails
+    summary: dict | None = None  # the request as the journal shows it, taken before its pixels are freed
+    thumbnails: dict = field(default_factory=dict)  # name -> data: URI, made while the pictures exist
 
 
 class FakeProvider:
@@ -82,6 +86,7 @@ class FakeProvider:
         faults: FaultBook | None = None,
         ait_failure_status: int = 200,
         thumbnails: bool = True,
+        memory_budget: MemoryBudget | None = None,
     ) -> None:
         self.engine = engine or FakeEngine()
         self.ledger = ledger or MemoryLedger()
@@ -91,6 +96,8 @@ class FakeProvider:
         self.ait_failure_status = ait_failure_status
         # Small pictures of each request's image, mask and output for the dashboard.
         self.thumbnails = thumbnails
+        # Image work is admitted against it, priced from the image headers (fakes.memory_budget).
+        self.memory = memory_budget or MemoryBudget()
 
     # -- state a user inspects and resets (the moto idea) --------------------------
     def add_key(self, key: str, credits: int = DEFAULT_CREDITS, *, keep_existing: bool = True) -> int:
@@ -129,27 +136,48 @@ class FakeProvider:
             if seconds is None:
                 seconds = 30.0
             answer = Answer(HttpResponse(0), delay=seconds if kind == "timeout" else 0.0, transport=kind)
-        else:
-            answer = self._respond(api, request, key, fired, trace)
-            answer = _transport_faults(answer, fired)
-        self._record(api, request, key, before, trace, answer, fired, started)
+            self._record(api, request, key, before, trace, answer, fired, started)
+            return answer
+        cost = request_cost(request.headers.get("content-type", ""), request.body, INPUT_FORMATS[api])
+        with self.memory.admit(cost) as admission:
+            if admission.admitted:
+                answer = _transport_faults(self._respond(api, request, key, fired, trace), fired)
+            else:
+                answer = self._busy(api, admission.retry_after)
+            # Inside the hold: the journal entry is made while the pictures are still in memory.
+            self._record(api, request, key, before, trace, answer, fired, started)
         return answer
+
+    def _busy(self, api: Api, retry_after: int) -> Answer:
+        """B5: over the memory budget for too long: 429 with Retry-After, in the API's failure shape, not charged."""
+        return self._fail(
+            api,
+            429,
+            f"too many large images in work at once: retry in {retry_after} s (nothing was charged)",
+            {"retry-after": str(retry_after)},
+        )
 
     def _wrong_path(self, api: Api, request: HttpRequest) -> Answer:
         """An inpaint call to a wrong path: 404 naming the endpoint, journalled with the client's verdict, never charged."""
         started = time.perf_counter()
         key = credential(api, request.headers)
         before = self.ledger.balance(key) if key else None
-        verdict = validate_request(api, request)
-        trace = _Trace(verdict.violations, verdict.request, verdict.checked)
         name = "AIThriving" if api is Api.AITHRIVING else "Vyro"
-        answer = self._fail(
-            api,
-            404,
-            f"no inpaint endpoint at {request.method} {request.path}: {name} inpaint is "
-            f"POST {PATHS[api]} ({api.prefix}.transport.post)",
-        )
-        self._record(api, request, key, before, trace, answer, {}, started)
+        with self.memory.admit(
+            request_cost(request.headers.get("content-type", ""), request.body, INPUT_FORMATS[api])
+        ) as admission:
+            if not admission.admitted:
+                answer, trace = self._busy(api, admission.retry_after), _Trace()
+            else:
+                verdict = validate_request(api, request)  # decodes the images, to judge the client
+                trace = _Trace(verdict.violations, verdict.request, verdict.checked)
+                answer = self._fail(
+                    api,
+                    404,
+                    f"no inpaint endpoint at {request.method} {request.path}: {name} inpaint is "
+                    f"POST {PATHS[api]} ({api.prefix}.transport.post)",
+                )
+            self._record(api, request, key, before, trace, answer, {}, started)
         return answer
 
     def _respond(self, api: Api, http: HttpRequest, key: str | None, dev_faults: dict, trace: _Trace) -> Answer:
@@ -166,6 +194,7 @@ class FakeProvider:
             )
         verdict = validate_request(api, http)
         trace.request, trace.violations, trace.checked = verdict.request, verdict.violations, verdict.checked
+        trace.summary = request_summary(verdict.request)
         request = verdict.request
         refused = [v for v in verdict.refused if not _waived(v, dev)]
         bent = _deviation_refusals(api, request, dev)
@@ -201,13 +230,18 @@ class FakeProvider:
             seed = 42
         image, mask = _deviated_mask(request, dev)
         paint_seed = secrets.randbelow(SEED_MAX) + 1 if "not_reproducible" in dev else seed
+        # Decode once, convert once, free: the upload's own pixels go as soon as the RGB copy exists.
         job = InpaintJob(to_rgb(image), mask, request.prompt or "", request.negative_prompt, paint_seed)
+        request.image = request.mask = None
         try:
             generated = self.engine.inpaint(job)
         except Exception:  # an engine crash is the server's fault: 500, never charged
             log.exception("engine %s failed", self.engine.name)
             return self._fail(api, 500, "the engine failed to paint this request; nothing was charged")
-        output = composite(job.image, generated, mask)
+        if self.thumbnails:
+            trace.thumbnails = {"image": thumbnail_uri(job.image), "mask": thumbnail_uri(mask)}
+        output = composite_into(job.image, generated, mask)  # the RGB copy becomes the output
+        del generated
         if "kept_pixels_drift" in dev:
             output = add_noise(output, mask, 12, seed)
         if "size_rounded" in dev:
@@ -217,8 +251,9 @@ class FakeProvider:
         if "wrong_output_format" in dev:
             fmt = "jpeg" if fmt == "png" else "png"
         data = encode(output, fmt)
+        if self.thumbnails:
+            trace.thumbnails["output"] = thumbnail_uri(output)
         trace.seed = seed
-        trace.pictures = {"image": job.image, "mask": mask, "output": output}
         if api is Api.VYRO:
             media = "image/jpeg" if "vyro_jpeg_content_type" in dev else MEDIA_TYPES[fmt]
             return Answer(HttpResponse(200, {"content-type": media}, data))
@@ -263,8 +298,11 @@ class FakeProvider:
             status = 400
         return Answer(HttpResponse(status, {**JSON, **(headers or {})}, vyro_error(status, message)))
 
+    def _is_key(self, value: str) -> bool:
+        return self.ledger.balance(value) is not None
+
     def _record(self, api, http, key, before, trace, answer, fired, started) -> None:
-        request = trace.request
+        summary = trace.summary if trace.summary is not None else request_summary(trace.request)
         self.journal.record(
             {
                 "time": time.time(),
@@ -273,7 +311,7 @@ class FakeProvider:
                 "path": http.path,
                 "headers": redact_headers(http.headers),
                 "key": redact_secret(key) if key else None,
-                "request": _summary(request),
+                "request": summary_without_keys(summary, lambda value: value == key or self._is_key(value)),
                 "violations": [v.to_dict() for v in trace.violations],
                 "checked": sorted(trace.checked) if trace.checked is not None else None,
                 "client_conformant": not any(v.level.value == "MUST" for v in trace.violations),
@@ -285,9 +323,7 @@ class FakeProvider:
                 "credits_after": self.ledger.balance(key) if key else None,
                 "faults": sorted(fired),
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "thumbnails": {name: thumbnail_uri(img) for name, img in trace.pictures.items()}
-                if self.thumbnails
-                else {},
+                "thumbnails": trace.thumbnails,
             }
         )
 
@@ -367,22 +403,3 @@ def _transport_faults(answer: Answer, fired: dict) -> Answer:
         response = HttpResponse(response.status, {**response.headers, "content-type": wrong}, response.body)
     answer.response = response
     return answer
-
-
-def _summary(request: InpaintRequest | None) -> dict | None:
-    if request is None:
-        return None
-
-    def image(img: Image.Image | None, fmt: str | None) -> str | None:
-        return f"{(fmt or '?').upper()} {img.width}x{img.height} {img.mode}" if img is not None else None
-
-    return {
-        "prompt": (request.prompt or "")[:200] if request.prompt is not None else None,
-        "negative_prompt": request.negative_prompt[:200] if request.negative_prompt else None,
-        "image": image(request.image, request.image_format),
-        "mask": image(request.mask, request.mask_format),
-        "seed": request.seed,
-        "output_format": request.output_format,
-        "model_version": request.model_version,
-        "extra_fields": request.extra_fields,
-    }

@@ -20,9 +20,15 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ThreadedServer:
     """uvicorn in a background thread; `url` is ready once `start()` returns."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self, app, host: str = "127.0.0.1", port: int | None = None, config: uvicorn.Config | None = None
+    ) -> None:
+        """``config``: a ready uvicorn.Config (its host and port win), for servers set up their own way."""
+        if config is not None:
+            host, port = config.host, config.port or free_port(config.host)
+            config.port = port
         self.host, self.port = host, port or free_port(host)
-        config = uvicorn.Config(
+        config = config or uvicorn.Config(
             app, host=self.host, port=self.port, log_level="warning", lifespan="on", access_log=False
         )
         self.server = uvicorn.Server(config)
@@ -47,8 +53,10 @@ class ThreadedServer:
 
 
 @contextlib.contextmanager
-def serving(app, host: str = "127.0.0.1", port: int | None = None) -> Iterator[ThreadedServer]:
-    server = ThreadedServer(app, host, port).start()
+def serving(
+    app, host: str = "127.0.0.1", port: int | None = None, config: uvicorn.Config | None = None
+) -> Iterator[ThreadedServer]:
+    server = ThreadedServer(app, host, port, config).start()
     try:
         yield server
     finally:

@@ -10,47 +10,47 @@ observes, it never corrects.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
+import gc
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 import httpx
+import uvicorn
 from rich.console import Console
 from rich.markup import escape
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from inpaint_conformance.contracts import Api, HttpRequest, HttpResponse, Violation, validate_request, validate_response
-from inpaint_conformance.contracts.rules import MAX_UPLOAD_BYTES, api_for_path, near_miss_api
+from inpaint_conformance.contracts import (
+    Api,
+    Headers,
+    HttpRequest,
+    HttpResponse,
+    Violation,
+    redact_headers,
+    validate_request,
+    validate_response,
+)
+from inpaint_conformance.contracts.rules import INPUT_FORMATS, MAX_UPLOAD_BYTES, api_for_path, near_miss_api
+from inpaint_conformance.fakes.connection_guard import ConnectionLimits, guarded_config
+from inpaint_conformance.fakes.memory_budget import MemoryBudget, request_cost, return_freed_memory_promptly
 
+from .proxy_log import log_exchange
+from .proxy_upstream import TooLarge, collect, plain, send_upstream
 from .recording import Recorder, exchange_record
 
-# RFC 9110 7.6.1: headers about one connection, never forwarded. Host and length are
-# set again by the HTTP library for the next hop.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-    }
-)
-# An answer carries the image base64-encoded (AIThriving) or raw: allow for both, and then some.
-MAX_RESPONSE_BYTES = 4 * MAX_UPLOAD_BYTES
 DEFAULT_TIMEOUT = 300.0  # inpainting on a busy provider takes a while
+# The judge decodes the request's images and the answer's: at most this much at once.
+DEFAULT_JUDGE_BUDGET = 192 * 1024 * 1024
+SHUTDOWN_GRACE_S = 5
+_COLLECT_ABOVE = 1024 * 1024
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -66,10 +66,17 @@ class Exchange:
     error: str | None = None  # why the upstream gave no answer
     duration_ms: float = 0.0
     near_miss: bool = False  # a wrong inpaint path: the client is judged, the upstream's 404 is not
+    other_api: Api | None = None  # an inpaint request of the API this proxy does not judge
+    client_left: bool = False  # the client went away before the answer: the upstream call was cancelled
+    unjudged: str | None = None  # why the judge did not run (the answer was forwarded all the same)
 
-
-class _TooLarge(Exception):
-    pass
+    def without_bodies(self) -> Exchange:
+        """This exchange as the proxy keeps it: verdicts and headers, not the (possibly huge) bodies."""
+        request = HttpRequest(self.request.method, self.request.url, Headers(redact_headers(self.request.headers)))
+        response = None
+        if self.response is not None:
+            response = HttpResponse(self.response.status, Headers(redact_headers(self.response.headers)))
+        return replace(self, request=request, response=response)
 
 
 def create_proxy_app(
@@ -82,50 +89,74 @@ def create_proxy_app(
     timeout: float = DEFAULT_TIMEOUT,
     on_exchange: Callable[[Exchange], None] | None = None,
     keep: int = 1000,
+    memory_budget: MemoryBudget | None = None,
 ) -> Starlette:
-    """The proxy as an ASGI app. `app.state.exchanges` keeps the last `keep` judged exchanges."""
+    """The proxy as an ASGI app. `app.state.exchanges` keeps the last `keep` judged exchanges, without bodies.
+
+    ``on_exchange`` sees each exchange whole (bodies included) before it is slimmed.
+    ``memory_budget`` bounds the image decoding of the judge: an exchange that cannot get
+    its share in time is forwarded unjudged, and says so.
+    """
     api = Api.parse(api)
     upstream = _check_upstream(upstream)
     console = console or Console(stderr=True, highlight=False)
     exchanges: deque[Exchange] = deque(maxlen=keep)
     client = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
+    budget = memory_budget or MemoryBudget(DEFAULT_JUDGE_BUDGET)
+    return_freed_memory_promptly()
+    stopping = _Stopping()
 
     async def forward(request: Request) -> Response:
         started = time.perf_counter()
         try:
             body = await _read_body(request)
-        except _TooLarge:
-            return _plain(
+        except TooLarge:
+            return plain(
                 413,
                 f"inpaint-conformance proxy: the request body is over {MAX_UPLOAD_BYTES} bytes, "
                 "the most the proxy buffers",
+                close=True,
             )
+        except ClientDisconnect:
+            console.print(f"[dim]{request.method} {escape(request.url.path)}  the client left during its upload[/]")
+            return Response(status_code=400)  # nobody is there to read it
         query = request.url.query
         http = HttpRequest(request.method, str(request.url), list(request.headers.items()), body)
-        target = f"{upstream}{request.url.path}" + (f"?{query}" if query else "")
-        on_path = api_for_path(http.path) is api
-        near_miss = not on_path and near_miss_api(http.url, http.path, http.headers) is api
-        exchange = Exchange(api if on_path or near_miss else None, http, None, near_miss=near_miss)
-        answer = await _send(client, http, target, exchange)
+        del body
+        # The path as the client wrote it (still percent-encoded), so it is forwarded as it came.
+        raw_path = request.scope.get("raw_path") or request.url.path.encode("utf-8")
+        target = f"{upstream}{raw_path.decode('latin-1')}" + (f"?{query}" if query else "")
+        exchange = _exchange_for(api, http)
+        answer = await _send_unless_client_leaves(request, client, http, target, exchange, stopping)
         exchange.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        if exchange.client_left:
+            log_exchange(console, exchange)
+            del http
+            gc.collect()  # the cancelled upstream call's objects hold the body in cycles (see below)
+            return Response(status_code=499)  # nobody is there to read it
         if exchange.api is not None:
+            cost = request_cost(http.headers.get("content-type", ""), http.body, INPUT_FORMATS[exchange.api])
             # Decoding images and comparing pixels takes CPU time: keep it off the event loop.
-            await anyio.to_thread.run_sync(_judge, exchange)
-        exchanges.append(exchange)
-        _log(console, exchange)
+            await anyio.to_thread.run_sync(_judge_within, budget, 2 * cost, exchange)
+        log_exchange(console, exchange)
         if recorder is not None:
-            recorder.write(
-                exchange_record(
-                    exchange.api.value if exchange.api else None,
-                    http,
-                    exchange.response,
-                    exchange.request_violations,
-                    exchange.response_violations,
-                    exchange.error,
-                )
+            record = exchange_record(
+                exchange.api.value if exchange.api else None,
+                http,
+                exchange.response,
+                exchange.request_violations,
+                exchange.response_violations,
+                exchange.error,
             )
+            await anyio.to_thread.run_sync(recorder.write, record)
         if on_exchange is not None:
             on_exchange(exchange)
+        exchanges.append(exchange.without_bodies())
+        assert answer is not None  # None only when the client left, answered above
+        if len(http.body) + len(exchange.response.body if exchange.response else b"") > _COLLECT_ABOVE:
+            # httpx's request and response objects hold the bodies in reference cycles, freed
+            # only by the cyclic GC, which big bytes do not prompt: a few uploads piled up 100s of MB.
+            gc.collect()
         return answer
 
     @contextlib.asynccontextmanager
@@ -136,7 +167,66 @@ def create_proxy_app(
     app = Starlette(routes=[Route("/{path:path}", forward, methods=METHODS)], lifespan=lifespan)
     app.state.exchanges = exchanges
     app.state.api, app.state.upstream = api, upstream
+    app.state.stopping = stopping  # set by ProxyServer when it shuts down
     return app
+
+
+class _Stopping:
+    """Set once the server shuts down: exchanges in flight stop waiting for the upstream."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+        self.is_set = False
+
+    def event(self) -> asyncio.Event:
+        if self._event is None:  # made in the running loop
+            self._event = asyncio.Event()
+            if self.is_set:
+                self._event.set()
+        return self._event
+
+    def set(self) -> None:
+        self.is_set = True
+        if self._event is not None:
+            self._event.set()
+
+
+class ProxyServer(uvicorn.Server):
+    """uvicorn for the proxy: on shutdown, exchanges still waiting for the upstream are answered 503 at once."""
+
+    def __init__(self, config: uvicorn.Config, app) -> None:
+        super().__init__(config)
+        self.proxy_app = app
+
+    async def shutdown(self, sockets=None) -> None:
+        self.proxy_app.state.stopping.set()
+        await super().shutdown(sockets=sockets)
+
+
+def proxy_server_config(app, host: str, port: int, limits: ConnectionLimits | None = None) -> uvicorn.Config:
+    """How `proxy` runs ``app``: the connection guard, and no Date/Server of its own (the upstream's pass)."""
+    return guarded_config(
+        app,
+        limits,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        # The upstream's Date and Server headers go through; uvicorn adding its own would send both twice.
+        date_header=False,
+        server_header=False,
+        # SIGTERM: in-flight exchanges get this long, then they are cancelled (upstream calls included).
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
+
+
+def _exchange_for(api: Api, http: HttpRequest) -> Exchange:
+    """Which API judges this request: the proxy's, on its path or a near miss; else nobody (and why)."""
+    on_path = api_for_path(http.path)
+    near_miss = on_path is None and near_miss_api(http.url, http.path, http.headers) is api
+    judged = api if on_path is api or near_miss else None
+    other = on_path if on_path is not None and on_path is not api else None
+    return Exchange(judged, http, None, near_miss=near_miss, other_api=other)
 
 
 def _check_upstream(upstream: str) -> str:
@@ -147,59 +237,53 @@ def _check_upstream(upstream: str) -> str:
 
 
 async def _read_body(request: Request) -> bytes:
-    return await _collect(request.stream(), MAX_UPLOAD_BYTES)
+    return await collect(request.stream(), MAX_UPLOAD_BYTES)
 
 
-async def _collect(chunks: AsyncIterator[bytes], limit: int) -> bytes:
-    """Read a stream whole, refusing (with _TooLarge) as soon as it passes ``limit`` bytes."""
-    kept, size = [], 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge()
-        kept.append(chunk)
-    return b"".join(kept)
+async def _send_unless_client_leaves(
+    request: Request, client: httpx.AsyncClient, http: HttpRequest, target: str, exchange: Exchange, stopping
+) -> Response | None:
+    """`_send`, cancelled (the upstream connection closed) as soon as the client disconnects,
+    or answered 503 when the proxy shuts down.
 
-
-async def _send(client: httpx.AsyncClient, http: HttpRequest, target: str, exchange: Exchange) -> Response:
-    """Forward the request; the answer for the client, with `exchange.response` the upstream's (decoded) answer."""
-    headers = [(k, v) for k, v in http.headers.items() if k not in HOP_BY_HOP]
+    Plain asyncio tasks whose frames hold no body: a cancelled task's traceback keeps its
+    frames alive until the cyclic GC runs, and a 15 MB body held that way per exchange
+    grew the proxy by 30 MB an upload.
+    """
+    sending = asyncio.ensure_future(send_upstream(client, http, target, exchange))
+    gone = asyncio.ensure_future(_client_gone(request.receive))
+    stop = asyncio.ensure_future(stopping.event().wait())
     try:
-        upstream_request = client.build_request(http.method, target, headers=headers, content=http.body)
-        upstream = await client.send(upstream_request, stream=True)
+        await asyncio.wait((sending, gone, stop), return_when=asyncio.FIRST_COMPLETED)
+        client_left, stopped = gone.done(), stop.done()
+    finally:
+        for task in (gone, stop, sending):
+            if not task.done():
+                task.cancel()
+    if sending.done() and not sending.cancelled():
+        return sending.result()
+    await asyncio.wait((sending,))  # let the cancelled call close its upstream connection
+    if client_left and not stopped:
+        exchange.client_left = True
+        return None
+    exchange.error = "the proxy shut down before the upstream answered"
+    return plain(503, f"inpaint-conformance proxy: {exchange.error}", close=True)
+
+
+async def _client_gone(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _judge_within(budget: MemoryBudget, cost: int, exchange: Exchange) -> None:
+    with budget.admit(cost) as admission:
+        if not admission.admitted:
+            exchange.unjudged = "too many large images were being judged at once (the proxy's memory budget)"
+            return
         try:
-            raw = await _read_raw(upstream)
-        finally:
-            await upstream.aclose()
-    except _TooLarge:
-        exchange.error = f"the upstream answer is over {MAX_RESPONSE_BYTES} bytes, the most the proxy buffers"
-        return _plain(502, f"inpaint-conformance proxy: {exchange.error}")
-    except httpx.TimeoutException as exc:
-        exchange.error = f"the upstream did not answer in time ({type(exc).__name__})"
-        return _plain(504, f"inpaint-conformance proxy: {exchange.error} at {_origin(target)}")
-    except httpx.HTTPError as exc:
-        exchange.error = f"the upstream is unreachable: {type(exc).__name__}: {exc}"
-        return _plain(
-            502,
-            f"inpaint-conformance proxy: {exchange.error} ({_origin(target)}); "
-            "check --upstream and that the server is running",
-        )
-    passed = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in HOP_BY_HOP]
-    # The client gets the bytes as they came (still compressed if they were); the judge reads them decoded.
-    decoded = httpx.Response(upstream.status_code, headers=upstream.headers, content=raw)
-    try:
-        body = decoded.read()
-    except httpx.DecodingError:
-        body = raw
-    exchange.response = HttpResponse(upstream.status_code, passed, body)
-    response = Response(raw, status_code=upstream.status_code)
-    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in passed]
-    response.raw_headers.append((b"content-length", str(len(raw)).encode()))
-    return response
-
-
-async def _read_raw(response: httpx.Response) -> bytes:
-    return await _collect(response.aiter_raw(), MAX_RESPONSE_BYTES)
+            _judge(exchange)
+        except Exception as exc:  # a bug in the judge must not cost the client its answer
+            exchange.unjudged = f"the judge failed: {type(exc).__name__}: {exc}"
 
 
 def _judge(exchange: Exchange) -> None:
@@ -209,39 +293,3 @@ def _judge(exchange: Exchange) -> None:
     exchange.request_violations = list(verdict.violations)
     if exchange.response is not None and not exchange.near_miss:
         exchange.response_violations = list(validate_response(api, verdict, exchange.response).violations)
-
-
-def _plain(status: int, message: str) -> Response:
-    return Response(json.dumps({"detail": message}), status_code=status, media_type="application/json")
-
-
-def _origin(url: str) -> str:
-    parsed = httpx.URL(url)
-    return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
-
-
-def _log(console: Console, exchange: Exchange) -> None:
-    """One line per exchange: what came back, and which clauses each side broke (no secrets: ids and statuses only)."""
-    req = exchange.request
-    status = f"{exchange.response.status}" if exchange.response is not None else "no answer"
-    head = f"{req.method} {escape(req.path)} → {status} ({exchange.duration_ms:.0f} ms)"
-    if exchange.api is None:
-        console.print(f"[dim]{head}  not an inpaint request: forwarded, not judged[/]")
-        return
-    if exchange.near_miss:
-        server = "server [dim]not judged (wrong path)[/]"
-    else:
-        server = (
-            _side("server", exchange.response_violations)
-            if exchange.response is not None
-            else f"[bold red]upstream: {escape(exchange.error or 'no answer')}[/]"
-        )
-    console.print(f"{head}  {_side('client', exchange.request_violations)}  {server}")
-
-
-def _side(who: str, violations: list[Violation]) -> str:
-    if not violations:
-        return f"{who} [green]ok[/]"
-    ids = ", ".join(dict.fromkeys(f"{v.clause} [{v.level}]" for v in violations))
-    colour = "red" if any(v.level.value == "MUST" for v in violations) else "yellow"
-    return f"{who} [{colour}]{escape(ids)}[/]"

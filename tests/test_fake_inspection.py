@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from test_fake_support import parts
 
+from inpaint_conformance.contracts import redact_secret
 from inpaint_conformance.fakes import FakeProvider
 from inpaint_conformance.fakes.app import create_app
 from inpaint_conformance.fakes.faults import KINDS
@@ -111,7 +112,8 @@ def test_secrets_never_appear_in_the_journal_or_its_export(client):
     for path in ("/__fake__/journal", "/__fake__/journal.jsonl", "/__fake__/faults", "/__fake__/keys"):
         text = client.get(path).text
         assert SECRET not in text, path
-    assert "[redacted]" in client.get("/__fake__/journal.jsonl").text
+    exported = [json.loads(line) for line in client.get("/__fake__/journal.jsonl").text.splitlines()]
+    assert exported[0]["key"] == redact_secret(SECRET) == exported[0]["headers"]["authorization"]
 
 
 def test_faults_are_added_listed_and_cleared(client, fake):

@@ -44,7 +44,7 @@ def test_concurrent_requests_never_overdraw_nor_drift(tmp_path, ledger):
 @pytest.mark.slow
 def test_sqlite_ledger_survives_kill_9_and_a_restart_keeps_the_stored_balance(tmp_path):
     db = tmp_path / "ledger.db"
-    first = ServeProcess("--db", str(db), "--api-key", "kept-key=600")
+    first = ServeProcess("--db", str(db), "--api-key", "kept-key=600", "--show-keys")
     try:
         assert "kept-key: 600 credits" in first.banner
         for _ in range(3):
@@ -53,7 +53,7 @@ def test_sqlite_ledger_survives_kill_9_and_a_restart_keeps_the_stored_balance(tm
     finally:
         first.kill()
 
-    second = ServeProcess("--db", str(db), "--api-key", "kept-key=600", "--api-key", "new-key=12")
+    second = ServeProcess("--db", str(db), "--api-key", "kept-key=600", "--api-key", "new-key=12", "--show-keys")
     try:
         assert "kept-key: 582 credits (stored balance kept)" in second.banner
         assert _credits(second.url, "kept-key") == 582

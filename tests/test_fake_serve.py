@@ -12,6 +12,7 @@ import httpx
 import pytest
 from test_fake_support import ServeProcess, aithriving_example, parts, run_example, vyro_example, write_example_files
 
+from inpaint_conformance.contracts.exchange import key_hint
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
 from inpaint_conformance.harness.cli import main
 
@@ -19,7 +20,7 @@ from inpaint_conformance.harness.cli import main
 @pytest.mark.slow
 def test_done_when_seed_examples_get_an_image_and_pay_exactly_6(tmp_path):
     write_example_files(tmp_path)
-    server = ServeProcess("--api-key", "k=600")
+    server = ServeProcess("--api-key", "k=600", "--show-keys")
     try:
         for path in ("/api/edit/inpaint", "/v1/imagine/api/edits/inpaint", "/__fake__/credits"):
             assert f"{server.url}{path}" in server.banner
@@ -49,6 +50,20 @@ def test_without_keys_dev_key_is_made_and_off_loopback_admin_needs_a_token():
             f"{server.url}/api/edit/inpaint", headers={"authorization": "dev-key"}, files={}, data={"prompt": "x"}
         )
         assert refused.status_code == 400 and refused.json()["code"] == -1  # --ait-failure-status 4xx
+        assert server.stop(signal.SIGTERM) == 0
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_the_banner_shows_a_hint_of_each_given_key_unless_show_keys():
+    secret = "sk-proj-ABCDEFGH12345678"
+    server = ServeProcess("--api-key", f"{secret}=60", "--api-key", "short1=6")
+    try:
+        assert secret not in server.banner and secret[4:] not in server.banner and "short1" not in server.banner
+        assert f"{key_hint(secret)}: 60 credits (--show-keys prints it)" in server.banner
+        assert f"{key_hint('short1')}: 6 credits" in server.banner
+        assert "-H 'authorization: YOUR-KEY'" in server.banner
         assert server.stop(signal.SIGTERM) == 0
     finally:
         server.close()

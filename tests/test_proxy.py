@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
-from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts import Api, redact_secret
 from inpaint_conformance.contracts.rules import PATHS
 from inpaint_conformance.fakes import Fault
 from inpaint_conformance.fakes.app import create_app
@@ -161,7 +161,7 @@ def test_recording_redacts_secrets_and_replays_to_the_same_answers(live_fake, tm
     assert LONG_KEY not in text and LONG_KEY[4:] not in text
     lines = [json.loads(line) for line in text.splitlines()]
     assert [line["api"] for line in lines] == ["aithriving"] * 3
-    assert lines[0]["request"]["headers"]["authorization"].startswith("[redacted]")
+    assert lines[0]["request"]["headers"]["authorization"] == redact_secret(LONG_KEY)
     assert lines[1]["request_violations"][0]["clause"] == "ait.seed.integer"
     assert base64.b64decode(lines[0]["response"]["body"]) == answers[0].content
 

@@ -26,10 +26,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False, soft_wrap=True)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         found = load_client_input(args.file)
+        results = judge(found.requests)
     except ClientInputError as exc:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(str(exc))}")
+        errors.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_CANNOT_RUN
+    except Exception as exc:  # a file shaped in a way no reader expected: the input's problem, said in one line
+        errors.print(
+            f"[red]error:[/] cannot judge {escape(args.file)}: {escape(type(exc).__name__)}: {escape(str(exc))}; "
+            "expected the fake's journal (GET /__fake__/journal.jsonl) or a HAR file as a browser or proxy saves it"
+        )
         return EXIT_CANNOT_RUN
     ignored = (
         f"; {found.ignored} entr{'y' if found.ignored == 1 else 'ies'} for other URLs (or CORS preflights) ignored"
@@ -40,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     for note in found.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     if not found.requests:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
+        errors.print(
             f"[red]error:[/] nothing to judge: {escape(found.source)} holds no request to "
             f"{' or '.join(PATHS.values())}; export the journal after your client ran, or record a HAR of its traffic"
         )
@@ -48,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     report = RunReport(
         apis=[api.value for api in Api],
         target=f"client traffic in {found.source}",
-        results=judge(found.requests),
+        results=results,
         started=started,
         tool_version=tool_version(),
     )

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
 from inpaint_conformance.contracts import Api
 from inpaint_conformance.contracts.rules import PATHS
+from inpaint_conformance.fakes.connection_guard import add_limit_arguments, limits_from_args
 
-from ..proxy import create_proxy_app
+from ..proxy import ProxyServer, create_proxy_app, proxy_server_config
 from ..recording import Recorder
+from .serve import _signals_end_cleanly
 
 API_CHOICES = [api.value for api in Api]
 
@@ -23,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--record", metavar="FILE")
+    add_limit_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     try:
         app = create_proxy_app(api, args.upstream, recorder, console=console)
+        limits = limits_from_args(args)
     except ValueError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
@@ -47,10 +50,12 @@ def run(args: argparse.Namespace) -> int:
         "(any prefix before the path is kept)"
     )
     if recorder is not None:
-        console.print(f"recording exchanges to {escape(str(recorder.path))} (secret headers redacted)")
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False))
+        console.print(f"recording exchanges to {escape(str(recorder.path))} (secret headers and fields redacted)")
+    server = ProxyServer(proxy_server_config(app, args.host, args.port, limits), app)
     try:
-        server.run()
+        # Ctrl-C or SIGTERM: exchanges in flight get SHUTDOWN_GRACE_S, then they are cancelled.
+        with _signals_end_cleanly():
+            server.run()
     except SystemExit:  # uvicorn exits when it cannot bind the port
         errors.print(f"[red]error:[/] could not listen on {args.host}:{args.port}; choose another with --port")
         return 2

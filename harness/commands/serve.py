@@ -24,10 +24,24 @@ from collections.abc import Iterator
 import httpx
 import uvicorn
 
+from inpaint_conformance.contracts.exchange import key_hint
 from inpaint_conformance.fakes.banner import banner, display_base_url
+from inpaint_conformance.fakes.connection_guard import (
+    ConnectionLimits,
+    add_limit_arguments,
+    guarded_config,
+    limits_from_args,
+)
 from inpaint_conformance.fakes.control import check_key
 from inpaint_conformance.fakes.engine import Engine, FakeEngine
 from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS, Ledger, MemoryLedger, SqliteLedger
+from inpaint_conformance.fakes.memory_budget import (
+    DEFAULT_BUDGET,
+    DEFAULT_MAX_WAIT,
+    MemoryBudget,
+    format_size,
+    parse_size,
+)
 from inpaint_conformance.fakes.provider import FakeProvider
 
 DEV_KEY = "dev-key"
@@ -52,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--api-key", action="append", type=_key_credits, default=[], metavar="KEY[=CREDITS]")
+    parser.add_argument(
+        "--show-keys", action="store_true", help="print the --api-key keys in clear in the banner (default: a hint)"
+    )
     parser.add_argument("--db", metavar="PATH", help="keep keys and balances in SQLite (survives restarts)")
     parser.add_argument("--admin-token", help="allow /__fake__/ admin calls from non-loopback clients that send it")
     parser.add_argument(
@@ -60,6 +77,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="200",
         help="HTTP status of AIThriving failures (the decisions allow both)",
     )
+    parser.add_argument(
+        "--memory-budget",
+        default=format_size(DEFAULT_BUDGET).replace(" ", ""),
+        metavar="SIZE",
+        help="memory image work may take at once, priced from each upload's decoded pixel count "
+        "(e.g. 512M, 2G); more waits its turn, then gets 429",
+    )
+    parser.add_argument(
+        "--memory-wait",
+        type=float,
+        default=DEFAULT_MAX_WAIT,
+        metavar="SECONDS",
+        help="longest wait for the memory budget before a 429 with Retry-After",
+    )
+    add_limit_arguments(parser)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--replay", metavar="FILE", help="answer with the exchanges recorded by `proxy --record`")
     parser.add_argument("--engine", choices=("fake", "reference"), default="fake")
@@ -102,11 +134,14 @@ def run(args: argparse.Namespace) -> int:
         ait_failure_status = 400 if args.ait_failure_status == "4xx" else 200
         base_url = display_base_url(host, port)
 
+        shown, example_key = _shown_keys(keys, args)
+
         def describe(engine_name: str) -> str:
             return banner(
                 base_url=base_url,
                 engine=engine_name,
-                keys=keys,
+                keys=shown,
+                example_key=example_key,
                 other_keys=len(ledger.balances()) - len(keys),
                 ledger=f"SQLite {args.db} (kept across restarts)"
                 if args.db
@@ -133,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
         app = create_app(provider, admin_token=args.admin_token, loopback_only=loopback)
         with _signals_end_cleanly():
-            _BannerServer(_uvicorn_config(app), describe(engine.name)).run(sockets=[sock])
+            _BannerServer(_uvicorn_config(app, limits_from_args(args)), describe(engine.name)).run(sockets=[sock])
     except CannotServe as exc:
         return _refuse(exc)
     finally:
@@ -145,9 +180,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _uvicorn_config(app, **options) -> uvicorn.Config:
-    return uvicorn.Config(
+def _uvicorn_config(app, limits: ConnectionLimits, **options) -> uvicorn.Config:
+    return guarded_config(
         app,
+        limits,
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -168,7 +204,10 @@ def _serve_workers(
         settings_env(db=args.db, admin_token=args.admin_token, loopback=loopback, ait_failure_status=ait_failure_status)
     )
     config = _uvicorn_config(
-        "inpaint_conformance.fakes.app_factory:create_app_from_env", factory=True, workers=args.workers
+        "inpaint_conformance.fakes.app_factory:create_app_from_env",
+        limits_from_args(args),
+        factory=True,
+        workers=args.workers,
     )
     served = threading.Event()
     threading.Thread(target=_announce_when_serving, args=(base_url, text, served), daemon=True).start()
@@ -201,12 +240,14 @@ def _hand_over_to_ray(args: argparse.Namespace) -> int:
 
 
 def _provider(args, engine, ledger, ait_failure_status: int) -> FakeProvider:
+    budget = MemoryBudget(parse_size(args.memory_budget), args.memory_wait)
+    options = {"engine": engine, "ledger": ledger, "ait_failure_status": ait_failure_status, "memory_budget": budget}
     if not getattr(args, "replay", None):
-        return FakeProvider(engine=engine, ledger=ledger, ait_failure_status=ait_failure_status)
+        return FakeProvider(**options)
     from inpaint_conformance.fakes.replay import RecordingError, ReplayProvider
 
     try:
-        return ReplayProvider(args.replay, engine=engine, ledger=ledger, ait_failure_status=ait_failure_status)
+        return ReplayProvider(args.replay, **options)
     except RecordingError as exc:
         raise CannotServe(f"--replay {args.replay}: {exc}") from None
 
@@ -231,6 +272,18 @@ def _check_flags(args: argparse.Namespace) -> None:
         )
     if not 0 <= args.port <= 65535:
         raise CannotServe(f"--port must be in 0..65535 (0 picks a free port), got {args.port}")
+    try:
+        parse_size(args.memory_budget)
+    except ValueError as exc:
+        raise CannotServe(f"--memory-budget: {exc}") from None
+    try:
+        limits_from_args(args)
+    except ValueError as exc:
+        raise CannotServe(
+            f"{exc}: check --header-timeout, --body-timeout, --keep-alive-timeout, --max-connections"
+        ) from None
+    if args.memory_wait < 0:
+        raise CannotServe(f"--memory-wait must be >= 0 seconds, got {args.memory_wait}")
     if args.admin_token is not None and not args.admin_token.strip():
         raise CannotServe("--admin-token is empty: give a token, or drop the flag")
     seen: set[str] = set()
@@ -286,6 +339,17 @@ def _add_keys(ledger: Ledger, requested: list[tuple[str, int | None]]) -> dict[s
         kept = " (stored balance kept)" if balance != wanted else ""
         notes[key] = f"{balance} credits{kept}"
     return notes
+
+
+def _shown_keys(keys: dict[str, str], args: argparse.Namespace) -> tuple[dict[str, str], str | None]:
+    """The banner's keys: a hint for each key given with --api-key, unless --show-keys (B3).
+
+    The dev-key the fake makes when none is given is no secret: it is shown as it is.
+    """
+    if args.show_keys or not args.api_key:
+        return keys, None
+    shown = {key_hint(key): f"{note} (--show-keys prints it)" for key, note in keys.items()}
+    return shown, "YOUR-KEY"
 
 
 def _load_engine(args: argparse.Namespace) -> Engine:
