@@ -1,0 +1,125 @@
+"""`serve` says what it serves: a replay says it replays (and how it matches), a model is never ignored."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import types
+
+import httpx
+import pytest
+from test_fake_support import ServeProcess, parts
+
+from inpaint_conformance.contracts.rules import PATHS
+from inpaint_conformance.harness.cli import main
+
+AIT, VYRO = PATHS["aithriving"], PATHS["vyro"]
+
+
+def _recorded(path: str, prompt: str, status: int, headers: dict, body: bytes) -> dict:
+    """One line of a `proxy --record` file, built from the request an httpx client would send."""
+    request = httpx.Request("POST", f"http://upstream{path}", data={"prompt": prompt}, files=parts())
+    request.read()
+    return {
+        "api": "aithriving" if path == AIT else "vyro",
+        "request": {
+            "method": "POST",
+            "path": path,
+            "headers": dict(request.headers),
+            "body": base64.b64encode(request.content).decode(),
+        },
+        "response": {"status": status, "headers": headers, "body": base64.b64encode(body).decode()},
+    }
+
+
+@pytest.fixture
+def recording(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    lines = [
+        _recorded(AIT, "a red barn", 200, {"content-type": "application/json"}, b'{"code": 0, "recorded": "barn"}'),
+        _recorded(AIT, "a blue sky", 200, {"content-type": "application/json"}, b'{"code": 0, "recorded": "sky"}'),
+        _recorded(VYRO, "a hat", 200, {"content-type": "image/png"}, b"\x89PNG recorded"),
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def _post(url: str, prompt: str) -> httpx.Response:
+    return httpx.post(f"{url}{AIT}", data={"prompt": prompt}, files=parts(), timeout=30)
+
+
+@pytest.mark.slow
+def test_replay_prints_its_own_banner_and_strict_refuses_an_unmatched_request(recording):
+    server = ServeProcess("--replay", str(recording), "--replay-strict")
+    try:
+        banner = server.banner
+        assert f"replay ready: answers recorded in {recording}" in banner
+        assert "3 recorded exchanges (aithriving 2, vyro 1)" in banner
+        assert "same method, API and form fields" in banner and "HTTP 404" in banner
+        assert "engine: fake" not in banner and "dev-key" not in banner  # no engine, no keys here
+        assert _post(server.url, "a blue sky").json() == {"code": 0, "recorded": "sky"}
+        missed = _post(server.url, "a green field")
+        assert missed.status_code == 404
+        assert "no recorded answer for POST /api/edit/inpaint" in missed.json()["detail"]
+        assert "strict" in missed.json()["detail"]
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_replay_without_strict_answers_the_next_recorded_exchange_and_says_so(recording):
+    server = ServeProcess("--replay", str(recording))
+    try:
+        assert "next unused recorded answer of its API, in recorded order" in server.banner
+        assert _post(server.url, "a green field").json() == {"code": 0, "recorded": "barn"}
+    finally:
+        server.close()
+
+
+def _serve(capsys, *flags: str) -> tuple[int, str]:
+    return main(["serve", "--port", "0", *flags]), capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--engine", "fake", "--model", "tiny-random"], "--model only applies to the reference engine"),
+        (["--device", "cpu"], "--device only applies to the reference engine: add --engine reference"),
+        (["--replay-strict"], "--replay-strict only applies with --replay FILE"),
+        (["--replay", "r.jsonl", "--model", "tiny-random"], "runs no engine: drop --model"),
+        (["--replay", "r.jsonl", "--api-key", "k=5"], "no key is checked, nothing is charged): drop --api-key"),
+    ],
+)
+def test_flags_that_would_be_ignored_are_refused(capsys, flags, words):
+    code, err = _serve(capsys, *flags)
+    assert code == 2 and words in err and "Traceback" not in err
+
+
+def test_model_alone_picks_the_reference_engine_and_says_it_loads(capsys, monkeypatch):
+    """`serve --model tiny-random` must not silently serve the fake: the model is what the user asked for."""
+    loaded = []
+
+    def load_engine(model, **options):
+        loaded.append(model)
+        raise RuntimeError("stop here")  # the load is all this test is about
+
+    monkeypatch.setitem(
+        sys.modules, "inpaint_conformance.reference_impl", types.SimpleNamespace(load_engine=load_engine)
+    )
+    code, err = _serve(capsys, "--model", "tiny-random")
+    assert loaded == ["tiny-random"]
+    assert "loading the reference engine (tiny-random)" in err
+    assert code == 2 and "did not load: RuntimeError: stop here" in err
+
+
+@pytest.mark.slow
+@pytest.mark.reference
+def test_the_reference_banner_names_the_reference_engine():
+    pytest.importorskip("diffusers")
+    server = ServeProcess("--model", "tiny-random", "--device", "cpu", timeout=180)
+    try:
+        assert "reference provider ready (engine: reference, model tiny-random, device cpu" in server.banner
+        assert "fake provider ready" not in server.banner
+    finally:
+        server.close()
