@@ -142,7 +142,9 @@ def test_every_credit_clause_can_be_verified_from_the_plugin(session, live_fake)
     base = ["--inpaint-target", url, "--inpaint-api", "aithriving", "--inpaint-examples", "0", "-rs", "-v"]
     without_keys = session(*base, "--inpaint-key", "test-key", "--inpaint-credits-url", f"{url}/__fake__/credits")
     without_keys.stdout.fnmatch_lines(["SKIPPED * needs a second key: pass --inpaint-key twice"])
-    without_keys.stdout.fnmatch_lines(["SKIPPED * needs a key with fewer than 6 credits: pass --inpaint-low-credit-key"])
+    without_keys.stdout.fnmatch_lines(
+        ["SKIPPED * needs a key with fewer than 6 credits: pass --inpaint-low-credit-key"]
+    )
     assert _flags_in_reasons(without_keys) <= _plugin_options(session)
 
     result = session(
