@@ -598,3 +598,27 @@ def test_a_long_journal_opens_as_a_compact_table_with_a_summary(page, live_dashb
     expect(page.locator("#entries > li.entry")).to_have_count(100)  # one answer's worth of cards
     expect(page.locator("#left-out")).to_contain_text("400 older requests not shown")
     assert page.errors == []
+
+
+@pytest.mark.browser
+def test_report_paints_no_zero_red(page, tmp_path):
+    """Red means something failed: a count of 0 failed is grey, wherever it stands."""
+    from inpaint_conformance.harness.html_report import write_html
+    from inpaint_conformance.harness.results import ClauseResult, RunReport
+
+    results = [
+        ClauseResult("vyro", "vyro.success.png", "MUST", "passed", "ok"),
+        ClauseResult("vyro", "vyro.unknown_fields", "MAY", "skipped", "no probe"),
+    ]
+    path = write_html(RunReport(["vyro"], "all good", results, "", "test"), tmp_path / "r.html")
+    open_offline(page, path)
+    fail_colour = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--fail').trim()")
+    red = page.evaluate(
+        f"(() => {{ const e = document.createElement('i'); e.style.color = '{fail_colour}'; "
+        "document.body.append(e); return getComputedStyle(e).color; })()"
+    )
+    colours = page.locator("td.count.failed").evaluate_all(
+        "tds => tds.map(td => getComputedStyle(td.querySelector('button') || td).color)"
+    )
+    assert colours and red not in colours, colours
+    assert page.locator("[data-testid=verdict]").evaluate("e => e.className") == "verdict good"
