@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import BENCH_CREDITS, BENCH_KEY, REPO, Call, Sample
+from _common import BENCH_CREDITS, BENCH_KEY, REPO, Call, Sample, not_served
 
 LOOPBACK = "127.0.0.1"
 MAX_REQUESTS_PER_RUN = 100_000
@@ -123,7 +123,8 @@ def http_worker(
 ) -> Callable[[], Callable[[], str | None]]:
     """A factory of workers that POST ``call`` over one keep-alive connection each.
 
-    Success is a 200 with a body; ``any_2xx`` accepts any 2xx (Prism's canned answers).
+    Success is a served inpaint (`not_served`: AIThriving code 0 with an image, Vyro
+    200 image/png); ``any_2xx`` accepts any 2xx (Prism's canned answers, no image).
     """
 
     def make() -> Callable[[], str | None]:
@@ -140,9 +141,9 @@ def http_worker(
                 conn.close()
                 holder.pop("conn", None)
                 return f"{type(exc).__name__}: {exc}"
-            if not (200 <= response.status < 300 if any_2xx else response.status == 200 and body):
-                return f"HTTP {response.status}: {body[:160]!r}"
-            return None
+            if any_2xx:
+                return None if 200 <= response.status < 300 else f"HTTP {response.status}: {body[:160]!r}"
+            return not_served(call.api, response.status, response.getheader("content-type"), body)
 
         return once
 

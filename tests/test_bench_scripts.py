@@ -66,3 +66,40 @@ def test_mock_bench_compares_each_mocked_library_with_the_floor(tmp_path):
     doors = {row["door"] for row in numbers["results"]}
     assert doors == {"httpx (respx)", "requests (responses)"}
     assert all(row["floor_cpu_ms"] > 0 and row["cpu_ratio"] > 0 for row in numbers["results"])
+
+
+@pytest.fixture
+def bench_modules(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import _common
+    import _load
+
+    return _common, _load
+
+
+@pytest.mark.parametrize("api", ["aithriving", "vyro"])
+def test_load_counts_only_served_answers_as_throughput(bench_modules, live_fake, api):
+    """AIThriving refuses with HTTP 200 (code -1): a fast refusal must not count as a served request."""
+    _common, _load = bench_modules
+    url, provider = live_fake
+    port = int(url.rsplit(":", 1)[1])
+    call = _common.build_call(_common.Api(api), 64)
+    provider.add_key(_common.BENCH_KEY, 0)  # no credits: AIThriving refuses every request
+    refused = _load.run_concurrently(_load.http_worker(port, call), 2, 0.3, max_requests=6)
+    if api == "aithriving":
+        assert refused.ok == 0 and refused.errors == 6
+        assert "not a success envelope" in refused.first_error and '"code": -1' in refused.first_error
+    else:  # Vyro's price is not documented: the fake serves it whatever the balance
+        assert refused.ok == 6
+    provider.ledger.set_balance(_common.BENCH_KEY, 10**6)
+    served = _load.run_concurrently(_load.http_worker(port, call), 2, 0.3, max_requests=6)
+    assert (served.ok, served.errors) == (6, 0)
+
+
+def test_a_vyro_answer_that_is_not_png_is_not_served(bench_modules):
+    _common, _ = bench_modules
+    vyro = _common.Api.VYRO
+    assert _common.not_served(vyro, 200, "image/png", b"\x89PNG\r\n\x1a\n...") is None
+    assert "not a PNG" in _common.not_served(vyro, 200, "image/jpeg", b"\x89PNG\r\n\x1a\n...")
+    assert "not a PNG" in _common.not_served(vyro, 200, "image/png", b"<html>busy</html>")
+    assert "HTTP 400" in _common.not_served(vyro, 400, "application/json", b"{}")
