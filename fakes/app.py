@@ -88,11 +88,26 @@ async def send_answer(send, answer: Answer) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
+class HandlerSlots:
+    """How many requests one app's handler runs at once: the engine's `max_concurrency`
+    (None: anyio's default thread limit), shared by every inpaint route of the app."""
+
+    def __init__(self, provider: FakeProvider) -> None:
+        self.limit = getattr(provider.engine, "max_concurrency", None)
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    def limiter(self) -> anyio.CapacityLimiter | None:
+        if self.limit and self._limiter is None:  # made here: a limiter belongs to the running event loop
+            self._limiter = anyio.CapacityLimiter(self.limit)
+        return self._limiter
+
+
 class InpaintEndpoint:
     """Raw ASGI endpoint for one API (a class, so Starlette passes every method through)."""
 
-    def __init__(self, provider: FakeProvider, api: Api) -> None:
+    def __init__(self, provider: FakeProvider, api: Api, slots: HandlerSlots | None = None) -> None:
         self.provider, self.api = provider, api
+        self.slots = slots or HandlerSlots(provider)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -103,7 +118,9 @@ class InpaintEndpoint:
             return
         except ConnectionResetError:
             return
-        answer = await anyio.to_thread.run_sync(self.provider.handle, to_http_request(scope, body))
+        answer = await anyio.to_thread.run_sync(
+            self.provider.handle, to_http_request(scope, body), limiter=self.slots.limiter()
+        )
         await send_answer(send, answer)
 
 
@@ -114,19 +131,20 @@ def create_app(
     provider = provider or FakeProvider()
     app = FastAPI(title="inpaint-conformance fake provider", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.provider = provider
+    slots = HandlerSlots(provider)
     for api, path in PATHS.items():
         # The path with a trailing slash is answered too, not redirected: the request's
         # verdict notes the slash (transport.post, not refused), so verdict and answer agree.
         for route in (path, path + "/"):
-            app.router.routes.append(Route(route, endpoint=InpaintEndpoint(provider, api), methods=None))
+            app.router.routes.append(Route(route, endpoint=InpaintEndpoint(provider, api, slots), methods=None))
     from .inspection import install_inspection
 
     install_inspection(app, provider, admin_token=admin_token, loopback_only=loopback_only)
-    _journal_near_misses(app, provider)
+    _journal_near_misses(app, provider, slots)
     return app
 
 
-def _journal_near_misses(app: FastAPI, provider: FakeProvider) -> None:
+def _journal_near_misses(app: FastAPI, provider: FakeProvider, slots: HandlerSlots) -> None:
     """Requests no route matched go to the provider when they look like an inpaint call to a
     wrong path (`/api/edit/inpainting`): it answers 404 naming the endpoint and journals them,
     so check-client sees the mistake. Anything else gets the router's own 404."""
@@ -137,7 +155,7 @@ def _journal_near_misses(app: FastAPI, provider: FakeProvider) -> None:
             probe = to_http_request(scope, b"")
             api = near_miss_api(probe.url, probe.path, probe.headers)
             if api is not None:
-                await InpaintEndpoint(provider, api)(scope, receive, send)
+                await InpaintEndpoint(provider, api, slots)(scope, receive, send)
                 return
         await not_found(scope, receive, send)
 

@@ -51,7 +51,7 @@ def thumbnail_uri(image: Image.Image, side: int = THUMBNAIL_SIDE) -> str:
     """A small JPEG as a data: URI, so pages and reports need no second request.
 
     This runs three times per request the fake serves, so it is built for speed
-    (bench/profile.py): a nearest-neighbour pick at twice the size and a 2x2 box
+    (bench/hotpath.py): a nearest-neighbour pick at twice the size and a 2x2 box
     average make the small picture at a cost that does not grow with the input's
     size, and JPEG encodes a 96 px picture ten times faster than PNG, in a sixth of
     the bytes. A thumbnail is for recognising a picture, not for judging pixels.

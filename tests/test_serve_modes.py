@@ -123,3 +123,69 @@ def test_the_reference_banner_names_the_reference_engine():
         assert "fake provider ready" not in server.banner
     finally:
         server.close()
+
+
+def test_the_default_install_serves_with_uvicorns_fast_parser_and_loop():
+    """httptools and uvloop are dependencies, and `serve` ends up on them (not h11 and asyncio)."""
+    from importlib.metadata import requires
+
+    from fastapi import FastAPI
+    from uvicorn.loops.auto import auto_loop_factory
+
+    from inpaint_conformance.harness.commands.serve import _uvicorn_config
+
+    required = {r.split(">")[0].split(";")[0].strip() for r in requires("inpaint-conformance") or []}
+    assert {"httptools", "uvloop"} <= required
+    config = _uvicorn_config(FastAPI())
+    config.load()
+    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+    assert auto_loop_factory(use_subprocess=False).__module__.startswith("uvloop")
+
+
+class _CountingEngine:
+    """The fake's fill, slowed down, counting how many requests paint at once."""
+
+    name = "counting"
+
+    def __init__(self, max_concurrency: int | None) -> None:
+        import threading
+
+        from inpaint_conformance.fakes.engine import FakeEngine
+
+        self.max_concurrency, self.fill = max_concurrency, FakeEngine()
+        self.now = self.most = 0
+        self.lock = threading.Lock()
+
+    def inpaint(self, job):
+        import time
+
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(0.2)
+        with self.lock:
+            self.now -= 1
+        return self.fill.inpaint(job)
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("limit", [2, None])
+def test_the_server_paints_at_most_the_engines_max_concurrency_at_once(limit):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from inpaint_conformance.fakes import FakeProvider
+    from inpaint_conformance.fakes.app import create_app
+    from inpaint_conformance.fakes.server import serving
+
+    engine = _CountingEngine(limit)
+    provider = FakeProvider(engine=engine)
+    provider.add_key("k", 6000)
+    with serving(create_app(provider)) as server, ThreadPoolExecutor(6) as pool:
+        post = lambda _: httpx.post(  # noqa: E731
+            f"{server.url}{AIT}", headers={"authorization": "k"}, data={"prompt": "x"}, files=parts(), timeout=30
+        )
+        answers = list(pool.map(post, range(6)))
+    assert [a.json()["code"] for a in answers] == [0] * 6
+    assert engine.most == 2 if limit == 2 else engine.most > 2
