@@ -30,6 +30,7 @@ from inpaint_conformance.fakes.control import check_key
 from inpaint_conformance.fakes.engine import Engine, FakeEngine
 from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS, Ledger, MemoryLedger, SqliteLedger
 from inpaint_conformance.fakes.provider import FakeProvider
+from inpaint_conformance.fakes.replay import ReplayProvider
 
 DEV_KEY = "dev-key"
 DEFAULT_MODEL = "tiny-random"
@@ -205,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         from inpaint_conformance.fakes.app import create_app
 
         app = create_app(provider, admin_token=args.admin_token, loopback_only=loopback)
-        if args.replay:
+        if isinstance(provider, ReplayProvider):
             text = replay_banner(
                 base_url=base_url,
                 source=args.replay,
@@ -293,7 +294,7 @@ def _hand_over_to_ray(args: argparse.Namespace) -> int:
 def _provider(args, engine, ledger, ait_failure_status: int) -> FakeProvider:
     if not getattr(args, "replay", None):
         return FakeProvider(engine=engine, ledger=ledger, ait_failure_status=ait_failure_status)
-    from inpaint_conformance.fakes.replay import RecordingError, ReplayProvider
+    from inpaint_conformance.fakes.replay import RecordingError
 
     try:
         return ReplayProvider(
