@@ -131,16 +131,23 @@ def http_worker(
         holder: dict = {}
 
         def once() -> str | None:
-            conn = holder.get("conn") or http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
-            holder["conn"] = conn
-            try:
-                conn.request("POST", call.path, body=call.body, headers=call.headers)
-                response = conn.getresponse()
-                body = response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                holder.pop("conn", None)
-                return f"{type(exc).__name__}: {exc}"
+            for attempt in (1, 2):
+                reused = "conn" in holder
+                conn = holder.get("conn") or http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+                holder["conn"] = conn
+                try:
+                    conn.request("POST", call.path, body=call.body, headers=call.headers)
+                    response = conn.getresponse()
+                    body = response.read()
+                    break
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()
+                    holder.pop("conn", None)
+                    # A kept-alive connection idle past the server's keep-alive timeout is closed
+                    # by it: resend once on a new one, as HTTP clients do. Any other failure counts.
+                    stale = isinstance(exc, (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected))
+                    if not (reused and stale and attempt == 1):
+                        return f"{type(exc).__name__}: {exc}"
             if any_2xx:
                 return None if 200 <= response.status < 300 else f"HTTP {response.status}: {body[:160]!r}"
             return not_served(call.api, response.status, response.getheader("content-type"), body)

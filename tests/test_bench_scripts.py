@@ -56,16 +56,30 @@ def test_fake_bench_compares_the_server_with_the_floor(tmp_path):
 
 
 def test_verify_bench_times_the_default_verify_and_counts_its_requests(tmp_path):
-    text, numbers = run_bench("verify.py", "--quick", "--no-schemathesis", tmp_path=tmp_path)
-    assert "verify (embedded fake)" in text and "exit 0" in text
+    text, numbers = run_bench("verify.py", "--quick", "--no-schemathesis", "--examples", "2", tmp_path=tmp_path)
+    assert "verify (embedded fake, in-process)" in text and "exit 0" in text
     assert "target: default verify" in text
+    default, live = numbers["verify"]
+    assert default["requests"] > 0 and live["requests"] > 0  # the live run is counted at the fake's journal
 
 
-def test_mock_bench_compares_each_mocked_library_with_the_floor(tmp_path):
-    text, numbers = run_bench("mock.py", "--quick", "--sizes", "64", "--rounds", "1", tmp_path=tmp_path)
-    doors = {row["door"] for row in numbers["results"]}
-    assert doors == {"httpx (respx)", "requests (responses)"}
-    assert all(row["floor_cpu_ms"] > 0 and row["cpu_ratio"] > 0 for row in numbers["results"])
+def test_verify_bench_compares_with_schemathesis_like_for_like(tmp_path):
+    pytest.importorskip("schemathesis")
+    text, numbers = run_bench("verify.py", "--quick", "--examples", "2", tmp_path=tmp_path)
+    comparison = numbers["comparison"]
+    assert "like for like (over loopback" in text
+    assert comparison["schemathesis"]["distinct_checks"] > 0
+    assert comparison["overlap"]["clauses"], "no clause found on the ground Schemathesis' checks cover"
+    for finding in comparison["findings"]:  # what Schemathesis reported, printed as it said it
+        assert finding["code"] in text and finding["check"]
+
+
+def test_hotpath_bench_splits_the_handlers_time(tmp_path):
+    text, numbers = run_bench("hotpath.py", "--quick", "--sizes", "64", tmp_path=tmp_path)
+    assert {row["api"] for row in numbers["results"]} == {"aithriving", "vyro"}
+    for row in numbers["results"]:
+        assert row["floor_cpu_ms"] > 0 and row["handler_cpu_ms"] > 0 and row["server_errors"] == 0
+        assert abs(sum(row["parts_percent"].values()) - 100) < 1
 
 
 @pytest.fixture

@@ -400,7 +400,7 @@ def test_dashboard_state_gives_new_entries_balances_and_faults():
         FakeControl(provider).inject("seed_echo_wrong")
         state = client.get("/__fake__/dashboard/state", params={"since": 0}).json()
         assert [e["id"] for e in state["entries"]] == [1] and state["last_id"] == 1 and state["first_id"] == 1
-        assert state["entries"][0]["thumbnails"]["output"].startswith("data:image/png;base64,")
+        assert state["entries"][0]["thumbnails"]["output"].startswith("data:image/jpeg;base64,")
         assert state["keys"] == [{"key": state["entries"][0]["key"], "credits": 600 - CREDITS_PER_SUCCESS}]
         assert KEY not in str(state)
         assert {(f["kind"], f["deviation"]) for f in state["faults"]} == {("latency", False), ("seed_echo_wrong", True)}

@@ -71,9 +71,9 @@ def test_the_readme_sample_output_has_the_shape_of_a_real_verify_run(monkeypatch
     """Each sample row (clause, level, status, how many checks, what they saw) and the last line
     match what `inpaint-conformance verify` prints today; `python bench/report.py` rewrites them."""
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
-    import report
+    import _doc_parts
 
-    sample, real = _sample_from_readme(), report.verify_sample_lines()
+    sample, real = _sample_from_readme(), _doc_parts.verify_sample_lines()
     assert [_shape(line) for line in sample] == [_shape(line) for line in real], (
         "README.md's sample verify output no longer matches a real run: python bench/report.py rewrites it"
     )
