@@ -133,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
                     run_concurrently(http_worker(fake.port, call), 1, 0.2, max_requests=3)
                     floor = cpu_per_call(lambda api=api, side=side: floor_once(api, side), calls)
                     handler = cpu_per_call(lambda request=request: provider.handle(request), calls)
-                    served = run_concurrently(
-                        http_worker(fake.port, call), 1, 60, max_requests=calls, cpu_clock=server_cpu
-                    )
+                    rounds = [
+                        run_concurrently(http_worker(fake.port, call), 1, 60, max_requests=calls, cpu_clock=server_cpu)
+                        for _ in range(3)
+                    ]
+                    served = min(rounds, key=lambda s: s.cpu_per_request or float("inf"))
                     profile = cProfile.Profile()
                     profile.enable()
                     for _ in range(calls):
