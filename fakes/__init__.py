@@ -7,11 +7,14 @@ from .journal import Journal
 from .ledger import DEFAULT_CREDITS, MemoryLedger, SqliteLedger
 from .mocks import mock_providers
 from .provider import Answer, FakeProvider
+from .testing import TEST_KEY, InpaintFake
 
 __all__ = [
     "Answer",
     "DEFAULT_CREDITS",
     "FakeControl",
+    "InpaintFake",
+    "TEST_KEY",
     "mock_providers",
     "DEVIATIONS",
     "Engine",

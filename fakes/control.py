@@ -15,11 +15,16 @@ from collections.abc import Mapping
 
 from inpaint_conformance.contracts import Api, Level, redact_secret
 
-from .faults import KINDS, Fault
+from .faults import KINDS, TRANSPORT_FAULTS, Fault
 from .ledger import DEFAULT_CREDITS
 from .provider import FakeProvider
 
 FAULT_FIELDS = ("kind", "api", "key", "count", "probability", "seed", "seconds")
+# A transport fault (timeout, 500, drop...) fires for one request unless a count is given:
+# a client's retry then meets a healthy fake, which is what "test your retry code" needs.
+# A deviation stays on until cleared: it describes a server that is broken, not a hiccup.
+# An explicit count of None (JSON null) keeps any fault on until cleared.
+TRANSPORT_DEFAULT_COUNT = 1
 
 
 class _Shared:
@@ -118,7 +123,11 @@ class FakeControl:
 
     # -- faults ----------------------------------------------------------------------
     def add_fault(self, fields: Mapping[str, object]) -> Fault:
-        """Add a fault from its fields (kind, api, key, count, probability, seed, seconds)."""
+        """Add a fault from its fields (kind, api, key, count, probability, seed, seconds).
+
+        Without a ``count`` field a transport fault fires once and a deviation stays on
+        until cleared; ``count`` None keeps either on until cleared.
+        """
         unknown = sorted(set(fields) - set(FAULT_FIELDS))
         if unknown:
             raise ValueError(f"unknown fault field(s) {', '.join(unknown)}: expected {', '.join(FAULT_FIELDS)}")
@@ -131,11 +140,12 @@ class FakeControl:
         key = fields.get("key")
         if key is not None:
             key = check_key(key)
+        count = fields["count"] if "count" in fields else default_count(kind)
         fault = Fault(
             kind=kind,
             api=Api.parse(api).value if api is not None else None,
             key=key,
-            count=_check_int("count", fields["count"], minimum=1) if fields.get("count") is not None else None,
+            count=_check_int("count", count, minimum=1) if count is not None else None,
             probability=_check_number("probability", fields.get("probability", 1.0)),
             seed=_check_int("seed", fields["seed"]) if fields.get("seed") is not None else None,
             seconds=_check_number("seconds", fields["seconds"]) if fields.get("seconds") is not None else None,
@@ -143,7 +153,13 @@ class FakeControl:
         return self.provider.faults.add(fault)
 
     def inject(self, kind: str, **fields: object) -> Fault:
-        """Shorthand for tests: ``inject("status_429", api="aithriving", count=1, seconds=2)``."""
+        """Shorthand for tests: ``inject("timeout")`` fails the next request only, so a retry succeeds.
+
+        Transport faults fire once by default (``count=3``: the next three requests,
+        ``count=None``: until cleared); deviations stay on until cleared. Other fields:
+        ``api``, ``key``, ``probability``, ``seed``, ``seconds``, e.g.
+        ``inject("status_429", api="aithriving", seconds=2)``.
+        """
         return self.add_fault({"kind": kind, **fields})
 
     def faults(self) -> list[dict]:
@@ -177,6 +193,11 @@ class FakeControl:
                         self.provider.ledger.set_balance(key, credits)
                         restored += 1
         return {"journal": "cleared", "faults": "cleared", "balances_restored": restored}
+
+
+def default_count(kind: str) -> int | None:
+    """How many requests a fault of ``kind`` fires for when no count is given (None: until cleared)."""
+    return TRANSPORT_DEFAULT_COUNT if kind in TRANSPORT_FAULTS else None
 
 
 def check_key(key: object) -> str:

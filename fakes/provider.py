@@ -61,6 +61,7 @@ class Answer:
     response: HttpResponse
     delay: float = 0.0
     transport: str | None = None  # None, "drop" or "timeout"
+    refusal: str | None = None  # why the fake refused the request (the message it answered), None when served
 
 
 @dataclass
@@ -293,10 +294,10 @@ class FakeProvider:
             # Auth and credit failures keep the provider's status choice unless it is 4xx-style.
             if status in (401, 402) and self.ait_failure_status == 200:
                 status = 200
-            return Answer(HttpResponse(status, {**JSON, **(headers or {})}, ait_failure(message)))
+            return Answer(HttpResponse(status, {**JSON, **(headers or {})}, ait_failure(message)), refusal=message)
         if status == 402:
             status = 400
-        return Answer(HttpResponse(status, {**JSON, **(headers or {})}, vyro_error(status, message)))
+        return Answer(HttpResponse(status, {**JSON, **(headers or {})}, vyro_error(status, message)), refusal=message)
 
     def _is_key(self, value: str) -> bool:
         return self.ledger.balance(value) is not None
@@ -317,6 +318,7 @@ class FakeProvider:
                 "client_conformant": not any(v.level.value == "MUST" for v in trace.violations),
                 "status": answer.response.status,
                 "transport": answer.transport,
+                "refusal": answer.refusal,
                 "response_bytes": len(answer.response.body),
                 "seed": trace.seed,
                 "credits_before": before,

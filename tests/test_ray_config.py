@@ -114,7 +114,12 @@ def test_ray_config_refuses_bad_settings_in_one_line(capsys, flags, expected):
 
 
 def _serve_args(*flags: str) -> argparse.Namespace:
-    return build_parser().parse_args(["serve", *flags])
+    """The flags as `serve` hands them to Ray: parsed, then the engine resolved (--model picks reference)."""
+    from inpaint_conformance.harness.commands.serve import resolve_engine
+
+    args = build_parser().parse_args(["serve", *flags])
+    resolve_engine(args)
+    return args
 
 
 def test_serve_ray_flags_become_settings(tmp_path, monkeypatch):

@@ -16,22 +16,33 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The subcommand's flags."""
-    parser.add_argument("--engine", choices=("reference", "fake"), default="reference")
+    parser.add_argument(
+        "--engine", choices=("reference", "fake"), default="reference", help="what the engine replicas run"
+    )
     parser.add_argument("--model", default="tiny-random", help="folder (on every node), hub id or tiny-random")
     parser.add_argument("--replicas", type=int, default=1, help="engine replicas (one model each)")
     parser.add_argument("--autoscale", metavar="MIN:MAX", help="scale engine replicas on queued requests instead")
     parser.add_argument("--gpus-per-replica", type=float, default=1.0, help="0 for CPU replicas, 0.5 to share a GPU")
-    parser.add_argument("--cpus-per-replica", type=float, default=1.0)
+    parser.add_argument("--cpus-per-replica", type=float, default=1.0, help="CPUs reserved per engine replica")
     parser.add_argument("--max-batch", type=int, default=4, help="requests painted together by one replica")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
-    parser.add_argument("--device", choices=("cuda", "cpu", "auto"), default="auto")
-    parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
+    parser.add_argument("--device", choices=("cuda", "cpu", "auto"), default="auto", help="where replicas run")
+    parser.add_argument(
+        "--dtype",
+        choices=("float16", "bfloat16", "float32"),
+        help="weight precision (default: float16 on CUDA, float32 on CPU)",
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet")
     parser.add_argument("--db", metavar="PATH", help="SQLite ledger path on the ingress node (kept across restarts)")
-    parser.add_argument("--ait-failure-status", choices=("200", "4xx"), default="200")
+    parser.add_argument(
+        "--ait-failure-status",
+        choices=("200", "4xx"),
+        default="200",
+        help="HTTP status of AIThriving failures (the decisions allow both)",
+    )
     parser.add_argument("--host", default="0.0.0.0", help="where Serve's proxies listen")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--output", "-o", metavar="FILE", help="write the YAML here instead of stdout")
+    parser.add_argument("--port", type=int, default=8000, help="port of Serve's HTTP proxies")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the YAML here (default: stdout)")
 
 
 def run(args: argparse.Namespace) -> int:

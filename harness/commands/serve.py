@@ -3,7 +3,8 @@
 Exit codes: 0 after a clean shutdown (Ctrl-C or SIGTERM), 2 when it cannot start
 (bad flag, port in use, unreadable --db, engine that does not load), with one line
 saying why and what to do. `--workers N` (with `--db`) runs N processes sharing the
-ledger; `--ray` hands over to harness.commands.serve_ray.
+ledger; `--ray` runs the same server on Ray Serve; `--replay FILE` answers from a
+`proxy --record` recording instead of painting.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import httpx
 import uvicorn
 
 from inpaint_conformance.contracts.exchange import key_hint
-from inpaint_conformance.fakes.banner import banner, display_base_url
+from inpaint_conformance.fakes.banner import banner, display_base_url, replay_banner
 from inpaint_conformance.fakes.connection_guard import (
     ConnectionLimits,
     add_limit_arguments,
@@ -43,8 +44,11 @@ from inpaint_conformance.fakes.memory_budget import (
     parse_size,
 )
 from inpaint_conformance.fakes.provider import FakeProvider
+from inpaint_conformance.fakes.replay import ReplayProvider
 
 DEV_KEY = "dev-key"
+DEFAULT_MODEL = "tiny-random"
+DEFAULT_MAX_BATCH = 4
 # A held request (the "timeout" fault) must not keep Ctrl-C waiting for its full 30 s.
 GRACEFUL_SHUTDOWN_S = 5
 
@@ -63,9 +67,17 @@ def _key_credits(text: str) -> tuple[str, int | None]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--api-key", action="append", type=_key_credits, default=[], metavar="KEY[=CREDITS]")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (0: a free one)")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        type=_key_credits,
+        default=[],
+        metavar="KEY[=CREDITS]",
+        help=f"a key the fake accepts and its credits ({DEFAULT_CREDITS} without =CREDITS); repeat for more "
+        f"(default: one key, {DEV_KEY}={DEFAULT_CREDITS})",
+    )
     parser.add_argument(
         "--show-keys", action="store_true", help="print the --api-key keys in clear in the banner (default: a hint)"
     )
@@ -92,31 +104,93 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="longest wait for the memory budget before a 429 with Retry-After",
     )
     add_limit_arguments(parser)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--replay", metavar="FILE", help="answer with the exchanges recorded by `proxy --record`")
-    parser.add_argument("--engine", choices=("fake", "reference"), default="fake")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes serving the fake engine (more than 1 needs --db)"
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="answer with the exchanges recorded by `proxy --record` (no engine, no keys checked)",
+    )
+    parser.add_argument(
+        "--replay-strict",
+        action="store_true",
+        help="--replay: answer a request that matches no recorded exchange with a 404 naming it, "
+        "instead of the next recorded answer",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("fake", "reference"),
+        help="what paints: the fake's fill, or real diffusion (default: reference when --model is given, else fake)",
+    )
     parser.add_argument(
         "--model",
-        default="tiny-random",
-        help="reference engine: folder, hub id, tiny-random or sd15-random (full-size SD 1.5 shapes, random weights)",
+        help="reference engine: folder, hub id, tiny-random or sd15-random (full-size SD 1.5 shapes, random "
+        f"weights); giving it picks --engine reference (default: {DEFAULT_MODEL})",
     )
-    parser.add_argument("--device", choices=("cuda", "cpu", "auto"), default="auto")
-    parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--max-batch", type=int, default=4)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet")
+    parser.add_argument(
+        "--device", choices=("cuda", "cpu", "auto"), help="reference engine: where to run (default: auto)"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float16", "bfloat16", "float32"),
+        help="reference engine: weight precision (default: float16 on CUDA, float32 on CPU)",
+    )
+    parser.add_argument("--steps", type=int, help="reference engine: denoising steps (default: the model's)")
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        help=f"reference engine: requests of one size painted together (default: {DEFAULT_MAX_BATCH})",
+    )
+    parser.add_argument("--compile", action="store_true", help="reference engine: torch.compile the UNet")
     parser.add_argument(
         "--ray", nargs="?", const="local", metavar="ADDRESS", help="run on Ray Serve (no ADDRESS: local)"
     )
-    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--replicas", type=int, default=1, help="--ray: engine replicas")
     parser.add_argument("--autoscale", metavar="MIN:MAX", help="--ray: scale engine replicas on queued requests")
     parser.add_argument(
-        "--gpus-per-replica", type=float, help="--ray: GPUs per engine replica (default 1 where GPUs exist)"
+        "--gpus-per-replica", type=float, help="--ray: GPUs per engine replica (default: 1 where GPUs exist)"
     )
-    parser.add_argument("--cpus-per-replica", type=float, help="--ray: CPUs per engine replica (default 1)")
+    parser.add_argument("--cpus-per-replica", type=float, help="--ray: CPUs per engine replica (default: 1)")
+
+
+REFERENCE_ONLY = ("--model", "--device", "--dtype", "--steps", "--max-batch", "--compile")
+
+
+def resolve_engine(args: argparse.Namespace) -> None:
+    """Decide the engine from the flags, so a model is never silently ignored.
+
+    ``--model`` only means something to the reference engine, so giving it without
+    ``--engine`` picks that engine (and its load is announced); with ``--engine fake``
+    or ``--replay`` the reference flags contradict the command, which is refused.
+    Afterwards ``args.engine``, ``args.model``, ``args.device`` and ``args.max_batch``
+    hold concrete values.
+    """
+    given = [flag for flag in REFERENCE_ONLY if getattr(args, flag[2:].replace("-", "_")) not in (None, False)]
+    if args.replay:
+        if args.engine or given:
+            flags = ", ".join(([f"--engine {args.engine}"] if args.engine else []) + given)
+            raise CannotServe(f"--replay answers from the recording and runs no engine: drop {flags}")
+    elif args.engine is None:
+        args.engine = "reference" if args.model is not None else "fake"
+    if args.engine == "fake" and given:
+        raise CannotServe(
+            f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} to the reference engine: "
+            f"add --engine reference, or drop {'it' if len(given) == 1 else 'them'} to serve the fake"
+        )
+    if args.replay_strict and not args.replay:
+        raise CannotServe("--replay-strict only applies with --replay FILE: add it, or drop --replay-strict")
+    args.engine = args.engine or "fake"
+    args.model = args.model or DEFAULT_MODEL
+    args.device = args.device or "auto"
+    args.max_batch = DEFAULT_MAX_BATCH if args.max_batch is None else args.max_batch
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        resolve_engine(args)
+    except CannotServe as exc:
+        return _refuse(exc)
     if args.ray is not None:
         return _hand_over_to_ray(args)
     try:
@@ -136,10 +210,10 @@ def run(args: argparse.Namespace) -> int:
 
         shown, example_key = _shown_keys(keys, args)
 
-        def describe(engine_name: str) -> str:
+        def describe(title: str) -> str:
             return banner(
                 base_url=base_url,
-                engine=engine_name,
+                title=title,
                 keys=shown,
                 example_key=example_key,
                 other_keys=len(ledger.balances()) - len(keys),
@@ -155,8 +229,8 @@ def run(args: argparse.Namespace) -> int:
                 sock,
                 base_url,
                 describe(
-                    f"fake, {args.workers} worker processes sharing the ledger; "
-                    "journal and faults are per worker, so /__fake__/ refuses them"
+                    f"fake provider ready (engine: fake, {args.workers} worker processes sharing the ledger; "
+                    "journal and faults are per worker, so /__fake__/ refuses them)"
                 ),
                 loopback,
                 ait_failure_status,
@@ -167,8 +241,18 @@ def run(args: argparse.Namespace) -> int:
         from inpaint_conformance.fakes.app import create_app
 
         app = create_app(provider, admin_token=args.admin_token, loopback_only=loopback)
+        if isinstance(provider, ReplayProvider):
+            text = replay_banner(
+                base_url=base_url,
+                source=args.replay,
+                replays=provider.summary(),
+                matching=provider.matching_rule(),
+                admin=_admin_rule(loopback, args.admin_token),
+            )
+        else:
+            text = describe(_title(args, engine))
         with _signals_end_cleanly():
-            _BannerServer(_uvicorn_config(app, limits_from_args(args)), describe(engine.name)).run(sockets=[sock])
+            _BannerServer(_uvicorn_config(app, limits_from_args(args)), text).run(sockets=[sock])
     except CannotServe as exc:
         return _refuse(exc)
     finally:
@@ -178,6 +262,13 @@ def run(args: argparse.Namespace) -> int:
         if args.db and ledger is not None:
             _checkpoint(args.db)
     return 0
+
+
+def _title(args: argparse.Namespace, engine: Engine) -> str:
+    if args.engine == "reference":
+        device = getattr(engine, "device", args.device)
+        return f"reference provider ready (engine: reference, model {args.model}, device {device}; real diffusion)"
+    return "fake provider ready (engine: fake: a seeded fill, no diffusion)"
 
 
 def _uvicorn_config(app, limits: ConnectionLimits, **options) -> uvicorn.Config:
@@ -244,10 +335,10 @@ def _provider(args, engine, ledger, ait_failure_status: int) -> FakeProvider:
     options = {"engine": engine, "ledger": ledger, "ait_failure_status": ait_failure_status, "memory_budget": budget}
     if not getattr(args, "replay", None):
         return FakeProvider(**options)
-    from inpaint_conformance.fakes.replay import RecordingError, ReplayProvider
+    from inpaint_conformance.fakes.replay import RecordingError
 
     try:
-        return ReplayProvider(args.replay, **options)
+        return ReplayProvider(args.replay, strict=args.replay_strict, **options)
     except RecordingError as exc:
         raise CannotServe(f"--replay {args.replay}: {exc}") from None
 
@@ -265,6 +356,16 @@ def _check_flags(args: argparse.Namespace) -> None:
     if args.workers > 1 and not args.db:
         # Each worker is a process: only a SQLite ledger is shared between them.
         raise CannotServe("--workers > 1 needs --db PATH: the workers share their credits through it")
+    if args.replay and (args.workers > 1 or args.db or args.api_key):
+        extra = [
+            flag
+            for flag, value in (("--workers", args.workers > 1), ("--db", args.db), ("--api-key", args.api_key))
+            if value
+        ]
+        raise CannotServe(
+            f"--replay answers every request from the recording (no key is checked, nothing is charged): "
+            f"drop {', '.join(extra)}"
+        )
     if args.workers > 1 and args.engine != "fake":
         raise CannotServe(
             "--workers > 1 runs the fake engine only (each worker would load the model): "
@@ -353,7 +454,7 @@ def _shown_keys(keys: dict[str, str], args: argparse.Namespace) -> tuple[dict[st
 
 
 def _load_engine(args: argparse.Namespace) -> Engine:
-    if args.engine == "fake":
+    if args.engine == "fake" or args.replay:
         return FakeEngine()
     try:
         from inpaint_conformance.reference_impl import load_engine

@@ -153,5 +153,6 @@ def _banner(settings: RaySettings, base_url: str, address: str | None) -> str:
         + (f", cluster {address}" if address else "")
     )
     ledger = f"SQLite {settings.db} (kept across restarts)" if settings.db else "in memory, in the ingress replica"
-    text = banner(base_url=base_url, engine=engine, keys=keys, other_keys=0, ledger=ledger, admin=admin)
+    title = f"{'reference' if settings.engine == 'reference' else 'fake'} provider ready (engine: {engine})"
+    text = banner(base_url=base_url, title=title, keys=keys, other_keys=0, ledger=ledger, admin=admin)
     return text + f"\n  replicas    GET  {base_url}/__ray__/replicas   (jobs each engine replica painted)"
