@@ -176,8 +176,12 @@ def _classify_vyro(ctx: _Context) -> None:
         if status == 429 and "retry-after" not in ctx.response.headers:
             ctx.fail("vyro.rate.retry_after", "429 without a Retry-After header")
         return
-    ctx.result.outcome = Outcome.SUCCESS if status == 200 else Outcome.FAILURE
-    ctx.result.observations["message"] = ctx.response.excerpt(200) if status != 200 else None
+    # Any 2xx is the server saying "success"; V3 names 200, so another 2xx (201, 202) is a
+    # success with the wrong status, judged like AIThriving's code 0 with HTTP != 200.
+    ctx.result.outcome = Outcome.SUCCESS if 200 <= status < 300 else Outcome.FAILURE
+    ctx.result.observations["message"] = ctx.response.excerpt(200) if ctx.result.outcome is Outcome.FAILURE else None
+    if ctx.result.outcome is Outcome.SUCCESS and status != 200:
+        ctx.fail("vyro.success.status", f"expected HTTP 200 for a success, got HTTP {status}")
 
 
 def check_outcome(ctx: _Context) -> None:

@@ -23,13 +23,26 @@ if TYPE_CHECKING:
     from .runner import Runner
 
 # Who a request authenticates as. "main", "second" and "low" are keys the run was
-# given; "wrong" is a made-up key; "authorization-bearer" is Vyro's token sent the
-# other way V2 allows; "none" sends no credentials.
-AUTH_ROLES = ("main", "second", "low", "none", "wrong", "authorization-bearer")
+# given; "wrong" is a made-up key; "suffixed" and "recased" are near misses of the main
+# key (a character appended, the letter case swapped: `target.NEAR_MISSES`);
+# "authorization-bearer" is Vyro's token sent the other way V2 allows, and
+# "wrong-authorization-bearer" the made-up key sent that way; "none" sends no credentials.
+AUTH_ROLES = (
+    "main",
+    "second",
+    "low",
+    "none",
+    "wrong",
+    "suffixed",
+    "recased",
+    "authorization-bearer",
+    "wrong-authorization-bearer",
+)
 BODY_KINDS = ("multipart", "truncated", "urlencoded")
 PROBE_MODULES = (
     "inpaint_conformance.harness.probes_aithriving",
     "inpaint_conformance.harness.probes_vyro",
+    "inpaint_conformance.harness.probes_shapes",
     "inpaint_conformance.harness.probes_robust",
     "inpaint_conformance.harness.properties",
 )
@@ -90,6 +103,7 @@ def upload(
 
 
 PROMPT = "a small wooden boat on a calm lake, soft morning light"
+FIXED_SEED = "20240607"  # any non-zero seed: the same one makes two AIThriving pictures comparable
 
 
 def valid_spec(

@@ -29,6 +29,8 @@ KEY_VARIABLES = {
     (Api.VYRO, "low"): "VYRO_LOW_CREDIT_TOKEN",
     (Api.VYRO, "authorization-bearer"): "VYRO_TOKEN",
 }
+# How a shell spells the near misses of `target.NEAR_MISSES` around the main key's variable.
+NEAR_MISS_SHELL = {"suffixed": "${{{}}}0", "recased": '$(printf %s "${}" | tr a-zA-Z A-Za-z)'}
 INLINE_LIMIT = 200  # longer text fields go to a file
 
 
@@ -78,6 +80,10 @@ class Reproducer:
             return []
         if role == "wrong":
             return ["-H", shlex.quote(f"{header}: {self.wrong_key}")]
+        if role == "wrong-authorization-bearer":
+            return ["-H", shlex.quote(f"Authorization: Bearer {self.wrong_key}")]
+        if role in NEAR_MISS_SHELL:  # the main key, changed by the shell as the probe changed it
+            return ["-H", f'"{header}: {NEAR_MISS_SHELL[role].format(KEY_VARIABLES[(api, "main")])}"']
         variable = KEY_VARIABLES[(api, role)]
         if role == "authorization-bearer":
             return ["-H", f'"Authorization: Bearer ${variable}"']

@@ -148,7 +148,7 @@ class Runner:
         key = self.key(role)
         if key is None:
             return {}
-        if role == "authorization-bearer":
+        if role.endswith("authorization-bearer"):
             return {"authorization": f"Bearer {key}"}
         return {"authorization" if self.api is Api.AITHRIVING else "bearer": key}
 

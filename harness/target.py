@@ -17,6 +17,9 @@ from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, PATHS
 from inpaint_conformance.fakes import DEVIATIONS, FakeProvider, Fault
 
 WRONG_KEY = "inpaint-conformance-wrong-key"  # made up: no server should know it
+# Near misses of the main key (probe auth roles): a server comparing keys loosely would accept them.
+# Not "padded with spaces": HTTP trims a header value's surrounding whitespace, so that is the key itself.
+NEAR_MISSES = {"suffixed": lambda key: key + "0", "recased": str.swapcase}
 EMBEDDED_ORIGIN = "http://embedded-fake.invalid"
 # Where a user replays an embedded-fake failure: `inpaint-conformance serve`'s default address.
 SERVE_ORIGIN = "http://127.0.0.1:8000"
@@ -44,10 +47,13 @@ class Target:
 
     def key(self, api: Api, role: str) -> str | None:
         """The key a request of this role sends ("wrong" is made up; "none" sends nothing)."""
-        if role == "wrong":
+        if role in ("wrong", "wrong-authorization-bearer"):
             return WRONG_KEY
         if role == "none":
             return None
+        if role in NEAR_MISSES:
+            main = self.keys.get(api, {}).get("main")
+            return NEAR_MISSES[role](main) if main else None
         return self.keys.get(api, {}).get("main" if role == "authorization-bearer" else role)
 
     def url(self, api: Api) -> str:
@@ -197,4 +203,4 @@ def _reason(exc: Exception) -> str:
     return " ".join(text.split())[:200]
 
 
-__all__ = ["CreditsUnavailable", "EmbeddedTarget", "RemoteTarget", "Target", "TargetError", "WRONG_KEY"]
+__all__ = ["CreditsUnavailable", "EmbeddedTarget", "NEAR_MISSES", "RemoteTarget", "Target", "TargetError", "WRONG_KEY"]

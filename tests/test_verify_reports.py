@@ -120,8 +120,9 @@ def test_planned_charges_bound_what_the_run_spends():
     runner.run()
     spent = (before - target.provider.ledger.balance(key)) // CREDITS_PER_SUCCESS
     planned = planned_successes(Api.AITHRIVING, 3)
-    # The fake refuses the two limit probes it may refuse (a 20,000-character prompt, a 20 MiB upload).
-    assert planned - 2 <= spent <= planned
+    # The fake may refuse three probes a server may serve: a 20,000-character prompt, a 20 MiB
+    # upload and a prompt that is not UTF-8 (B1).
+    assert planned - 3 <= spent <= planned
 
 
 def test_remote_run_prints_its_cost_first(tmp_path, live_fake, capsys):

@@ -1,0 +1,95 @@
+"""Probes of both APIs about the pictures themselves: every common input mode, the largest
+size a success probe may use, and masks of another size than the image.
+
+Where the decisions fix the answer the pixels are judged (L, P, LA inputs: every
+library converts them alike); where libraries differ (CMYK with or without an ICC
+profile, how 16 bits become 8) a mask that repaints everything leaves no input pixel
+to judge, so only what A6/A10 and V3/V5 make certain is: served, at the input's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PIL import Image
+
+from inpaint_conformance.contracts import Api, Outcome, Violation
+from inpaint_conformance.contracts.response_validation import allowed_failure_statuses
+
+from .probe_checks import ignored_other_size_mask
+from .probe_images import LARGE_SIZE, ROUND_SIZE, encode, full_mask, half_mask, in_mode, patterned, png16
+from .probes import FIXED_SEED, probe, upload, valid_spec
+from .runner import Runner
+
+BOTH = (Api.AITHRIVING, Api.VYRO)
+
+# (label, the image's bytes from an RGB picture, whether its pixels can be judged)
+INPUT_MODES: tuple[tuple[str, Callable[[Image.Image], bytes], bool], ...] = (
+    ("L-png", lambda image: encode(in_mode(image, "L"), "png"), True),
+    ("L-jpeg", lambda image: encode(in_mode(image, "L"), "jpeg"), True),
+    ("P-png", lambda image: encode(in_mode(image, "P"), "png"), True),
+    ("LA-png", lambda image: encode(in_mode(image, "LA"), "png"), True),  # opaque: the mask part decides
+    ("CMYK-jpeg", lambda image: encode(in_mode(image, "CMYK"), "jpeg"), False),
+    ("16bit-grey-png", lambda image: png16(image, grey=True), False),
+    ("16bit-rgb-png", lambda image: png16(image, grey=False), False),
+)
+# Masks of another size than the 128x96 image: smaller, and larger by a factor that is not whole.
+OTHER_MASK_SIZES = (("half-size", (64, 48), "right"), ("1.5x-size", (192, 144), "left"))
+
+
+@probe(*BOTH, successes=len(INPUT_MODES))
+def input_modes(ctx: Runner) -> None:
+    """Grey, grey+alpha, palette, CMYK JPEG and 16-bit PNG inputs are JPEG or PNG like any other (A6, V5)."""
+    picture = patterned(ROUND_SIZE)
+    for label, encoded, judged in INPUT_MODES:
+        mask = half_mask(ROUND_SIZE) if judged else full_mask(ROUND_SIZE)
+        files = {"image": upload(encoded(picture), label.rsplit("-", 1)[1]), "mask": upload(mask, name="mask")}
+        ctx.send(valid_spec().but(files=files), focus=(f"{ctx.p}.image.formats",), label=label)
+
+
+@probe(*BOTH, successes=1)
+def large_size(ctx: Runner) -> None:
+    """1024 px a side (the most B4 lets a success probe use), the other side odd: the output keeps both."""
+    size = LARGE_SIZE if ctx.api is Api.AITHRIVING else LARGE_SIZE[::-1]
+    ctx.send(valid_spec(size), focus=(f"{ctx.p}.output.size",), label="x".join(map(str, size)))
+
+
+@probe(*BOTH, successes=1 + len(OTHER_MASK_SIZES))
+def mask_other_size(ctx: Runner) -> None:
+    """A mask of another size is resized to the image (A8 SHOULD; V9: or refused with 400, never a 5xx).
+
+    Served, it must mean what it says once resized: a server that ignores it (repaints
+    everything, or nothing) breaks A8's "0 keeps" (MUST) or V9's "resized" (MUST), judged
+    against a same-size mask in the same run so a server's general way with masks is not
+    blamed here a second time.
+    """
+    ait = ctx.api is Api.AITHRIVING
+    seed = {"seed": FIXED_SEED} if ait else {}
+    control = ctx.send(valid_spec(**seed), label="same-size")
+    for label, size, repaint in OTHER_MASK_SIZES:
+        mask = upload(half_mask(size, repaint), name="mask")
+        spec = valid_spec(repaint=repaint, **seed).but(files={"mask": mask})
+        if ait:
+            exchange = ctx.send(spec, focus=("ait.mask.resize",), label=label)
+        else:
+            exchange = ctx.send(spec, expect="any", focus=("vyro.mask.size",), label=label)
+            _refused_with_400(ctx, exchange)
+        if control.succeeded and exchange.succeeded and control.result and exchange.result:
+            why = ignored_other_size_mask(control.result, exchange.result)
+            if why is not None:
+                ctx.violate(Violation("ait.mask.meaning" if ait else "vyro.mask.size", why), exchange)
+
+
+def _refused_with_400(ctx: Runner, exchange) -> None:
+    """V9: a refusal of a mask of another size is a 400 (any 5xx fails the floor already)."""
+    status = exchange.response.status if exchange.response is not None else None
+    allowed = allowed_failure_statuses(ctx.api, (Violation("vyro.mask.size", "mask size differs"),))
+    if exchange.outcome is Outcome.FAILURE and status is not None and status < 500 and status not in allowed:
+        wanted = " or ".join(map(str, sorted(allowed)))
+        ctx.violate(
+            Violation(
+                "vyro.mask.size",
+                f"a mask of another size was refused with HTTP {status}: expected {wanted} (or resizing)",
+            ),
+            exchange,
+        )
