@@ -283,6 +283,8 @@ def check_seed(ctx: _Context) -> None:
         return
     ctx.result.observations["seed"] = seed
     sent = ctx.verdict.request.seed if ctx.verdict.request else None
+    if not sent and any(v.clause in ("ait.seed.range", "ait.seed.integer") for v in ctx.verdict.violations):
+        return  # a seed sent out of range or not an integer is not a random seed: seed.range judges the answer
     if sent:
         if seed != sent:
             ctx.fail("ait.seed.echo", f"sent seed {sent}, data.seed is {seed}")

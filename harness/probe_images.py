@@ -58,7 +58,7 @@ def with_palette_alpha(image: Image.Image, transparent: str) -> Image.Image:
     The opaque half keeps up to 255 colours of the picture; which colour sits under the
     transparent entry is not judged (that half is repainted).
     """
-    quantized = image.convert("RGB").quantize(255)
+    quantized = image.convert("RGB").quantize(255, method=Image.Quantize.FASTOCTREE)
     indices = np.asarray(quantized).copy()
     indices[np.asarray(half_mask(image.size, repaint=transparent)) == 255] = TRANSPARENT_INDEX
     palette = (quantized.getpalette() or [])[: 3 * TRANSPARENT_INDEX]
@@ -72,7 +72,7 @@ def with_palette_alpha(image: Image.Image, transparent: str) -> Image.Image:
 def in_mode(image: Image.Image, mode: str) -> Image.Image:
     """The picture in another Pillow mode: "L", "LA" (opaque), "P" (up to 256 colours, no transparency), "CMYK"."""
     if mode == "P":
-        return image.convert("RGB").quantize(256)
+        return image.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE)
     return image.convert(mode)
 
 

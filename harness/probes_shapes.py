@@ -9,6 +9,7 @@ to judge, so only what A6/A10 and V3/V5 make certain is: served, at the input's 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from PIL import Image
@@ -40,11 +41,17 @@ OTHER_MASK_SIZES = (("half-size", (64, 48), "right"), ("1.5x-size", (192, 144), 
 @probe(*BOTH, successes=len(INPUT_MODES))
 def input_modes(ctx: Runner) -> None:
     """Grey, grey+alpha, palette, CMYK JPEG and 16-bit PNG inputs are JPEG or PNG like any other (A6, V5)."""
-    picture = patterned(ROUND_SIZE)
-    for label, encoded, judged in INPUT_MODES:
+    for label, _, judged in INPUT_MODES:
         mask = half_mask(ROUND_SIZE) if judged else full_mask(ROUND_SIZE)
-        files = {"image": upload(encoded(picture), label.rsplit("-", 1)[1]), "mask": upload(mask, name="mask")}
+        files = {"image": upload(_mode_image(label), label.rsplit("-", 1)[1]), "mask": upload(mask, name="mask")}
         ctx.send(valid_spec().but(files=files), focus=(f"{ctx.p}.image.formats",), label=label)
+
+
+@functools.cache
+def _mode_image(label: str) -> bytes:
+    """Encoded once per process: both APIs and every run send the same files."""
+    encoded = next(encode for name, encode, _ in INPUT_MODES if name == label)
+    return encoded(patterned(ROUND_SIZE))
 
 
 @probe(*BOTH, successes=1)
