@@ -9,7 +9,9 @@ which resets the credits and turns on one mutant (None: the correct server).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -21,6 +23,7 @@ import httpx
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 NODE_MODULES = ("busboy", "sharp")
+NODE_MIN = (20, 9)
 
 
 @dataclass
@@ -32,10 +35,14 @@ class Hosted:
     switch: Callable[..., None]
 
 
+@functools.cache
 def node_missing() -> str | None:
     """Why the Node.js server cannot run here, or None."""
     if shutil.which("node") is None:
-        return "node is not installed: the Node.js server needs node >= 18"
+        return "node is not installed: the Node.js server needs node >= 20.9 (sharp 0.35)"
+    version = subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    if tuple(int(part) for part in re.findall(r"\d+", version)[:2]) < NODE_MIN:
+        return f"node {version} is too old: the Node.js server needs node >= 20.9 (sharp 0.35)"
     missing = [m for m in NODE_MODULES if not (NODE_DIR / "node_modules" / m).is_dir()]
     if missing:
         return f"npm modules {', '.join(missing)} are missing: run `npm ci` in {NODE_DIR}"
