@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from .runner import Runner
 
 
+def pictured(exchange: Exchange) -> ResponseVerdict | None:
+    """The answer of a success whose image decoded (what pictures are compared on), or None."""
+    result = exchange.result
+    return result if exchange.succeeded and result is not None and result.image is not None else None
+
+
 def replay_reported_seed(ctx: Runner, first: Exchange, spec: RequestSpec, *, label: str) -> None:
     """Send the seed a random-seed answer reported back with the same request: the same picture (A15, A16).
 
@@ -29,15 +35,17 @@ def replay_reported_seed(ctx: Runner, first: Exchange, spec: RequestSpec, *, lab
     must be is A16's reproducibility (identical bytes or PSNR >= 40 dB, a SHOULD).
     """
     clause = f"{ctx.p}.reproducible"
-    seed = first.result.seed if first.succeeded and first.result is not None else None
-    if seed is None or first.result.image is None or not RANDOM_SEED_MIN <= seed <= SEED_MAX:
+    answer = pictured(first)
+    seed = answer.seed if answer is not None else None
+    if answer is None or seed is None or not RANDOM_SEED_MIN <= seed <= SEED_MAX:
         ctx.skip(clause, "no random-seed request succeeded with a decodable image and a replayable data.seed")
         return
     replay = ctx.send(spec.but(seed=str(seed)), label=label)
-    if not (replay.succeeded and replay.result is not None and replay.result.image is not None):
+    again = pictured(replay)
+    if again is None:
         ctx.skip(clause, f"the replay of the reported seed {seed} did not succeed with a decodable image")
         return
-    violation = check_reproducible(ctx.api, first.result, replay.result, seed)
+    violation = check_reproducible(ctx.api, answer, again, seed)
     if violation is not None:
         message = (
             f"the seed data.seed reported for a random-seed request ({seed}), sent back with the same request, "
@@ -45,7 +53,7 @@ def replay_reported_seed(ctx: Runner, first: Exchange, spec: RequestSpec, *, lab
         )
         ctx.violate(Violation(clause, message), replay)
     else:
-        ctx.exercise(clause, f"reported random seed replayed ({first.result.observations.get('format')}): same picture")
+        ctx.exercise(clause, f"reported random seed replayed ({answer.observations.get('format')}): same picture")
 
 
 def ignored_other_size_mask(control: ResponseVerdict, other: ResponseVerdict) -> str | None:

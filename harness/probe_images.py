@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -20,7 +21,7 @@ ODD_SIZE = (101, 77)  # not a multiple of 8: a server rounding sizes shows
 LARGE_SIZE = (1024, 683)  # the largest side a success probe may use (B4), the other side odd
 TRANSPARENT_INDEX = 255  # the palette entry a paletted probe image marks transparent
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SAVE = {
+SAVE: dict[str, dict[str, Any]] = {
     "png": {"format": "PNG"},
     # 4:4:4: decoders differ in how they upsample chroma; without subsampling they agree to +-1.
     "jpeg": {"format": "JPEG", "quality": 95, "subsampling": 0},

@@ -10,7 +10,7 @@ from inpaint_conformance.contracts import Api, Expectation, Violation
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, INPUT_FORMATS, OUTPUT_FORMATS, SEED_MAX
 from inpaint_conformance.contracts.sequences import check_random_seeds, check_reproducible, check_seed_sensitivity
 
-from .probe_checks import replay_reported_seed, send_uncharged
+from .probe_checks import pictured, replay_reported_seed, send_uncharged
 from .probe_images import (
     ODD_SIZE,
     ROUND_SIZE,
@@ -84,7 +84,7 @@ def random_seeds(ctx: Runner) -> None:
     exchange = None
     for label, spec in (("omitted", valid_spec()), ("omitted-again", valid_spec()), ("0", valid_spec(seed="0"))):
         exchange = ctx.send(spec, focus=("ait.seed.random_range",), label=label)
-        if exchange.succeeded and exchange.result.seed is not None:
+        if exchange.succeeded and exchange.result is not None and exchange.result.seed is not None:
             seeds.append(exchange.result.seed)
     assert exchange is not None
     # Seed 0 and no seed may take different paths through a server: the one sent as 0 is replayed too.
@@ -104,19 +104,19 @@ def reproducible(ctx: Runner) -> None:
     """A16 in every output format: lossy ones compared by PSNR (identical bytes are not required of them)."""
     for fmt in OUTPUT_FORMATS:
         spec = valid_spec(seed=FIXED_SEED, output_format=fmt)
-        first = ctx.send(spec, label=f"{fmt}-first")
-        second = ctx.send(spec, label=f"{fmt}-second")
-        if not (first.succeeded and second.succeeded and first.result.image and second.result.image):
+        first, second = ctx.send(spec, label=f"{fmt}-first"), ctx.send(spec, label=f"{fmt}-second")
+        one, two = pictured(first), pictured(second)
+        if one is None or two is None:
             ctx.skip(
                 "ait.reproducible",
                 f"the two {fmt} requests with the same seed did not both succeed with a decodable image",
             )
             continue
-        violation = check_reproducible(AIT, first.result, second.result, int(FIXED_SEED))
+        violation = check_reproducible(AIT, one, two, int(FIXED_SEED))
         if violation:
             ctx.violate(Violation(violation.clause, f"{fmt} output: {violation.message}"), second)
         else:
-            same = first.result.image_bytes == second.result.image_bytes
+            same = one.image_bytes == two.image_bytes
             ctx.exercise(
                 "ait.reproducible", f"seed {FIXED_SEED} twice, {fmt}: {'identical bytes' if same else 'same picture'}"
             )
@@ -129,13 +129,13 @@ def seed_sensitivity(ctx: Runner) -> None:
     spec = valid_spec(output_format="png")
     first = ctx.send(spec.but(seed=FIXED_SEED), label=f"seed-{FIXED_SEED}")
     second = ctx.send(spec.but(seed=other), label=f"seed-{other}")
-    if not (first.succeeded and second.succeeded and first.result.image and second.result.image):
+    one, two, request = pictured(first), pictured(second), second.verdict.request
+    if one is None or two is None or request is None:
         ctx.skip(
             "ait.seed.sensitivity", "the two requests with different seeds did not both succeed with a decodable image"
         )
         return
-    mask = second.verdict.request.strength_mask()
-    violation = check_seed_sensitivity(AIT, first.result, second.result, mask, (int(FIXED_SEED), int(other)))
+    violation = check_seed_sensitivity(AIT, one, two, request.strength_mask(), (int(FIXED_SEED), int(other)))
     if violation:
         ctx.violate(violation, second)
     else:
