@@ -8,7 +8,7 @@ Its allowed choices, each different from the fake's or the other test servers':
 - AIThriving failures are HTTP 200 with the envelope (the provider's likely choice), auth too;
 - credentials are checked after the form is read (FastAPI parses parameters first);
 - masks are blended (values between 0 and 255 are a partial strength) and resized bicubic;
-- the fill is smooth colour blobs from the seed; JPEG quality 85, lossy WebP quality 75;
+- the fill is smooth colour blobs from the seed; PNG compress_level 1, JPEG quality 85, lossy WebP quality 75;
 - Vyro errors are JSON `{status, code, error, message}`; `Authorization: Bearer` is refused
   (401); a Vyro mask of another size is resized; no 429s.
 
@@ -32,7 +32,7 @@ from PIL import Image
 
 AIT_PATH, VYRO_PATH = "/api/edit/inpaint", "/v1/imagine/api/edits/inpaint"
 PRICE, SEED_MAX = 6, 4294967294
-SAVE = {"png": {}, "jpeg": {"quality": 85}, "webp": {"quality": 75}}
+SAVE = {"png": {"compress_level": 1}, "jpeg": {"quality": 85}, "webp": {"quality": 75}}
 
 MUTANTS = {
     # AIThriving
