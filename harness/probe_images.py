@@ -22,7 +22,7 @@ LARGE_SIZE = (1024, 683)  # the largest side a success probe may use (B4), the o
 TRANSPARENT_INDEX = 255  # the palette entry a paletted probe image marks transparent
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SAVE: dict[str, dict[str, Any]] = {
-    "png": {"format": "PNG"},
+    "png": {"format": "PNG", "compress_level": 1},  # B6: any level is a PNG; 1 keeps big probes cheap
     # 4:4:4: decoders differ in how they upsample chroma; without subsampling they agree to +-1.
     "jpeg": {"format": "JPEG", "quality": 95, "subsampling": 0},
     "webp": {"format": "WEBP", "lossless": True},
@@ -36,14 +36,15 @@ EXTENSION = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif", "bmp": "
 def patterned(size: tuple[int, int] = ROUND_SIZE, variant: int = 0) -> Image.Image:
     """RGB: gradients along x and y, plus a block pattern; ``variant`` shifts it."""
     width, height = size
-    xs = np.linspace(0, 1, width, dtype=np.float32)[None, :]
-    ys = np.linspace(0, 1, height, dtype=np.float32)[:, None]
-    red = np.broadcast_to(30 + 200 * xs, (height, width))
-    green = np.broadcast_to(220 - 180 * ys, (height, width))
-    blocks = ((np.arange(width)[None, :] // 12 + np.arange(height)[:, None] // 12 + variant) % 2).astype(np.float32)
-    blue = 60 + 150 * blocks
-    pixels = np.stack([red, green, blue], axis=-1)
-    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    xs = np.linspace(0, 1, width, dtype=np.float32)
+    ys = np.linspace(0, 1, height, dtype=np.float32)
+    blocks = (np.arange(width)[None, :] // 12 + np.arange(height)[:, None] // 12 + variant) % 2
+    pixels = np.empty((height, width, 3), dtype=np.uint8)
+    # Each channel varies along one axis only: filled by broadcasting, no full-size float arrays.
+    pixels[..., 0] = np.clip(30 + 200 * xs, 0, 255).astype(np.uint8)[None, :]
+    pixels[..., 1] = np.clip(220 - 180 * ys, 0, 255).astype(np.uint8)[:, None]
+    pixels[..., 2] = np.where(blocks == 1, 210, 60).astype(np.uint8)
+    return Image.fromarray(pixels, "RGB")
 
 
 def with_alpha(image: Image.Image, transparent: str, mode: str = "RGBA") -> Image.Image:
