@@ -20,8 +20,9 @@ from .runner import Runner
 
 MAX_SIDE_DRAWN = 160  # big enough for odd shapes, small enough to keep a run fast
 # Modes whose pixels every library converts alike (A8's grey masks likewise): judged pixel by pixel.
-# RGBA is left out: with a mask part, what colour a transparent pixel "is" is not decided.
-INPUT_MODES = ("RGB", "L", "P")
+# RGBA is left out: with a mask part, what colour a transparent pixel "is" is not decided. Palette
+# images are probed by `probes_shapes.input_modes`; drawn here each would cost a median-cut quantize.
+INPUT_MODES = ("RGB", "L")
 
 
 def _run(ctx: Runner, strategy: st.SearchStrategy, check) -> None:
