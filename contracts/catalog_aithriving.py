@@ -300,11 +300,21 @@ CLAUSES: list[Clause] = [
         "robust.malformed",
         MUST,
         (
-            "Truncated multipart, a 0x0 or decompression-bomb image, non-UTF-8 text or a huge prompt never yield a 5xx, "
-            "a hang or a charge; no other input (an unknown field, an odd mask) yields a 5xx or a hang either."
+            "Truncated multipart, a 0x0 or decompression-bomb image or a huge prompt never yield a 5xx or a hang, "
+            "and a refused input is never charged; no other input (an unknown field, an odd mask, text that is not "
+            "UTF-8) yields a 5xx or a hang either."
         ),
         decision="B1",
         sides=BOTH_SIDES,
+    ),
+    _c(
+        "text.non_utf8",
+        MAY,
+        (
+            "A text field that is not valid UTF-8 (and names no other charset) may be refused (a failure, not "
+            "charged) or served as the server decoded it (a success, charged like any success)."
+        ),
+        decision="B1",
     ),
     _c(
         "limits.size", MAY, "Uploads over a size limit may be refused with 413 and the failure envelope.", decision="B2"

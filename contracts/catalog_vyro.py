@@ -203,11 +203,18 @@ CLAUSES: list[Clause] = [
         "robust.malformed",
         MUST,
         (
-            "Truncated multipart, a 0x0 or decompression-bomb image, non-UTF-8 text or a huge prompt never yield a 5xx "
-            "or a hang; nor does any other input (an unknown field, an odd mask, another auth header)."
+            "Truncated multipart, a 0x0 or decompression-bomb image or a huge prompt never yield a 5xx or a hang; "
+            "nor does any other input (an unknown field, an odd mask, another auth header, text that is not UTF-8)."
         ),
         decision="B1",
         sides=BOTH_SIDES,
+    ),
+    _c(
+        "text.non_utf8",
+        MAY,
+        "A text field that is not valid UTF-8 (and names no other charset) may be refused with a 4xx or served as "
+        "the server decoded it.",
+        decision="B1",
     ),
     _c("limits.size", MAY, "Uploads over a size limit may be refused with 413.", decision="B2"),
     _c(

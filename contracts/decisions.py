@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .clauses import Api
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -28,9 +26,6 @@ class Decision:
         """The id of this row's heading in docs/decisions.md and in the HTML report."""
         return f"decision-{self.id.lower()}"
 
-
-# Which API a row's prefix belongs to (B rows bind both).
-SCOPES = {"A": (Api.AITHRIVING,), "V": (Api.VYRO,), "B": (Api.AITHRIVING, Api.VYRO)}
 
 DECISIONS: tuple[Decision, ...] = (
     # -- AIThriving -----------------------------------------------------------------------

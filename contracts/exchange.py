@@ -7,8 +7,8 @@ one function whichever door the bytes came through.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 REDACTED = "[redacted]"
@@ -16,6 +16,9 @@ REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset(
     {"authorization", "bearer", "proxy-authorization", "x-admin-token", "cookie", "set-cookie", "x-api-key"}
 )
+# What each door hands over: a mapping, or (name, value) pairs, as text or (ASGI, raw
+# HTTP, requests) as latin-1 bytes.
+HeaderItems = Mapping[str, str | bytes] | Iterable[tuple[str | bytes, str | bytes]]
 
 
 class Headers(Mapping[str, str]):
@@ -23,7 +26,7 @@ class Headers(Mapping[str, str]):
 
     __slots__ = ("_items",)
 
-    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> None:
+    def __init__(self, items: HeaderItems | None = None) -> None:
         merged: dict[str, str] = {}
         pairs = items.items() if isinstance(items, Mapping) else (items or ())
         for name, value in pairs:
@@ -38,7 +41,7 @@ class Headers(Mapping[str, str]):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._items
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._items)
 
     def __len__(self) -> int:
@@ -67,32 +70,40 @@ def redact_secret(value: str) -> str:
     return f"{scheme + ' ' if scheme else ''}{REDACTED}{' ' + hint if hint else ''}"
 
 
-@dataclass(frozen=True)
+def _as_headers(items: HeaderItems | None) -> Headers:
+    return items if isinstance(items, Headers) else Headers(items)
+
+
+# init=False: the constructor takes headers in any form a door has them (HeaderItems) and
+# stores them as Headers, which a generated __init__ could not state to a type checker.
+@dataclass(frozen=True, init=False)
 class HttpRequest:
     method: str
     url: str
-    headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
+    headers: Headers
+    body: bytes
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.headers, Headers):
-            object.__setattr__(self, "headers", Headers(self.headers))
-        object.__setattr__(self, "method", self.method.upper())
+    def __init__(self, method: str, url: str, headers: HeaderItems | None = None, body: bytes = b"") -> None:
+        object.__setattr__(self, "method", method.upper())
+        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "headers", _as_headers(headers))
+        object.__setattr__(self, "body", body)
 
     @property
     def path(self) -> str:
         return urlsplit(self.url).path or "/"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class HttpResponse:
     status: int
-    headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
+    headers: Headers
+    body: bytes
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.headers, Headers):
-            object.__setattr__(self, "headers", Headers(self.headers))
+    def __init__(self, status: int, headers: HeaderItems | None = None, body: bytes = b"") -> None:
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "headers", _as_headers(headers))
+        object.__setattr__(self, "body", body)
 
     def excerpt(self, limit: int = 300) -> str:
         """The body as evidence: text when it is text, a byte count otherwise."""

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+if TYPE_CHECKING:  # a TypedDict the library declares for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 # python-multipart logs each malformed byte it meets; the FormError below says it once.
 logging.getLogger("python_multipart").setLevel(logging.ERROR)
@@ -106,7 +110,7 @@ def parse_form(content_type: str, body: bytes, *, max_parts: int = 64) -> Form:
             )
         )
 
-    callbacks = {
+    callbacks: MultipartCallbacks = {
         "on_part_begin": on_part_begin,
         "on_header_field": on_header_field,
         "on_header_value": on_header_value,

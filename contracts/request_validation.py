@@ -71,6 +71,8 @@ class InpaintRequest:
     model_version: str | None = None
     extra_fields: list[str] = field(default_factory=list)
     filenames: dict[str, str | None] = field(default_factory=dict)  # file part -> filename sent
+    # Known fields sent twice with different contents: B6 leaves free which one a server reads.
+    duplicated: list[str] = field(default_factory=list)
 
     @property
     def response_format(self) -> str:
@@ -85,8 +87,11 @@ class InpaintRequest:
 
 @dataclass
 class RequestVerdict:
-    request: InpaintRequest | None
+    request: InpaintRequest  # always there; parts that could not be read are None in it
     violations: list[Violation] = field(default_factory=list)
+    # The client clauses this request was judged on (held or broken): a clause about seeds
+    # only when a seed was sent. check-client passes a clause only where some request exercised it.
+    checked: set[str] = field(default_factory=set)
 
     @property
     def refused(self) -> list[Violation]:
@@ -102,6 +107,11 @@ class RequestVerdict:
 
     def clause_ids(self) -> list[str]:
         return [v.clause for v in self.violations]
+
+    @property
+    def ambiguous(self) -> bool:
+        """Whether a field came twice with different contents, so either answer may be right (B6)."""
+        return bool(self.request is not None and self.request.duplicated)
 
 
 def validate_request(api: Api | str, http: HttpRequest) -> RequestVerdict:
@@ -125,27 +135,83 @@ def validate_request(api: Api | str, http: HttpRequest) -> RequestVerdict:
         )
     request = InpaintRequest(api=api, credential=credential(api, http.headers))
     found += _auth_violations(api, http, request)
+    checked = {f"{p}.transport.post", f"{p}.auth.missing", f"{p}.limits.size"}
+    if request.credential is not None:
+        checked.add(f"{p}.auth.header")
     if len(http.body) > MAX_UPLOAD_BYTES:
         found.append(
             Violation(f"{p}.limits.size", f"body is {len(http.body)} bytes, over the {MAX_UPLOAD_BYTES}-byte limit")
         )
-        return RequestVerdict(request, found)
+        return RequestVerdict(request, found, checked)
+    checked |= {f"{p}.transport.multipart", f"{p}.robust.malformed"}
     try:
         form = parse_form(http.headers.get("content-type", ""), http.body)
     except FormError as exc:
         clause = "transport.multipart" if exc.kind in _FORM_HINTS else "robust.malformed"
         found.append(Violation(f"{p}.{clause}", f"{exc}; {_FORM_HINTS.get(exc.kind, _MALFORMED_HINT)}"))
-        return RequestVerdict(request, found)
+        return RequestVerdict(request, found, checked)
 
-    found += _text_fields(api, form, request)
-    found += _image_fields(api, form, request)
-    if api is Api.AITHRIVING:
-        found += _aithriving_options(form, request)
-    else:
-        found += _vyro_options(form, request)
+    fields = _form_fields(api, form, request)
+    request.duplicated = _duplicated(api, form)
+    if request.duplicated:
+        # B6: which copy of a field a server reads (or whether it refuses both) is free. A request
+        # both readings must refuse is refused (for the first reading's reasons); otherwise only
+        # what both readings break is broken.
+        last = _form_fields(api, Form(list(reversed(form.parts))), InpaintRequest(api, request.credential))
+        if not (_must_refuse(fields) and _must_refuse(last)):
+            both = {v.clause for v in last}
+            fields = [v for v in fields if v.clause in both]
+    found += fields
+    checked |= _exercised(api, form, request)
     request.extra_fields = [name for name in form.names() if name not in KNOWN_FIELDS[api]]
     request.filenames = {p.name: p.filename for p in form.parts if p.name in ("image", "mask")}
-    return RequestVerdict(request, found)
+    return RequestVerdict(request, found, checked)
+
+
+def _form_fields(api: Api, form: Form, request: InpaintRequest) -> list[Violation]:
+    """What the parts of one reading of the form break; fills ``request`` from them."""
+    found = _text_fields(api, form, request) + _image_fields(api, form, request)
+    return found + (_aithriving_options(form, request) if api is Api.AITHRIVING else _vyro_options(form, request))
+
+
+def _must_refuse(found: list[Violation]) -> bool:
+    return any(v.refuse and v.level is not Level.MAY for v in found)
+
+
+def _duplicated(api: Api, form: Form) -> list[str]:
+    """Known fields sent more than once with different contents (B6: a server may read either, or refuse)."""
+    return [
+        name
+        for name in form.names()
+        if name in KNOWN_FIELDS[api] and len({part.data for part in form.parts if part.name == name}) > 1
+    ]
+
+
+def _exercised(api: Api, form: Form, request: InpaintRequest) -> set[str]:
+    """The client clauses the parts of this form were judged on (a seed clause only when a seed was sent)."""
+    p = api.prefix
+    present = set(form.names())
+    found = {f"{p}.prompt.required", f"{p}.image.required"}
+    if "prompt" in present:
+        found.add(f"{p}.limits.dimensions")
+        if api is Api.AITHRIVING:
+            found.add("ait.prompt.blank")
+    if present & {"prompt", "negative_prompt", "seed", "output_format", "model_version"}:
+        found.add(f"{p}.text.non_utf8")
+    if "image" in present:
+        found |= {f"{p}.image.formats", f"{p}.image.invalid", f"{p}.limits.dimensions"}
+    if api is Api.AITHRIVING:
+        if "mask" in present:
+            found.add("ait.mask.format")
+        elif request.image is not None:
+            found.add("ait.mask.absent")
+        found |= {"ait.seed.range", "ait.seed.integer"} if "seed" in present else set()
+        found |= {"ait.output_format.enum"} if "output_format" in present else set()
+    else:
+        found.add("vyro.mask.required")
+        found |= {"vyro.mask.formats", "vyro.mask.invalid"} if "mask" in present else set()
+        found |= {"vyro.model_version.unknown"} if "model_version" in present else set()
+    return found
 
 
 def _auth_violations(api: Api, http: HttpRequest, request: InpaintRequest) -> list[Violation]:
@@ -191,10 +257,13 @@ def _text(api: Api, form: Form, name: str) -> tuple[str | None, list[Violation]]
     try:
         return part.data.decode(charset), []
     except UnicodeDecodeError as exc:
-        return None, [
+        # B1: a server may refuse it or serve it as it decoded it; stock multipart parsers
+        # (Starlette, FastAPI) fall back to latin-1, so that is the value judged from here on.
+        return part.data.decode("latin-1"), [
             Violation(
-                f"{api.prefix}.robust.malformed",
-                f"`{name}` is not valid {charset.upper()} ({exc.reason} at byte {exc.start}): send text as UTF-8",
+                f"{api.prefix}.text.non_utf8",
+                f"`{name}` is not valid {charset.upper()} ({exc.reason} at byte {exc.start}): send text as UTF-8 "
+                "(a server may refuse it, or serve it as it decodes it)",
             )
         ]
 

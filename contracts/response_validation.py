@@ -3,15 +3,17 @@
 Each check is a small named function over one context; `validate_response` runs
 them in order. The harness judges servers with it, the proxy judges live traffic,
 the fake's own tests judge the fake: one set of rules for all three.
+
+Every check says which clauses it evaluated (`ResponseVerdict.checked`, held or
+broken) and which it could not judge from this answer and why (`unjudged`): a
+caller passes a clause only where a check of it ran and held.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import json
-import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -19,9 +21,8 @@ from PIL import Image
 from .catalog import clause as catalog_clause
 from .clauses import Api, Level
 from .exchange import HttpResponse
-from .images import ImageDecodeError, decode_image, describe_bytes, region_psnr, sniff_format, to_rgb
 from .request_validation import RequestVerdict
-from .rules import KEPT_PSNR_DB, OUTPUT_FORMATS, RANDOM_SEED_MIN, SEED_MAX, kept_and_repainted
+from .response_content import check_image, check_pixels, check_seed, pixel_clauses
 from .violations import Violation
 
 # Answers a server may give to any request (B2, B5) that say "not now", not "wrong".
@@ -29,7 +30,13 @@ REFUSAL_STATUSES = {Api.AITHRIVING: {413, 429}, Api.VYRO: {402, 413, 429}}
 _ANY_4XX = frozenset(range(400, 500))
 # V4/V5/V2 name the status for these caller errors; other Vyro caller errors are any 4xx (V8).
 _VYRO_FAILURE_STATUS = {"vyro.auth.missing": {401}, "vyro.auth.invalid": {401}, "vyro.limits.size": {400, 413}}
-_VYRO_ANY_4XX = {"vyro.robust.malformed", "vyro.limits.dimensions", "vyro.transport.multipart", "vyro.transport.post"}
+_VYRO_ANY_4XX = {
+    "vyro.robust.malformed",
+    "vyro.limits.dimensions",
+    "vyro.transport.multipart",
+    "vyro.transport.post",
+    "vyro.text.non_utf8",
+}
 
 
 class Outcome(str, enum.Enum):
@@ -41,11 +48,17 @@ class Outcome(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Expectation:
-    """What a correct server answers. A failure expectation carries the request's violations."""
+    """What a correct server answers, and what the exchange is about.
+
+    ``because``: the request's violations; a FAILURE expectation must be refused for
+    them, an ANY expectation may be (MAY clauses: a limit, non-UTF-8 text).
+    ``clauses``: the clauses a probe is about (its focus): a success probe's clauses
+    fail on a wrong answer; on a refusal they are judged like the floor (no 5xx).
+    """
 
     outcome: Outcome
     because: tuple[Violation, ...] = ()
-    clauses: tuple[str, ...] = ()  # a success probe's clauses: a wrong answer fails these
+    clauses: tuple[str, ...] = ()
 
     @classmethod
     def success(cls, *clauses: str) -> Expectation:
@@ -56,10 +69,13 @@ class Expectation:
         return cls(Outcome.FAILURE, because=because)
 
     @classmethod
-    def from_request(cls, verdict: RequestVerdict) -> Expectation:
-        # B2/B4 let a server serve what it MAY refuse (a long prompt, a big upload).
-        refused = [v for v in verdict.refused if v.level is not Level.MAY]
-        return cls.failure(*refused) if refused else cls(Outcome.ANY)
+    def from_request(cls, verdict: RequestVerdict, *clauses: str) -> Expectation:
+        """FAILURE when the request breaks a MUST or SHOULD a server refuses for; otherwise
+        ANY, carrying the MAY clauses a server may refuse it for (B2, B4, B1's non-UTF-8 text)."""
+        refused = tuple(v for v in verdict.refused if v.level is not Level.MAY)
+        if refused:
+            return cls(Outcome.FAILURE, because=refused, clauses=clauses)
+        return cls(Outcome.ANY, because=tuple(verdict.refused), clauses=clauses)
 
 
 def allowed_failure_statuses(api: Api, because: tuple[Violation, ...]) -> frozenset[int]:
@@ -82,10 +98,17 @@ class ResponseVerdict:
     observations: dict = field(default_factory=dict)
     image_bytes: bytes | None = None
     image: Image.Image | None = None
+    checked: set[str] = field(default_factory=set)  # every clause a check evaluated here, held or broken
+    pictured: set[str] = field(default_factory=set)  # of those, the ones judged on the output's pixels
+    unjudged: dict[str, str] = field(default_factory=dict)  # clause -> why this answer could not judge it
 
     @property
     def seed(self) -> int | None:
         return self.observations.get("seed")
+
+    def held(self) -> set[str]:
+        """The clauses a check evaluated and found kept."""
+        return self.checked - {v.clause for v in self.violations}
 
 
 @dataclass
@@ -95,10 +118,21 @@ class _Context:
     response: HttpResponse
     expect: Expectation
     result: ResponseVerdict
+    quote: Callable[[str], str]  # server text passes through it before it is quoted (B3)
     body: object = None
 
     def fail(self, clause: str, message: str) -> None:
         self.result.violations.append(Violation(clause, message))
+        self.result.checked.add(clause)
+
+    def check(self, *clauses: str) -> None:
+        self.result.checked.update(clauses)
+
+    def cannot_judge(self, clause: str, why: str) -> None:
+        self.result.unjudged.setdefault(clause, why)
+
+    def excerpt(self, limit: int) -> str:
+        return self.quote(self.response.excerpt(limit))
 
     @property
     def p(self) -> str:
@@ -106,21 +140,45 @@ class _Context:
 
 
 def validate_response(
-    api: Api | str, request: RequestVerdict, response: HttpResponse, expect: Expectation | None = None
+    api: Api | str,
+    request: RequestVerdict,
+    response: HttpResponse,
+    expect: Expectation | None = None,
+    *,
+    quote: Callable[[str], str] = str,
 ) -> ResponseVerdict:
-    """Every server clause this answer breaks, what was observed, and the decoded image."""
+    """Every server clause this answer breaks, every one it was judged on, and the decoded image.
+
+    ``quote`` is applied to text the server wrote (its message, a body excerpt) before it
+    is kept in an observation or a violation: the harness removes keys a server echoes.
+    """
     api = Api.parse(api)
     expect = expect or Expectation.from_request(request)
-    ctx = _Context(api, request, response, expect, ResponseVerdict(Outcome.ANY))
+    ctx = _Context(api, request, response, expect, ResponseVerdict(Outcome.ANY), quote)
     ctx.result.observations.update(status=response.status, content_type=response.headers.get("content-type"))
     classify = _classify_aithriving if api is Api.AITHRIVING else _classify_vyro
     classify(ctx)
-    if ctx.result.outcome is not Outcome.REFUSED:
-        check_outcome(ctx)
     if ctx.result.outcome is Outcome.SUCCESS:
         for check in (check_image, check_seed, check_pixels):
             check(ctx)
+    if ctx.result.outcome is Outcome.REFUSED:
+        for clause_id in (*expect.clauses, *(v.clause for v in expect.because)):
+            ctx.cannot_judge(clause_id, f"the server refused the probe with HTTP {response.status}")
+    else:
+        check_outcome(ctx)
+    for clause_id in ctx.result.checked:
+        ctx.result.unjudged.pop(clause_id, None)
     return ctx.result
+
+
+def _refusal(ctx: _Context, status: int) -> None:
+    """B2/B5: a 413, 429 (or Vyro's 402) may come at any time; a 429 should say when to retry."""
+    ctx.result.outcome = Outcome.REFUSED
+    ctx.check(f"{ctx.p}.limits.size" if status == 413 else f"{ctx.p}.rate.limit")
+    if status == 429:
+        ctx.check(f"{ctx.p}.rate.retry_after")
+        if "retry-after" not in ctx.response.headers:
+            ctx.fail(f"{ctx.p}.rate.retry_after", "429 without a Retry-After header")
 
 
 def _classify_aithriving(ctx: _Context) -> None:
@@ -131,91 +189,131 @@ def _classify_aithriving(ctx: _Context) -> None:
     except (ValueError, UnicodeDecodeError):
         body = None
     ctx.body = body
+    ctx.check("ait.envelope.json")
     if not isinstance(body, dict) or not {"code", "message", "data"} <= body.keys():
         ctx.fail(
             "ait.envelope.json",
-            f"expected a JSON object with code, message and data, got HTTP {status}: {res.excerpt(120)}",
+            f"expected a JSON object with code, message and data, got HTTP {status}: {ctx.excerpt(120)}",
         )
-        ctx.result.outcome = (
-            Outcome.REFUSED
-            if status in REFUSAL_STATUSES[ctx.api]
-            else (Outcome.FAILURE if status != 200 else Outcome.ANY)
-        )
+        if status in REFUSAL_STATUSES[ctx.api]:
+            _refusal(ctx, status)
+        else:
+            ctx.result.outcome = Outcome.FAILURE if status != 200 else Outcome.ANY
         return
     code, message = body["code"], body["message"]
-    ctx.result.observations.update(code=code, message=message)
+    shown = ctx.quote(message) if isinstance(message, str) else message
+    ctx.result.observations.update(code=code, message=shown)
     if not isinstance(code, int) or isinstance(code, bool) or not isinstance(message, str):
-        ctx.fail("ait.envelope.json", f"expected code an int and message a str, got code={code!r}, message={message!r}")
+        ctx.fail("ait.envelope.json", f"expected code an int and message a str, got code={code!r}, message={shown!r}")
     if status in REFUSAL_STATUSES[ctx.api]:
-        ctx.result.outcome = Outcome.REFUSED
-        if status == 429 and "retry-after" not in res.headers:
-            ctx.fail("ait.rate.retry_after", "429 without a Retry-After header")
+        _refusal(ctx, status)
         return
     if code == 0:
         ctx.result.outcome = Outcome.SUCCESS
+        ctx.check("ait.success.status", "ait.success.code")
         if status != 200:
             ctx.fail("ait.success.status", f"expected HTTP 200 with code 0, got HTTP {status}")
         if message != "success":
-            ctx.fail("ait.success.code", f"expected message 'success' with code 0, got {message!r}")
+            ctx.fail("ait.success.code", f"expected message 'success' with code 0, got {shown!r}")
         return
     ctx.result.outcome = Outcome.FAILURE
+    ctx.check("ait.failure.envelope")
     if code != -1:
         ctx.fail("ait.failure.envelope", f"code {code!r} is neither 0 (success) nor -1 (failure)")
     if not isinstance(message, str) or not message.strip():
-        ctx.fail("ait.failure.envelope", f"a failure needs a non-empty message, got {message!r}")
+        ctx.fail("ait.failure.envelope", f"a failure needs a non-empty message, got {shown!r}")
     # A 5xx is the server's own failure (an engine crash may be one); check_outcome flags it
     # when the request was a caller error (ait.failure.not_5xx).
-    if status < 500 and status != 200 and status not in _ANY_4XX:
-        ctx.fail("ait.failure.status", f"a failure came with HTTP {status}: expected 200 or a 4xx")
+    if status < 500:
+        ctx.check("ait.failure.status")
+        if status != 200 and status not in _ANY_4XX:
+            ctx.fail("ait.failure.status", f"a failure came with HTTP {status}: expected 200 or a 4xx")
 
 
 def _classify_vyro(ctx: _Context) -> None:
+    """V3/V8: any 2xx is a success (V3 names 200: another 2xx fails vyro.success.status)."""
     status = ctx.response.status
     if status in REFUSAL_STATUSES[ctx.api]:
-        ctx.result.outcome = Outcome.REFUSED
-        if status == 429 and "retry-after" not in ctx.response.headers:
-            ctx.fail("vyro.rate.retry_after", "429 without a Retry-After header")
+        _refusal(ctx, status)
         return
-    # Any 2xx is the server saying "success"; V3 names 200, so another 2xx (201, 202) is a
-    # success with the wrong status, judged like AIThriving's code 0 with HTTP != 200.
-    ctx.result.outcome = Outcome.SUCCESS if 200 <= status < 300 else Outcome.FAILURE
-    ctx.result.observations["message"] = ctx.response.excerpt(200) if ctx.result.outcome is Outcome.FAILURE else None
-    if ctx.result.outcome is Outcome.SUCCESS and status != 200:
-        ctx.fail("vyro.success.status", f"expected HTTP 200 for a success, got HTTP {status}")
+    if 200 <= status < 300:
+        ctx.result.outcome = Outcome.SUCCESS
+        ctx.check("vyro.success.status")
+        if status != 200:
+            ctx.fail("vyro.success.status", f"expected HTTP 200 for a success, got HTTP {status}")
+        return
+    ctx.result.outcome = Outcome.FAILURE
+    ctx.result.observations["message"] = ctx.excerpt(200)
+    ctx.check("vyro.errors.body")  # V8: any body; it is shown, never judged
 
 
 def check_outcome(ctx: _Context) -> None:
     """The answer's kind matches the request: failures for broken requests, success otherwise."""
-    res, status, outcome = ctx.result, ctx.response.status, ctx.expect.outcome
+    res, status, expect = ctx.result, ctx.response.status, ctx.expect
     got = f"HTTP {status}" + (f" {res.observations.get('message')!r}" if res.outcome is Outcome.FAILURE else "")
-    if outcome is Outcome.FAILURE:
-        allowed = allowed_failure_statuses(ctx.api, ctx.expect.because)
-        for cause in ctx.expect.because:
+    caller_error = "ait.failure.not_5xx" if ctx.api is Api.AITHRIVING else "vyro.errors.4xx"
+    if expect.outcome is Outcome.FAILURE:
+        allowed = allowed_failure_statuses(ctx.api, expect.because)
+        for cause in expect.because:
+            ctx.check(cause.clause)
             if res.outcome is Outcome.SUCCESS:
                 ctx.fail(cause.clause, f"{cause.message}: expected a failure, got a success ({got})")
             elif ctx.api is Api.VYRO and status not in allowed:
                 ctx.fail(cause.clause, f"{cause.message}: expected HTTP {_statuses(allowed)}, got {got}")
             elif status >= 500:
                 ctx.fail(cause.clause, f"{cause.message}: expected a caller error, got {got}")
+        floor = (*expect.clauses, *([caller_error] if res.outcome is not Outcome.SUCCESS else []))
+        _floor(ctx, floor, f"a caller error was answered with a server error: expected a 4xx, got {got}")
+        auth_causes = {"ait.auth.missing", "ait.auth.invalid"} & {c.clause for c in expect.because}
+        if auth_causes:
+            ctx.check("ait.auth.status")
+            if status != 200 and status not in _ANY_4XX:
+                ctx.fail("ait.auth.status", f"an auth failure came with HTTP {status}: expected 200 or a 4xx (401)")
+    elif expect.outcome is Outcome.ANY:
+        # Either answer is allowed (a MAY refusal, a free choice), but never a server error (B1).
+        judged = (*expect.clauses, *(v.clause for v in expect.because))
+        if res.outcome is Outcome.SUCCESS:
+            _focus_of_success(ctx, judged)
+            return
+        refused_as_caller_error = res.outcome is Outcome.FAILURE and status < 500
+        _floor(
+            ctx,
+            (*judged, *([caller_error] if refused_as_caller_error else [])),
+            f"expected a success or a caller error, got {got}",
+        )
         if status >= 500:
-            ctx.fail(
-                "ait.failure.not_5xx" if ctx.api is Api.AITHRIVING else "vyro.errors.4xx",
-                f"a caller error was answered with HTTP {status}",
-            )
-        auth_causes = {"ait.auth.missing", "ait.auth.invalid"} & {c.clause for c in ctx.expect.because}
-        if auth_causes and status != 200 and status not in _ANY_4XX:
-            ctx.fail("ait.auth.status", f"an auth failure came with HTTP {status}: expected 200 or a 4xx (401)")
-    elif outcome is Outcome.ANY and status >= 500:
-        # Either answer is allowed, but never a server error (B1).
-        for clause in ctx.expect.clauses:
-            ctx.fail(clause, f"expected a success or a caller error, got {got}")
-        _server_error_floor(ctx, ctx.expect.clauses, got)
-    elif outcome is Outcome.SUCCESS and res.outcome is not Outcome.SUCCESS:
-        focus = ctx.expect.clauses or (f"{ctx.p}.transport.post",)
-        for clause in focus:
-            ctx.fail(clause, f"expected a success, got {got}")
+            _server_error_floor(ctx, judged, got)
+    elif res.outcome is Outcome.SUCCESS:
+        _focus_of_success(ctx, expect.clauses)
+    else:
+        focus = expect.clauses or (f"{ctx.p}.transport.post",)
+        for clause_id in focus:
+            ctx.fail(clause_id, f"expected a success, got {got}")
         if status >= 500:
             _server_error_floor(ctx, focus, got)
+
+
+def _floor(ctx: _Context, clauses: tuple[str, ...], message: str) -> None:
+    """Clauses judged here only on the answer not being a server error (B1): ``message`` when it is."""
+    for clause_id in clauses:
+        if ctx.response.status >= 500:
+            ctx.fail(clause_id, message)
+        else:
+            ctx.check(clause_id)
+
+
+def _focus_of_success(ctx: _Context, clauses: tuple[str, ...]) -> None:
+    """A success shows what the probe was about once its image decoded; clauses about the
+    output's pixels are judged by check_pixels alone."""
+    pixels = pixel_clauses(ctx.api)
+    for clause_id in clauses:
+        if clause_id in pixels:
+            if clause_id not in ctx.result.checked:
+                ctx.cannot_judge(clause_id, "the answer's pixels were not judged")
+        elif ctx.result.image is None:
+            ctx.cannot_judge(clause_id, "the success's image did not decode, so it showed nothing about it")
+        else:
+            ctx.check(clause_id)
 
 
 def server_error_floor(api: Api, focus: tuple[str, ...] | list[str]) -> str | None:
@@ -231,134 +329,6 @@ def _server_error_floor(ctx: _Context, focus: tuple[str, ...], got: str) -> None
     floor = server_error_floor(ctx.api, focus)
     if floor is not None:
         ctx.fail(floor, f"no input may be answered with a server error (B1), got {got}")
-
-
-def check_image(ctx: _Context) -> None:
-    """A4/A10/A11, V3: the image is there, in the right format, at the input's size."""
-    request = ctx.verdict.request
-    wanted = request.response_format if request else "png"
-    if ctx.api is Api.AITHRIVING:
-        data = ctx.body.get("data") if isinstance(ctx.body, dict) else None
-        if not isinstance(data, dict) or not isinstance(data.get("image"), str):
-            shape = "a bare string" if isinstance(data, str) else type(data).__name__
-            ctx.fail("ait.success.data", f'expected data {{"image": <base64>, "seed": <int>}}, got {shape}')
-            return
-        raw = _decode_base64(ctx, data["image"])
-        if raw is None:
-            return
-        format_clause = (
-            "ait.output_format.honoured" if request and request.output_format else "ait.output_format.default"
-        )
-        decode_clause = "ait.success.image"
-    else:
-        raw = ctx.response.body
-        media = ctx.response.headers.media_type()
-        if media != "image/png":
-            ctx.fail("vyro.success.content_type", f"expected Content-Type image/png, got {media or 'none'}")
-        format_clause = decode_clause = "vyro.success.png"
-    fmt = sniff_format(raw)
-    ctx.result.observations["format"] = fmt
-    ctx.result.image_bytes = raw
-    if fmt != wanted:
-        ctx.fail(format_clause, f"expected {wanted.upper()} bytes, got {describe_bytes(raw)}")
-    try:
-        image = decode_image(raw, frozenset(OUTPUT_FORMATS))
-    except ImageDecodeError as exc:
-        ctx.fail(decode_clause, f"the output image does not decode: {exc}")
-        return
-    ctx.result.image = image
-    ctx.result.observations["size"] = list(image.size)
-    if request is not None and request.image is not None and image.size != request.image.size:
-        (w, h), (iw, ih) = image.size, request.image.size
-        ctx.fail(f"{ctx.p}.output.size", f"output is {w}x{h}, expected the input's {iw}x{ih}")
-
-
-def check_seed(ctx: _Context) -> None:
-    """A14/A15: a given seed is echoed; a random one is reported and replayable."""
-    if ctx.api is not Api.AITHRIVING or not isinstance(ctx.body, dict) or not isinstance(ctx.body.get("data"), dict):
-        return
-    seed = ctx.body["data"].get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        ctx.fail("ait.success.data", f"expected data.seed an int, got {seed!r}")
-        return
-    ctx.result.observations["seed"] = seed
-    sent = ctx.verdict.request.seed if ctx.verdict.request else None
-    if not sent and any(v.clause in ("ait.seed.range", "ait.seed.integer") for v in ctx.verdict.violations):
-        return  # a seed sent out of range or not an integer is not a random seed: seed.range judges the answer
-    if sent:
-        if seed != sent:
-            ctx.fail("ait.seed.echo", f"sent seed {sent}, data.seed is {seed}")
-    elif not RANDOM_SEED_MIN <= seed <= SEED_MAX:
-        ctx.fail(
-            "ait.seed.random_range",
-            f"random seed {seed} is outside [{RANDOM_SEED_MIN}, {SEED_MAX}]: it cannot be replayed",
-        )
-
-
-def check_pixels(ctx: _Context) -> None:
-    """A8/A12, V7: kept pixels are kept, repainted ones are not (lossless output only)."""
-    request, image = ctx.verdict.request, ctx.result.image
-    if request is None or request.image is None or image is None or image.size != request.image.size:
-        return
-    if ctx.result.observations.get("format") != "png":
-        return  # lossy formats are not judged pixel by pixel (A12)
-    mask = request.strength_mask()
-    if mask is None:
-        return
-    resized = request.mask is not None and request.mask.size != request.image.size
-    kept, repainted = kept_and_repainted(mask, margin=2 if resized else 0)
-    original = to_rgb(request.image)
-    kept_db = region_psnr(original, image, kept) if kept.any() else None
-    repaint_db = region_psnr(original, image, repainted) if repainted.any() else None
-    ctx.result.observations.update(psnr_kept=_db(kept_db), psnr_repainted=_db(repaint_db))
-    if kept_db is not None and kept_db < KEPT_PSNR_DB:
-        ctx.fail(
-            f"{ctx.p}.kept_pixels",
-            f"kept pixels changed: PSNR {kept_db:.1f} dB where the mask is 0, expected >= {KEPT_PSNR_DB:.0f} dB",
-        )
-    if kept_db is not None and repaint_db is not None and not kept_db > repaint_db:
-        ctx.fail(
-            f"{ctx.p}.mask.meaning",
-            f"the region the mask keeps (PSNR {_db(kept_db)} dB) is not closer to the input than the region it repaints "
-            f"(PSNR {_db(repaint_db)} dB): mask read inverted or ignored?",
-        )
-
-
-def _decode_base64(ctx: _Context, text: str) -> bytes | None:
-    """A4/A20: strict RFC 4648 base64; line breaks are only a SHOULD failure (the documented client decodes them)."""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        strict_error = exc
-    if "".join(text.split()) != text and not text.lstrip().lower().startswith("data:"):
-        try:
-            raw = base64.b64decode("".join(text.split()), validate=True)
-        except (binascii.Error, ValueError):
-            raw = None
-        if raw is not None:
-            ctx.fail(
-                "ait.success.base64",
-                "data.image has line breaks or spaces inside its base64: RFC 4648 base64 has none "
-                "unless a specification asks for them (Python's b64decode and atob accept them)",
-            )
-            return raw
-    ctx.fail("ait.success.image", f"data.image is not valid base64: {strict_error}{_base64_hint(text)}")
-    return None
-
-
-def _base64_hint(text: str) -> str:
-    """Why strict base64 refused it, where a common mistake explains it."""
-    if text.lstrip().lower().startswith("data:"):
-        return " (a data: URL; the document returns the bare base64 of the image)"
-    if any(ch in text for ch in "\r\n\t "):
-        return " (it has line breaks or spaces: RFC 4648 base64 has none unless the document asks for them, and it does not)"
-    return ""
-
-
-def _db(value: float | None) -> float | str | None:
-    if value is None:
-        return None
-    return "inf" if math.isinf(value) else round(value, 2)
 
 
 def _statuses(allowed: frozenset[int]) -> str:

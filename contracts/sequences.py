@@ -66,6 +66,22 @@ def check_random_seeds(seeds: list[int]) -> list[Violation]:
     return found
 
 
+# Clauses whose own statement says the request they refuse is not charged (A2, A13, A17, B1, B5):
+# a charged failure of such a request breaks them as well as ait.credits.failure.
+UNCHARGED_WHEN_REFUSED = frozenset(
+    {
+        "ait.auth.missing",
+        "ait.auth.invalid",
+        "ait.seed.range",
+        "ait.seed.integer",
+        "ait.credits.insufficient",
+        "ait.robust.malformed",
+        "ait.text.non_utf8",
+        "ait.rate.limit",
+    }
+)
+
+
 def expected_charge(succeeded: bool) -> int:
     """A17: what one AIThriving request costs."""
     return CREDITS_PER_SUCCESS if succeeded else 0

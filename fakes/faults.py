@@ -68,7 +68,7 @@ class Fault:
     seconds: float | None = None
     id: int = 0
     fired: int = 0
-    _rng: random.Random = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    _rng: random.Random = field(init=False, repr=False, compare=False)  # seeded in __post_init__
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -80,10 +80,6 @@ class Fault:
         if self.count is not None and self.count < 1:
             raise ValueError(f"count must be >= 1 or omitted, got {self.count}")
         self._rng = random.Random(self.seed)
-
-    @property
-    def is_deviation(self) -> bool:
-        return self.kind in DEVIATIONS
 
     def to_dict(self) -> dict:
         data = asdict(self)

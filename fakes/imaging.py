@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zlib
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -11,7 +12,7 @@ from PIL import Image
 from inpaint_conformance.contracts.images import to_rgb
 
 # B6 leaves encoder settings free; these favour speed where the bytes do not matter.
-_SAVE_OPTIONS = {
+_SAVE_OPTIONS: dict[str, dict[str, Any]] = {  # keyword arguments of Image.save
     "png": {"format": "PNG", "compress_level": 1},
     "jpeg": {"format": "JPEG", "quality": 90},
     "webp": {"format": "WEBP", "quality": 80, "method": 0},

@@ -20,7 +20,6 @@ class Journal:
         self._entries: deque[dict] = deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._listeners: list = []
 
     @property
     def capacity(self) -> int:
@@ -30,9 +29,6 @@ class Journal:
         with self._lock:
             entry = {"id": next(self._ids), **entry}
             self._entries.append(entry)
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener(entry)
         return entry
 
     def entries(self, *, api: str | None = None, since_id: int = 0) -> list[dict]:
@@ -43,23 +39,6 @@ class Journal:
         with self._lock:
             self._entries.clear()
 
-    def subscribe(self, listener) -> None:
-        """Call ``listener(entry)`` for each new entry (the dashboard's live feed)."""
-        with self._lock:
-            self._listeners.append(listener)
-
-    def unsubscribe(self, listener) -> None:
-        with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-    def to_jsonl(self) -> str:
-        return dumps_jsonl(self.entries())
-
 
 def dumps_jsonl(entries: Iterable[dict]) -> str:
     return "".join(json.dumps(e, sort_keys=True, default=str) + "\n" for e in entries)
-
-
-def loads_jsonl(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]

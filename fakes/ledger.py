@@ -112,7 +112,9 @@ class SqliteLedger:
                 "INSERT INTO keys (key, credits) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET credits = excluded.credits",
                 (key, credits),
             )
-        return self.balance(key)  # type: ignore[return-value]
+        balance = self.balance(key)
+        assert balance is not None, "the key was just written"
+        return balance
 
     def balance(self, key: str) -> int | None:
         row = self._connect().execute("SELECT credits FROM keys WHERE key = ?", (key,)).fetchone()

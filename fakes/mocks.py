@@ -186,6 +186,8 @@ def _requests_body(body: object) -> bytes:
         return body.encode("utf-8")
     if hasattr(body, "read"):
         return body.read(MAX_UPLOAD_BYTES + 1)
+    if not isinstance(body, Iterable):
+        raise TypeError(f"requests cannot send a {type(body).__name__} body")
     chunks, size = [], 0
     for chunk in body:  # a generator: streamed upload
         chunk = chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk)

@@ -66,6 +66,7 @@ class _Trace:
 
     violations: list[Violation] = field(default_factory=list)
     request: InpaintRequest | None = None
+    checked: set[str] | None = None  # the client clauses the request was judged on (None: not judged)
     seed: int | None = None
     message: str | None = None
     pictures: dict = field(default_factory=dict)  # name -> PIL image, for journal thumbnails
@@ -103,7 +104,9 @@ class FakeProvider:
         """B2: an upload over the limit, refused before it is read; journalled, never charged."""
         message = f"upload over {MAX_UPLOAD_BYTES} bytes: send a smaller image"
         answer = self._fail(api, 413, message)
-        trace = _Trace(violations=[Violation(f"{api.prefix}.limits.size", message)])
+        trace = _Trace(
+            violations=[Violation(f"{api.prefix}.limits.size", message)], checked={f"{api.prefix}.limits.size"}
+        )
         self._record(api, request, credential(api, request.headers), None, trace, answer, {}, time.perf_counter())
         return answer
 
@@ -122,7 +125,9 @@ class FakeProvider:
         trace = _Trace()
         if "drop" in fired or "timeout" in fired:
             kind = "drop" if "drop" in fired else "timeout"
-            seconds = fired[kind].seconds if fired[kind].seconds is not None else 30.0
+            seconds = fired[kind].seconds
+            if seconds is None:
+                seconds = 30.0
             answer = Answer(HttpResponse(0), delay=seconds if kind == "timeout" else 0.0, transport=kind)
         else:
             answer = self._respond(api, request, key, fired, trace)
@@ -136,7 +141,7 @@ class FakeProvider:
         key = credential(api, request.headers)
         before = self.ledger.balance(key) if key else None
         verdict = validate_request(api, request)
-        trace = _Trace(verdict.violations, verdict.request)
+        trace = _Trace(verdict.violations, verdict.request, verdict.checked)
         name = "AIThriving" if api is Api.AITHRIVING else "Vyro"
         answer = self._fail(
             api,
@@ -160,7 +165,7 @@ class FakeProvider:
                 {"retry-after": str(max(1, math.ceil(wait)))},
             )
         verdict = validate_request(api, http)
-        trace.request, trace.violations = verdict.request, verdict.violations
+        trace.request, trace.violations, trace.checked = verdict.request, verdict.violations, verdict.checked
         request = verdict.request
         refused = [v for v in verdict.refused if not _waived(v, dev)]
         bent = _deviation_refusals(api, request, dev)
@@ -191,12 +196,12 @@ class FakeProvider:
 
     def _paint(self, api: Api, request: InpaintRequest, key: str | None, dev: set[str], trace: _Trace) -> Answer:
         random_seed = not request.seed
-        seed = secrets.randbelow(SEED_MAX) + RANDOM_SEED_MIN if random_seed else request.seed
+        seed = request.seed or secrets.randbelow(SEED_MAX) + RANDOM_SEED_MIN
         if random_seed and "random_seed_constant" in dev:
             seed = 42
-        mask = _deviated_mask(request, dev)
+        image, mask = _deviated_mask(request, dev)
         paint_seed = secrets.randbelow(SEED_MAX) + 1 if "not_reproducible" in dev else seed
-        job = InpaintJob(to_rgb(request.image), mask, request.prompt or "", request.negative_prompt, paint_seed)
+        job = InpaintJob(to_rgb(image), mask, request.prompt or "", request.negative_prompt, paint_seed)
         try:
             generated = self.engine.inpaint(job)
         except Exception:  # an engine crash is the server's fault: 500, never charged
@@ -228,11 +233,12 @@ class FakeProvider:
         return Answer(HttpResponse(200, JSON, body))
 
     def _charge(self, key: str | None, dev: set[str]) -> bool:
-        if key is None or self.ledger.balance(key) is None:
+        balance = self.ledger.balance(key) if key is not None else None
+        if key is None or balance is None:
             return "no_auth" in dev  # a no_auth deviation serves strangers for free
         amount = CREDITS_PER_SUCCESS * (2 if "charge_twice" in dev else 1)
         if "overdraw" in dev:
-            self.ledger.set_balance(key, max(0, self.ledger.balance(key) - amount))
+            self.ledger.set_balance(key, max(0, balance - amount))
             return True
         return self.ledger.try_charge(key, amount) is not None
 
@@ -269,6 +275,7 @@ class FakeProvider:
                 "key": redact_secret(key) if key else None,
                 "request": _summary(request),
                 "violations": [v.to_dict() for v in trace.violations],
+                "checked": sorted(trace.checked) if trace.checked is not None else None,
                 "client_conformant": not any(v.level.value == "MUST" for v in trace.violations),
                 "status": answer.response.status,
                 "transport": answer.transport,
@@ -322,15 +329,18 @@ def _deviation_refusals(api: Api, request: InpaintRequest | None, dev: set[str])
     return found
 
 
-def _deviated_mask(request: InpaintRequest, dev: set[str]) -> Image.Image:
-    mask = request.strength_mask()
-    if "alpha_wins" in dev and request.mask is not None and has_alpha(request.image):
-        mask = effective_mask(request.image, None)
+def _deviated_mask(request: InpaintRequest, dev: set[str]) -> tuple[Image.Image, Image.Image]:
+    """The image to paint and the mask to paint it with, as the deviations bend it."""
+    image, mask = request.image, request.strength_mask()
+    assert image is not None, "validation refuses a request without an image"
+    if "alpha_wins" in dev and request.mask is not None and has_alpha(image):
+        mask = effective_mask(image, None)
     if "alpha_ignored" in dev and request.mask is None:
-        mask = Image.new("L", request.image.size, 255)
+        mask = Image.new("L", image.size, 255)
+    assert mask is not None, "validation refuses a request with neither a mask nor an alpha channel"
     if "mask_inverted" in dev:
         mask = Image.eval(mask, lambda v: 255 - v)
-    return mask
+    return image, mask
 
 
 def _bend_envelope(body: bytes, dev: set[str]) -> bytes:

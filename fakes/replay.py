@@ -98,7 +98,8 @@ class ReplayProvider(FakeProvider):
             unused_exact = [i for i in exact if not self._used[i]]
             in_order = [i for i in same_route if not self._used[i]] if not self.strict else []
             # A request seen before gets the same answer again once its exchanges are used up.
-            chosen = (unused_exact or in_order or exact[-1:] or [None])[0]
+            candidates = unused_exact or in_order or exact[-1:]
+            chosen = candidates[0] if candidates else None
             if chosen is not None:
                 self._used[chosen] = True
             return chosen
@@ -159,6 +160,8 @@ def parse_records(records: Iterable[dict]) -> list[RecordedExchange]:
 
 def _from_dict(record: object, where: str) -> RecordedExchange:
     try:
+        if not isinstance(record, dict):
+            raise TypeError(f"a JSON {type(record).__name__}, not an object")
         req, res = record["request"], record.get("response")
         request = HttpRequest(req["method"], req["path"], req.get("headers") or {}, _b64(req.get("body", "")))
         response = (

@@ -29,11 +29,18 @@ class InpaintFake(FakeControl):
         """The balance of ``key`` (default: the fixture's key)."""
         return self.credits(key or self.key)
 
-    def assert_client_conformant(self, level: Level | str = Level.MUST) -> None:
+    def assert_client_conformant(self, level: Level | str = Level.MUST, *, allow_empty: bool = False) -> None:
         """Fail, listing each clause and request, if a journalled request broke a clause at ``level`` or stricter.
 
-        The default judges MUST clauses; ``level="SHOULD"`` also judges SHOULD ones.
+        The default judges MUST clauses; ``level="SHOULD"`` also judges SHOULD ones. An empty
+        journal fails too (a client that sent nothing, or sent it elsewhere, proves nothing)
+        unless ``allow_empty=True``.
         """
+        if not allow_empty and not self.journal():
+            raise AssertionError(
+                "no request reached the fake, so nothing shows the client conforms: did it call "
+                f"{self.ait_url} or {self.vyro_url}? (pass allow_empty=True if sending nothing is the point)"
+            )
         broken = self.client_violations(Level(level))
         if broken:
             requests = len(self.journal())

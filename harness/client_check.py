@@ -1,10 +1,13 @@
 """Judging a client from what it sent: the fake's journal or a HAR file, clause by clause.
 
 Every request of an API is held against every client clause of that API: a clause
-fails when any request broke it, passes when requests of its API were seen and none
-broke it, and is skipped when no request of its API was seen. Journal entries carry
-the fake's own verdict (`violations`: the journal keeps no bodies); HAR requests are
-rebuilt and judged here by `inpaint_conformance.contracts.validate_request`, the same judge.
+fails when any request broke it, passes when some request exercised it (a seed clause:
+a request that sent a seed) and none broke it, is "not_exercised" when no request did
+what it is about (a client that never sends a seed), and "unverified" when the input
+cannot tell (a HAR that lost the file bytes, a journal that does not say what its
+requests exercised). Journal entries carry the fake's own verdict (`violations` and
+`checked`: the journal keeps no bodies); HAR requests are rebuilt and judged here by
+`inpaint_conformance.contracts.validate_request`, the same judge.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class JudgedRequest:
     violations: tuple[dict, ...] = ()  # Violation.to_dict() shapes: clause, level, message, refuse
     unjudged: tuple[str, ...] = ()  # clause-id suffixes not judged for this request
     note: str = ""
+    checked: frozenset[str] | None = None  # the clauses it was judged on; None: the input does not say
 
 
 @dataclass
@@ -82,38 +86,47 @@ def judge(requests: list[JudgedRequest], apis: Iterable[str | Api] | None = None
 
 def _verdict(api: Api, clause_id: str, requests: list[JudgedRequest]) -> ClauseResult:
     level = _level(clause_id, requests)
-    judged = [r for r in requests if not clause_id.endswith(r.unjudged)] if requests else []
-    if not judged:
-        why = (
-            f"no {api.value} request in the input"
-            if not requests
-            else f"the {len(requests)} {api.value} request(s) lost their file bytes in the HAR export"
-        )
-        return ClauseResult(api.value, clause_id, level, "skipped", why)
+    make = lambda status, detail, **kw: ClauseResult(api.value, clause_id, level, status, detail, **kw)  # noqa: E731
+    if not requests:
+        return make("not_exercised", f"no {api.value} request in the input")
+    judged = [r for r in requests if not clause_id.endswith(r.unjudged)]
     breaking = [(r, v) for r in judged for v in r.violations if v["clause"] == clause_id]
-    if not breaking:
-        return ClauseResult(
-            api.value,
-            clause_id,
-            level,
-            "passed",
-            f"{len(judged)} {api.value} request(s), none broke it",
-            evidence={"requests": len(judged)},
+    if breaking:
+        first_request, first = breaking[0]
+        offenders = list(dict.fromkeys(r.label for r, _ in breaking))
+        messages = list(dict.fromkeys(v["message"] for _, v in breaking))
+        detail = (
+            f"{len(offenders)} of {len(judged)} {api.value} request(s) broke it; "
+            f"first: {first_request.label}: {first['message']}"
         )
-    first_request, first = breaking[0]
-    offenders = list(dict.fromkeys(r.label for r, _ in breaking))
-    messages = list(dict.fromkeys(v["message"] for _, v in breaking))
-    detail = (
-        f"{len(offenders)} of {len(judged)} {api.value} request(s) broke it; "
-        f"first: {first_request.label}: {first['message']}"
-    )
-    evidence = {
-        "requests": len(judged),
-        "broken_by": offenders[:_EVIDENCE_LIMIT],
-        "broken_count": len(offenders),
-        "messages": messages[:5],
-    }
-    return ClauseResult(api.value, clause_id, level, "failed", detail, None, evidence)
+        evidence = {
+            "requests": len(judged),
+            "broken_by": offenders[:_EVIDENCE_LIMIT],
+            "broken_count": len(offenders),
+            "messages": messages[:5],
+        }
+        return make("failed", detail, evidence=evidence)
+    exercised = [r for r in judged if r.checked is not None and clause_id in r.checked]
+    if exercised:
+        return make(
+            "passed",
+            f"{len(exercised)} of {len(requests)} {api.value} request(s) exercised it, none broke it",
+            evidence={"requests": len(requests), "exercised": len(exercised)},
+        )
+    if len(judged) < len(requests):
+        return make(
+            "unverified",
+            f"{len(requests) - len(judged)} {api.value} request(s) lost their file bytes in the HAR export",
+            fix="export the HAR with its content (browsers: 'Save all as HAR with content')",
+        )
+    if any(r.checked is None for r in requests):
+        return make(
+            "unverified",
+            "the journal does not say which clauses some requests exercised (a fault answered them before they "
+            "were judged, or the journal is from an older version)",
+            fix="run the client against this version's fake, without faults, and export its journal again",
+        )
+    return make("not_exercised", f"none of the {len(requests)} {api.value} request(s) did what it is about")
 
 
 def _level(clause_id: str, requests: list[JudgedRequest]) -> str:
@@ -121,7 +134,7 @@ def _level(clause_id: str, requests: list[JudgedRequest]) -> str:
         return catalog_clause(clause_id).level.value
     except UnknownClause:  # a journal from another version of the catalog: trust what it says
         levels = [v.get("level") for r in requests for v in r.violations if v["clause"] == clause_id]
-        return next((lv for lv in levels if lv in Level.__members__), Level.MUST.value)
+        return next((lv for lv in levels if isinstance(lv, str) and lv in Level.__members__), Level.MUST.value)
 
 
 # -- the fake's journal --------------------------------------------------------------
@@ -139,7 +152,9 @@ def from_journal(entries: Iterable[dict], source: str = "journal") -> ClientInpu
         when = _when(entry.get("time"))
         where = f"journal id {entry['id']}, {when}" if "id" in entry else when
         label = f"#{number} {entry.get('method', '?')} {entry.get('path', '?')} ({where})"
-        found.requests.append(JudgedRequest(api, label, violations))
+        checked = entry.get("checked")
+        exercised = frozenset(str(c) for c in checked) if isinstance(checked, list) else None
+        found.requests.append(JudgedRequest(api, label, violations, checked=exercised))
     return found
 
 
@@ -182,8 +197,9 @@ def _judge_har_entry(api: Api, entry: HarRequest, number: int) -> JudgedRequest:
     verdict = validate_request(api, entry.request)
     unjudged = _FILE_BYTES_CLAUSES if entry.lossy else ()
     violations = tuple(v.to_dict() for v in verdict.violations if not v.clause.endswith(unjudged))
+    checked = frozenset(c for c in verdict.checked if not c.endswith(unjudged))
     label = f"#{number} {entry.request.method} {entry.request.path} (HAR entry {entry.index}, {entry.started or 'time unknown'})"
-    return JudgedRequest(api, label, violations, unjudged, entry.note)
+    return JudgedRequest(api, label, violations, unjudged, entry.note, checked)
 
 
 # -- reading a file ------------------------------------------------------------------

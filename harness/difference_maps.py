@@ -91,9 +91,3 @@ def kept_difference(
     """
     layers = kept_layers(original, output, mask)
     return paint(pooled(layers, side) if side else layers)
-
-
-def output_difference(first: Image.Image, second: Image.Image, *, side: int | None = None) -> Image.Image:
-    """Where two outputs of one request and seed differ, in red over the second output in grey."""
-    layers = outputs_layers(first, second)
-    return paint(pooled(layers, side) if side else layers)

@@ -1,25 +1,46 @@
 """One probe exchange as the runner keeps it: what was sent, what came back, what it cost.
 
 Reports show an exchange through `observed()` (a short line) and `evidence()` (a
-JSON-safe dict); neither carries the key the request was sent with.
+JSON-safe dict); neither carries the key the request was sent with, nor a key the
+server echoed (see harness/redaction.py). `build_request` turns a RequestSpec into
+the bytes sent: the runner and the preflight build requests the same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import httpx
+
 from inpaint_conformance.contracts import (
     Api,
     Expectation,
+    Headers,
     HttpRequest,
     HttpResponse,
     Outcome,
     RequestVerdict,
     ResponseVerdict,
-    redact_headers,
 )
 
 from .probes import RequestSpec
+from .redaction import Redactor
+
+
+def build_request(spec: RequestSpec, url: str, headers: dict[str, str]) -> tuple[HttpRequest, httpx.Request]:
+    """The request a spec describes: the neutral form validators read, and the one httpx sends."""
+    if spec.body == "urlencoded":
+        text = {k: (v.decode("latin-1") if isinstance(v, bytes) else v) for k, v in spec.fields.items()}
+        request = httpx.Request("POST", url, headers=headers, data=text)
+    else:
+        files = [(name, (u.filename, u.data, u.content_type)) for name, u in spec.files.items()]
+        request = httpx.Request("POST", url, headers=headers, data=spec.fields, files=files)
+    body = request.read()
+    if spec.body == "truncated":
+        sent = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+        request = httpx.Request("POST", url, headers=sent, content=body[: len(body) // 2])
+        body = request.read()
+    return HttpRequest("POST", url, Headers(request.headers.multi_items()), body), request
 
 
 @dataclass
@@ -36,7 +57,9 @@ class Exchange:
     result: ResponseVerdict | None = None
     error: str | None = None  # no answer: timeout or dropped connection
     refusals: list[int] = field(default_factory=list)  # 429/413/402 statuses seen on the way
-    credits: tuple[int, int] | None = None  # balance before and after the final attempt
+    watched: str | None = None  # the key role whose balance is read around the request
+    credits: tuple[int, int] | None = None  # that balance before and after the final attempt
+    redactor: Redactor = field(default_factory=Redactor)
 
     @property
     def outcome(self) -> Outcome | None:
@@ -45,6 +68,11 @@ class Exchange:
     @property
     def succeeded(self) -> bool:
         return self.outcome is Outcome.SUCCESS
+
+    @property
+    def success(self) -> ResponseVerdict | None:
+        """The judged answer if it was a success, else None: what a probe reads a success from."""
+        return self.result if self.succeeded else None
 
     @property
     def path(self) -> str:
@@ -84,7 +112,7 @@ class Exchange:
             "request": {
                 "auth": self.spec.auth,
                 "body": self.spec.body,
-                "fields": _field_view(self.spec.fields),
+                "fields": {k: self.redactor.value(v) for k, v in _field_view(self.spec.fields).items()},
                 "files": {
                     k: {"filename": u.filename, "content_type": u.content_type, "bytes": len(u.data)}
                     for k, u in self.spec.files.items()
@@ -92,12 +120,13 @@ class Exchange:
                 "decoded": summary,
             },
             "status": self.response.status if self.response is not None else None,
-            "headers": redact_headers(self.response.headers) if self.response is not None else None,
+            "headers": self.redactor.headers(self.response.headers) if self.response is not None else None,
             "observations": self.result.observations if self.result is not None else None,
-            "body": self.response.excerpt(300) if self.response is not None else None,
-            "error": self.error,
+            "body": self.redactor.text(self.response.excerpt(300)) if self.response is not None else None,
+            "error": self.redactor.text(self.error) if self.error else None,
             "refusals": self.refusals,
             "credits": list(self.credits) if self.credits else None,
+            "credits_of": self.watched if self.credits else None,
         }
 
 

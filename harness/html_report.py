@@ -26,7 +26,8 @@ from inpaint_conformance.contracts.clauses import UnknownClause
 from inpaint_conformance.contracts.decisions import cited
 
 from .pictures import MAX_PER_CLAUSE, clause_shots, shots_of
-from .results import LEVELS, STATUSES, ClauseResult, RunReport
+from .reports import STATUS_WORDS
+from .results import LEVELS, STATUSES, ClauseResult, ReportError, RunReport
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Evidence keys shown in their own places; "all evidence" shows the rest as JSON.
@@ -138,6 +139,7 @@ def _row(result: ClauseResult, shots: dict[str, dict]) -> dict:
         "status": result.status,
         "detail": result.detail,
         "reproduce": result.reproduce,
+        "fix": result.fix,
         "citation": _citation(result.clause),
         "exchange": _exchange_view(evidence),
         "violations": evidence.get("violations") or [],
@@ -176,8 +178,8 @@ def _gallery(shots: dict[str, dict]) -> list[dict]:
 def render_html(report: RunReport) -> str:
     """The whole page as a string."""
     shots = shots_of(report.results)
-    # Failures first (MUST before SHOULD before MAY), then skipped, then passed; catalog order within.
-    rank = {"failed": 0, "skipped": 1, "passed": 2}
+    # Failures first (MUST before SHOULD before MAY), then unverified, not exercised, passed; catalog order within.
+    rank = {"failed": 0, "unverified": 1, "not_exercised": 2, "passed": 3}
     ordered = sorted(
         report.results, key=lambda r: (rank[r.status], LEVELS.index(r.level) if r.status == "failed" else 0)
     )
@@ -193,6 +195,8 @@ def render_html(report: RunReport) -> str:
         counts=counts,
         must_failed=must_failed,
         statuses=STATUSES,
+        status_words=STATUS_WORDS,
+        unverified_fixes=report.unverified_fixes(),
         levels=LEVELS,
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         pics=_PictureIndex(),
@@ -200,10 +204,18 @@ def render_html(report: RunReport) -> str:
 
 
 def write_html(report: RunReport, path: str | Path) -> Path:
-    """Write the report to ``path`` (parent folders made); returns the path. OSError as write_json."""
+    """Write the report to ``path`` (parent folders made); returns the path. OSError as write_json;
+    ReportError when the report cannot be rendered (nothing is written then)."""
+    try:
+        page = render_html(report)
+    except Exception as exc:  # a report this version cannot show (hand-edited, another version's evidence)
+        raise ReportError(
+            f"cannot render the report as HTML: {type(exc).__name__}: {exc}; "
+            "the JSON report is still usable (a report from another version, or a bug: please report it)"
+        ) from None
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_html(report), encoding="utf-8")
+    target.write_text(page, encoding="utf-8")
     return target
 
 

@@ -135,6 +135,7 @@ def capture(
             )
         )
     if mask is not None:
+        assert image is not None, "a strength mask is only made for an image"
         if decoded.mask is None:
             how = "from the alpha channel"
         elif decoded.mask.size != image.size:
@@ -205,30 +206,38 @@ class _Seen:
 class PictureBook:
     """The pictures of one Runner's exchanges; filed under clause results at the end of the run.
 
-    Runner.send calls `add` for every exchange; Runner.run calls `attach` on the tally's
-    results before they are scrubbed of secrets.
+    Runner.send calls `add` for every exchange, a probe's judgement over several exchanges
+    `file`s them under its clause; Runner.run calls `attach` on the tally's results.
     """
 
     def __init__(self, *, thumb_budget: int = THUMB_BUDGET, total_budget: int = TOTAL_BUDGET) -> None:
         self.thumb_budget, self.total_budget = thumb_budget, total_budget
         self._seen: list[_Seen] = []
         self._seeded: dict[tuple, _Seen] = {}  # replay key -> the first exchange of that request and seed
+        self._by_exchange: dict[int, _Seen] = {}
 
     def add(self, exchange: Exchange) -> None:
-        """Remember an exchange that sent or received an image (nothing is encoded yet)."""
+        """Remember an exchange that sent or received an image (nothing is encoded yet), filed under
+        the clauses it was about: its focus, the causes it was sent for, those judged on its pixels."""
         request = exchange.verdict.request
         result = exchange.result
         if (request is None or request.image is None) and (result is None or result.image is None):
             return
-        seen = _Seen(len(self._seen) + 1, exchange, _clauses_of(exchange))
+        about = set(exchange.expectation.clauses) | {v.clause for v in exchange.expectation.because}
+        seen = _Seen(len(self._seen) + 1, exchange, about | (result.pictured if result is not None else set()))
         key = _replay_key(exchange)
-        if key is not None and exchange.succeeded and result.image is not None:
+        if key is not None and exchange.succeeded and result is not None and result.image is not None:
             earlier = self._seeded.setdefault(key, seen)
-            if earlier is not seen:  # the second of a pair: both are about reproducibility
+            if earlier is not seen and earlier.exchange.result is not None:  # the second of a pair: compare outputs
                 seen.first_output = earlier.exchange.result.image
-                seen.clauses.add(f"{exchange.api.prefix}.reproducible")
-                earlier.clauses.add(f"{exchange.api.prefix}.reproducible")
         self._seen.append(seen)
+        self._by_exchange[id(exchange)] = seen
+
+    def file(self, clause_id: str, exchange: Exchange) -> None:
+        """Show this exchange's pictures under a clause a probe judged from it (a rule over several exchanges)."""
+        seen = self._by_exchange.get(id(exchange))
+        if seen is not None:
+            seen.clauses.add(clause_id)
 
     def attach(self, results: list[ClauseResult], tally: Tally | None = None) -> list[ClauseResult]:
         """Copies of ``results`` with ``evidence["pictures"]`` on each clause that has shots."""
@@ -311,17 +320,6 @@ class PictureBook:
                 else:
                     entry["caption"] += " (full size left out to keep the report small)"
         return shots
-
-
-def _clauses_of(exchange: Exchange) -> set[str]:
-    """The clauses an exchange was about: its focus, the causes it was sent for, what it broke."""
-    found = set(exchange.expectation.clauses) | {v.clause for v in exchange.expectation.because}
-    result = exchange.result
-    if result is not None:
-        found |= {v.clause for v in result.violations}
-        if result.observations.get("psnr_kept") is not None:
-            found.add(f"{exchange.api.prefix}.kept_pixels")
-    return found
 
 
 def _replay_key(exchange: Exchange) -> tuple | None:

@@ -1,9 +1,8 @@
-"""Judgments a probe makes across its own exchanges: a replayed seed, a resized mask, a refused key's cost.
+"""Judgments a probe makes across its own exchanges: a replayed seed, a resized mask.
 
 A single answer cannot show these broken: the seed a server reported is only proven
-by sending it back (A15, at A16's level), a mask of another size is only shown
-ignored next to a same-size mask the server honours (A8, V9), and a refused key's
-cost only shows on the real key's balance (A2, A17).
+by sending it back (A15, at A16's level), and a mask of another size is only shown
+ignored next to a same-size mask the server honours (A8, V9).
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ if TYPE_CHECKING:
 
 def pictured(exchange: Exchange) -> ResponseVerdict | None:
     """The answer of a success whose image decoded (what pictures are compared on), or None."""
-    result = exchange.result
-    return result if exchange.succeeded and result is not None and result.image is not None else None
+    success = exchange.success
+    return success if success is not None and success.image is not None else None
 
 
 def replay_reported_seed(ctx: Runner, first: Exchange, spec: RequestSpec, *, label: str) -> None:
@@ -53,7 +52,9 @@ def replay_reported_seed(ctx: Runner, first: Exchange, spec: RequestSpec, *, lab
         )
         ctx.violate(Violation(clause, message), replay)
     else:
-        ctx.exercise(clause, f"reported random seed replayed ({answer.observations.get('format')}): same picture")
+        ctx.exercise(
+            clause, f"reported random seed replayed ({answer.observations.get('format')}): same picture", first, replay
+        )
 
 
 def ignored_other_size_mask(control: ResponseVerdict, other: ResponseVerdict) -> str | None:
@@ -79,33 +80,6 @@ def ignored_other_size_mask(control: ResponseVerdict, other: ResponseVerdict) ->
             f"{_shown(c_painted)}): the mask of another size was ignored, not resized"
         )
     return None
-
-
-def send_uncharged(
-    ctx: Runner, spec: RequestSpec, clause: str, *, expect="auto", focus: tuple[str, ...] = (), label: str
-) -> Exchange:
-    """Send a request the server must refuse for its credentials, and check the real key paid nothing (A2, A17).
-
-    Only where credits are observable; a key that is almost the real one (a suffix,
-    another case) is where a lenient key lookup would charge the real account.
-    """
-    before = ctx.balance("main") if ctx.credits_observable else None
-    exchange = ctx.send(spec, expect=expect, focus=focus, label=label)
-    after = ctx.balance("main") if before is not None else None
-    if before is None or after is None:
-        return exchange
-    if after != before:
-        ctx.violate(
-            Violation(
-                clause,
-                f"a request with credentials that are not the key ({label}) moved the real key's balance "
-                f"{before} -> {after}: a refused key is charged nothing, to anyone",
-            ),
-            exchange,
-        )
-    else:
-        ctx.exercise(clause, f"{exchange.observed()}; the real key was not charged")
-    return exchange
 
 
 def _db(verdict: ResponseVerdict, name: str) -> float | None:

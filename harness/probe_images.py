@@ -21,7 +21,7 @@ ODD_SIZE = (101, 77)  # not a multiple of 8: a server rounding sizes shows
 LARGE_SIZE = (1024, 683)  # the largest side a success probe may use (B4), the other side odd
 TRANSPARENT_INDEX = 255  # the palette entry a paletted probe image marks transparent
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SAVE: dict[str, dict[str, Any]] = {
+SAVE: dict[str, dict[str, Any]] = {  # keyword arguments of Image.save
     "png": {"format": "PNG", "compress_level": 1},  # B6: any level is a PNG; 1 keeps big probes cheap
     # 4:4:4: decoders differ in how they upsample chroma; without subsampling they agree to +-1.
     "jpeg": {"format": "JPEG", "quality": 95, "subsampling": 0},

@@ -17,27 +17,12 @@ from PIL import Image
 
 from inpaint_conformance.contracts import Api
 
+from .credentials import AUTH_ROLES
 from .probe_images import EXTENSION, MEDIA, ROUND_SIZE, encode, half_mask, patterned
 
 if TYPE_CHECKING:
     from .runner import Runner
 
-# Who a request authenticates as. "main", "second" and "low" are keys the run was
-# given; "wrong" is a made-up key; "suffixed" and "recased" are near misses of the main
-# key (a character appended, the letter case swapped: `target.NEAR_MISSES`);
-# "authorization-bearer" is Vyro's token sent the other way V2 allows, and
-# "wrong-authorization-bearer" the made-up key sent that way; "none" sends no credentials.
-AUTH_ROLES = (
-    "main",
-    "second",
-    "low",
-    "none",
-    "wrong",
-    "suffixed",
-    "recased",
-    "authorization-bearer",
-    "wrong-authorization-bearer",
-)
 BODY_KINDS = ("multipart", "truncated", "urlencoded")
 PROBE_MODULES = (
     "inpaint_conformance.harness.probes_aithriving",

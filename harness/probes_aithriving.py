@@ -10,7 +10,8 @@ from inpaint_conformance.contracts import Api, Expectation, Violation
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, INPUT_FORMATS, OUTPUT_FORMATS, SEED_MAX
 from inpaint_conformance.contracts.sequences import check_random_seeds, check_reproducible, check_seed_sensitivity
 
-from .probe_checks import pictured, replay_reported_seed, send_uncharged
+from .credentials import describe_role
+from .probe_checks import pictured, replay_reported_seed
 from .probe_images import (
     ODD_SIZE,
     ROUND_SIZE,
@@ -84,8 +85,9 @@ def random_seeds(ctx: Runner) -> None:
     exchange = None
     for label, spec in (("omitted", valid_spec()), ("omitted-again", valid_spec()), ("0", valid_spec(seed="0"))):
         exchange = ctx.send(spec, focus=("ait.seed.random_range",), label=label)
-        if exchange.succeeded and exchange.result is not None and exchange.result.seed is not None:
-            seeds.append(exchange.result.seed)
+        success = exchange.success
+        if success is not None and success.seed is not None:
+            seeds.append(success.seed)
     assert exchange is not None
     # Seed 0 and no seed may take different paths through a server: the one sent as 0 is replayed too.
     replay_reported_seed(ctx, exchange, valid_spec(seed="0"), label="0-replayed")
@@ -118,7 +120,10 @@ def reproducible(ctx: Runner) -> None:
         else:
             same = one.image_bytes == two.image_bytes
             ctx.exercise(
-                "ait.reproducible", f"seed {FIXED_SEED} twice, {fmt}: {'identical bytes' if same else 'same picture'}"
+                "ait.reproducible",
+                f"seed {FIXED_SEED} twice, {fmt}: {'identical bytes' if same else 'same picture'}",
+                first,
+                second,
             )
 
 
@@ -129,17 +134,18 @@ def seed_sensitivity(ctx: Runner) -> None:
     spec = valid_spec(output_format="png")
     first = ctx.send(spec.but(seed=FIXED_SEED), label=f"seed-{FIXED_SEED}")
     second = ctx.send(spec.but(seed=other), label=f"seed-{other}")
-    one, two, request = pictured(first), pictured(second), second.verdict.request
-    if one is None or two is None or request is None:
+    one, two = pictured(first), pictured(second)
+    if one is None or two is None:
         ctx.skip(
             "ait.seed.sensitivity", "the two requests with different seeds did not both succeed with a decodable image"
         )
         return
-    violation = check_seed_sensitivity(AIT, one, two, request.strength_mask(), (int(FIXED_SEED), int(other)))
+    mask = second.verdict.request.strength_mask()
+    violation = check_seed_sensitivity(AIT, one, two, mask, (int(FIXED_SEED), int(other)))
     if violation:
         ctx.violate(violation, second)
     else:
-        ctx.exercise("ait.seed.sensitivity", f"seeds {FIXED_SEED} and {other} repainted differently")
+        ctx.exercise("ait.seed.sensitivity", f"seeds {FIXED_SEED} and {other} repainted differently", first, second)
 
 
 # (label, format, how the image carries its transparency, which half is transparent)
@@ -168,7 +174,6 @@ def mask_from_alpha(ctx: Runner) -> None:
         ctx.send(
             spec,
             focus=("ait.mask.optional", "ait.mask.alpha"),
-            relabel={"ait.mask.meaning": "ait.mask.alpha"},
             label=label,
         )
 
@@ -182,7 +187,7 @@ def mask_wins_over_alpha(ctx: Runner) -> None:
     """
     image = patterned(ROUND_SIZE).convert("RGBA")
     spec = valid_spec().but(files={"image": upload(image, "png")})
-    ctx.send(spec, focus=("ait.mask.wins",), relabel={"ait.mask.meaning": "ait.mask.wins"})
+    ctx.send(spec, focus=("ait.mask.wins",))
 
 
 @probe(AIT, successes=2)
@@ -239,26 +244,18 @@ def output_format_enum(ctx: Runner) -> None:
         ctx.send(valid_spec(output_format=value), label=value)
 
 
-# Credentials that are almost the key: a server comparing keys loosely serves them (and may charge the real key).
-NEAR_MISSES = (("suffixed", "the key with a character appended"), ("recased", "the key in another letter case"))
-
-
 @probe(AIT)
 def credentials(ctx: Runner) -> None:
-    """Missing, unknown and near-miss keys: the failure envelope, HTTP 200 or 4xx, nothing charged (A2)."""
+    """Missing, unknown and near-miss keys: the failure envelope, HTTP 200 or 4xx, the main key not charged (A2)."""
     # validate_response judges ait.auth.status on each (the HTTP status of an auth failure).
-    send_uncharged(ctx, valid_spec().but(auth="none"), "ait.auth.missing", focus=("ait.auth.status",), label="none")
-    roles = [("wrong", "the key is unknown to the server"), *NEAR_MISSES]
-    for role, why in roles:
-        if role == "recased" and ctx.key("recased") == ctx.key("main"):
-            continue  # a key without letters has no other case
-        unknown = Violation("ait.auth.invalid", f"{why}: a key the server does not know")
-        send_uncharged(
-            ctx,
+    ctx.send(valid_spec().but(auth="none"), focus=("ait.auth.status",), watch_balance="main", label="none")
+    for role in ("wrong", *ctx.near_miss_roles()):
+        unknown = Violation("ait.auth.invalid", f"{describe_role(role)}: a key the server does not know")
+        ctx.send(
             valid_spec().but(auth=role),
-            "ait.auth.invalid",
             expect=Expectation.failure(unknown),
             focus=("ait.auth.status",),
+            watch_balance="main",
             label=role,
         )
 
@@ -273,7 +270,7 @@ def credits_insufficient(ctx: Runner) -> None:
     if not ctx.credits_observable:
         return  # the runner explains: no --credits-url
     if not ctx.has_key("low"):
-        ctx.skip("ait.credits.insufficient", ctx.target.skip_reason("low"))
+        ctx.skip("ait.credits.insufficient", *ctx.target.missing_key("low"))
         return
     balance = ctx.balance("low")
     if balance is None or balance >= CREDITS_PER_SUCCESS:
@@ -286,9 +283,7 @@ def credits_insufficient(ctx: Runner) -> None:
         "ait.credits.insufficient",
         f"the key has {balance} credits, fewer than the {CREDITS_PER_SUCCESS} a result costs",
     )
-    ctx.send(
-        valid_spec().but(auth="low"), expect=Expectation.failure(poor), failure_charge_clause="ait.credits.insufficient"
-    )
+    ctx.send(valid_spec().but(auth="low"), expect=Expectation.failure(poor))
 
 
 @probe(AIT, successes=1)
@@ -296,7 +291,7 @@ def credits_isolation(ctx: Runner) -> None:
     if not ctx.credits_observable:
         return
     if not ctx.has_key("second"):
-        ctx.skip("ait.credits.isolation", ctx.target.skip_reason("second"))
+        ctx.skip("ait.credits.isolation", *ctx.target.missing_key("second"))
         return
     before = ctx.balance("second")
     exchange = ctx.send(valid_spec())

@@ -66,9 +66,9 @@ def mask_other_size(ctx: Runner) -> None:
     """A mask of another size is resized to the image (A8 SHOULD; V9: or refused with 400, never a 5xx).
 
     Served, it must mean what it says once resized: a server that ignores it (repaints
-    everything, or nothing) breaks A8's "0 keeps" (MUST) or V9's "resized" (MUST), judged
-    against a same-size mask in the same run so a server's general way with masks is not
-    blamed here a second time.
+    everything, or nothing) breaks A8's "0 keeps" (MUST) and its resize (SHOULD), or V9's
+    "resized" (MUST), judged against a same-size mask in the same run so a server's general
+    way with masks is not blamed here a second time.
     """
     ait = ctx.api is Api.AITHRIVING
     seeded = (lambda spec: spec.but(seed=FIXED_SEED)) if ait else (lambda spec: spec)  # one fill to compare
@@ -81,10 +81,17 @@ def mask_other_size(ctx: Runner) -> None:
         else:
             exchange = ctx.send(spec, expect="any", focus=("vyro.mask.size",), label=label)
             _refused_with_400(ctx, exchange)
-        if control.succeeded and exchange.succeeded and control.result and exchange.result:
-            why = ignored_other_size_mask(control.result, exchange.result)
-            if why is not None:
-                ctx.violate(Violation("ait.mask.meaning" if ait else "vyro.mask.size", why), exchange)
+        one, other = control.success, exchange.success
+        why = ignored_other_size_mask(one, other) if one is not None and other is not None else None
+        if why is None:
+            continue
+        # The same-size control shows the resize is what went wrong: the resize clause fails, and
+        # the mask's meaning (A8's MUST) unless the answer alone already failed it.
+        clauses = ("ait.mask.resize", "ait.mask.meaning") if ait else ("vyro.mask.size",)
+        broken = {v.clause for v in other.violations} if other is not None else set()
+        for clause in clauses:
+            if clause not in broken:
+                ctx.violate(Violation(clause, why), exchange)
 
 
 def _refused_with_400(ctx: Runner, exchange) -> None:

@@ -203,10 +203,12 @@ async def _read_raw(response: httpx.Response) -> bytes:
 
 
 def _judge(exchange: Exchange) -> None:
-    verdict = validate_request(exchange.api, exchange.request)
+    api = exchange.api
+    assert api is not None, "only exchanges on an API path are judged"
+    verdict = validate_request(api, exchange.request)
     exchange.request_violations = list(verdict.violations)
     if exchange.response is not None and not exchange.near_miss:
-        exchange.response_violations = list(validate_response(exchange.api, verdict, exchange.response).violations)
+        exchange.response_violations = list(validate_response(api, verdict, exchange.response).violations)
 
 
 def _plain(status: int, message: str) -> Response:

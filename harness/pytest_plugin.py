@@ -80,7 +80,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise pytest.UsageError(f"--inpaint-api: {exc}") from None
     suite = Suite(config)
     # One node id prefix for all: pytest's progress line groups them like the tests of one file.
-    added = [
+    added: list[pytest.Item] = [
         ClauseItem.from_parent(
             session, name=f"inpaint[{c.id}]", nodeid=f"{NODE_PREFIX}::inpaint[{c.id}]", clause=c, suite=suite
         )
@@ -88,7 +88,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         for c in clauses(api)
     ]
     # Report them as collected, so "collected N items" (and other plugins' counts) include them.
-    config.hook.pytest_collectreport(report=pytest.CollectReport(NODE_PREFIX, "passed", None, added))
+    collected: list[pytest.Item | pytest.Collector] = list(added)
+    config.hook.pytest_collectreport(report=pytest.CollectReport(NODE_PREFIX, "passed", None, collected))
     items.extend(added)
 
 
@@ -126,6 +127,7 @@ class Suite:
                 self._error = str(exc)
         if self._error is not None:
             raise SuiteError(self._error)
+        assert self._results is not None, "a run either keeps its results or its error"
         return self._results.get(clause_id)
 
 
@@ -205,8 +207,11 @@ class ClauseItem(pytest.Item):
         result = self.suite.result(self.clause.id)
         if result is None:
             pytest.skip(f"the suite gave no verdict for {self.clause.id}")
-        if result.status == "skipped":
-            pytest.skip(result.detail)
+        if result.status in ("unverified", "not_exercised"):
+            pytest.skip(
+                f"{result.status.replace('_', ' ')}: {result.detail}"
+                + (f" (to verify it: {result.fix})" if result.fix else "")
+            )
         if result.status == "failed":
             if result.level != "MUST" and not self.config.getoption("inpaint_strict"):
                 pytest.xfail(f"{result.level} clause failed (--inpaint-strict fails it): {result.detail}")

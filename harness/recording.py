@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,8 +34,8 @@ def exchange_record(
     api: str | None,
     request: HttpRequest,
     response: HttpResponse | None,
-    request_violations: list[Violation] = (),
-    response_violations: list[Violation] = (),
+    request_violations: Sequence[Violation] = (),
+    response_violations: Sequence[Violation] = (),
     error: str | None = None,
     when: datetime | None = None,
 ) -> dict:

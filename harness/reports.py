@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .results import ClauseResult, ReportError, RunReport
+from .results import STATUSES, ClauseResult, ReportError, RunReport
 
-STATUS_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
+STATUS_STYLE = {"passed": "green", "failed": "bold red", "unverified": "yellow", "not_exercised": "dim"}
+STATUS_WORDS = {"passed": "passed", "failed": "failed", "unverified": "unverified", "not_exercised": "not exercised"}
 LEVEL_STYLE = {"MUST": "bold", "SHOULD": "", "MAY": "dim"}
 
 
@@ -35,13 +36,15 @@ def load_json(path: str | Path) -> RunReport:
 
 
 def write_junit(report: RunReport, path: str | Path) -> Path:
-    """One <testsuite> per API, one <testcase> per clause; skipped and failed as JUnit marks them."""
+    """One <testsuite> per API, one <testcase> per clause: failed as failures; unverified and
+    not exercised as skipped, with the reason (and what would verify it)."""
+    counts = report.summary()
     root = ET.Element(
         "testsuites",
         name="inpaint-conformance",
         tests=str(len(report.results)),
-        failures=str(report.summary()["failed"]),
-        skipped=str(report.summary()["skipped"]),
+        failures=str(counts["failed"]),
+        skipped=str(counts["unverified"] + counts["not_exercised"]),
     )
     for api in report.apis:
         results = report.for_api(api)
@@ -51,7 +54,7 @@ def write_junit(report: RunReport, path: str | Path) -> Path:
             name=f"inpaint-conformance.{api}",
             tests=str(len(results)),
             failures=str(sum(r.status == "failed" for r in results)),
-            skipped=str(sum(r.status == "skipped" for r in results)),
+            skipped=str(sum(r.status in ("unverified", "not_exercised") for r in results)),
             timestamp=report.started,
         )
         properties = ET.SubElement(suite, "properties")
@@ -62,8 +65,8 @@ def write_junit(report: RunReport, path: str | Path) -> Path:
             if result.status == "failed":
                 failure = ET.SubElement(case, "failure", message=f"[{result.level}] {result.detail}", type=result.level)
                 failure.text = result.detail + (f"\n\nReproduce:\n{result.reproduce}" if result.reproduce else "")
-            elif result.status == "skipped":
-                ET.SubElement(case, "skipped", message=result.detail)
+            elif result.status in ("unverified", "not_exercised"):
+                ET.SubElement(case, "skipped", message=f"{STATUS_WORDS[result.status]}: {_reason(result)}")
             else:
                 ET.SubElement(case, "system-out").text = result.detail
     target = Path(path)
@@ -82,14 +85,14 @@ def results_table(api: str, results: list[ClauseResult]) -> Table:
         table.add_row(
             result.clause,
             f"[{LEVEL_STYLE[result.level]}]{result.level}[/]" if LEVEL_STYLE[result.level] else result.level,
-            f"[{STATUS_STYLE[result.status]}]{result.status}[/]",
-            escape(_one_line(result.detail)),
+            f"[{STATUS_STYLE[result.status]}]{STATUS_WORDS[result.status]}[/]",
+            escape(_one_line(result.detail) + (f" (to verify it: {result.fix})" if result.fix else "")),
         )
     return table
 
 
-def print_console(report: RunReport, console: Console) -> None:
-    """A table per API, then each failure's reproducer, then one summary line."""
+def print_console(report: RunReport, console: Console, *, strict: bool = False) -> None:
+    """A table per API, then each failure's reproducer, then the counts and the verdict (last line)."""
     console.print(f"target: {escape(report.target)}  (inpaint-conformance {escape(report.tool_version)})")
     for api in report.apis:
         console.print(results_table(api, report.for_api(api)))
@@ -101,17 +104,37 @@ def print_console(report: RunReport, console: Console) -> None:
         if result.reproduce:
             console.print(escape(result.reproduce), soft_wrap=True, highlight=False)
         console.print()
+    console.print(_counts(report.results), highlight=False)
+    console.print(escape(verdict_line(report, strict=strict)), highlight=False, soft_wrap=True)
+
+
+def verdict_line(report: RunReport, *, strict: bool = False) -> str:
+    """The run's verdict in one line: OK, OK with the MUST clauses not verified and how to verify
+    them, or FAILED with what decided it (--strict: any failure, and any MUST not verified)."""
     counts = report.summary()
-    verdict = "FAILED" if report.exit_code(strict=False) else "OK"
-    console.print(
-        f"[bold]{verdict}[/]: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
-        + (f" ({len(report.failures())} MUST)" if failed else "")
+    unverified = counts["must_unverified"]
+    missing = (
+        f"{unverified} MUST clause{'s' if unverified != 1 else ''} not verified: {'; '.join(report.unverified_fixes())}"
+        if unverified
+        else ""
     )
+    failures = report.failures(strict=strict)
+    if failures:
+        musts = counts["must_failed"]
+        line = f"FAILED: {len(failures)} clause{'s' if len(failures) != 1 else ''} failed ({musts} MUST)"
+        return line + (f"; {missing}" if missing else "")
+    if missing:
+        return f"FAILED (--strict): {missing}" if strict else f"OK, but {missing}"
+    return "OK: every MUST clause was verified and none failed"
+
+
+def _reason(result: ClauseResult) -> str:
+    return result.detail + (f" (to verify it: {result.fix})" if result.fix else "")
 
 
 def _counts(results: list[ClauseResult]) -> str:
-    counts = {s: sum(r.status == s for r in results) for s in ("passed", "failed", "skipped")}
-    return ", ".join(f"{n} {s}" for s, n in counts.items())
+    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
+    return ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in counts.items())
 
 
 def _one_line(text: str, limit: int = 160) -> str:

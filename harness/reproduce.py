@@ -1,7 +1,7 @@
 """A failing probe as a `curl` command a user can paste, keys as environment variables.
 
 The key itself never appears: the command reads it from $AIT_API_KEY (or $VYRO_TOKEN,
-...). Uploaded files, long or binary text fields and bodies that -F cannot express
+...; a near miss of the key is a shell expression of that variable). Uploaded files, long or binary text fields and bodies that -F cannot express
 (a truncated multipart) are written next to the JSON report when there is one, and
 referenced by path.
 """
@@ -15,22 +15,11 @@ from typing import TYPE_CHECKING
 
 from inpaint_conformance.contracts import Api
 
+from .credentials import auth_header, shell_value
+
 if TYPE_CHECKING:
     from .exchanges import Exchange
 
-# The environment variable a reproducer reads each key role from.
-KEY_VARIABLES = {
-    (Api.AITHRIVING, "main"): "AIT_API_KEY",
-    (Api.AITHRIVING, "second"): "AIT_API_KEY_2",
-    (Api.AITHRIVING, "low"): "AIT_LOW_CREDIT_KEY",
-    (Api.AITHRIVING, "authorization-bearer"): "AIT_API_KEY",
-    (Api.VYRO, "main"): "VYRO_TOKEN",
-    (Api.VYRO, "second"): "VYRO_TOKEN_2",
-    (Api.VYRO, "low"): "VYRO_LOW_CREDIT_TOKEN",
-    (Api.VYRO, "authorization-bearer"): "VYRO_TOKEN",
-}
-# How a shell spells the near misses of `target.NEAR_MISSES` around the main key's variable.
-NEAR_MISS_SHELL = {"suffixed": "${{{}}}0", "recased": '$(printf %s "${}" | tr a-zA-Z A-Za-z)'}
 INLINE_LIMIT = 200  # longer text fields go to a file
 
 
@@ -75,19 +64,14 @@ class Reproducer:
         return "\n".join(lines)
 
     def _auth(self, api: Api, role: str) -> list[str]:
-        header = "authorization" if api is Api.AITHRIVING else "bearer"
-        if role == "none":
+        value = shell_value(api, role, self.wrong_key)
+        if value is None:
             return []
-        if role == "wrong":
-            return ["-H", shlex.quote(f"{header}: {self.wrong_key}")]
-        if role == "wrong-authorization-bearer":
-            return ["-H", shlex.quote(f"Authorization: Bearer {self.wrong_key}")]
-        if role in NEAR_MISS_SHELL:  # the main key, changed by the shell as the probe changed it
-            return ["-H", f'"{header}: {NEAR_MISS_SHELL[role].format(KEY_VARIABLES[(api, "main")])}"']
-        variable = KEY_VARIABLES[(api, role)]
-        if role == "authorization-bearer":
-            return ["-H", f'"Authorization: Bearer ${variable}"']
-        return ["-H", f'"{header}: ${variable}"']
+        name, header = auth_header(api, role, value)
+        if value == self.wrong_key:
+            return ["-H", shlex.quote(f"{name}: {header}")]
+        # The key is read from the environment where the command runs: double quotes expand it.
+        return ["-H", f'"{name}: {header}"']
 
     def _save(self, name: str, data: bytes, saved: list[str]) -> str:
         saved.append(name)

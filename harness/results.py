@@ -4,16 +4,23 @@ Every command that judges something (a server, a client, a recording) ends with 
 RunReport: one ClauseResult per clause it could say something about. Reports are
 written, read back and rendered by `inpaint_conformance.harness.reports`; exit codes come from here so
 every command agrees on them.
+
+A clause is "passed" only where a check of it ran and held. One that could not be
+judged is "unverified", with the reason and, where one exists, the flag that would
+verify it (`fix`); one whose behaviour never happened (no 429 came; the client never
+sent a seed) is "not_exercised": nothing to judge, and nothing missing from the setup.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Literal
+from typing import Any, Literal
 
-Status = Literal["passed", "failed", "skipped"]
-STATUSES: tuple[str, ...] = ("passed", "failed", "skipped")
+Status = Literal["passed", "failed", "unverified", "not_exercised"]
+STATUSES: tuple[str, ...] = ("passed", "failed", "unverified", "not_exercised")
+# Reports written before "unverified" existed called it "skipped".
+_OLD_STATUSES = {"skipped": "unverified"}
 LEVELS: tuple[str, ...] = ("MUST", "SHOULD", "MAY")
 
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
@@ -32,6 +39,7 @@ class ClauseResult:
     detail: str
     reproduce: str | None = None  # a shell command that replays the failing request, secrets as $VARS
     evidence: dict = field(default_factory=dict)  # JSON-safe observations; never a secret
+    fix: str | None = None  # unverified: what would verify it ("pass --credits-url URL")
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -48,6 +56,7 @@ class ClauseResult:
             "detail": self.detail,
             "reproduce": self.reproduce,
             "evidence": self.evidence,
+            "fix": self.fix,
         }
 
     @classmethod
@@ -57,14 +66,23 @@ class ClauseResult:
         missing = [k for k in ("api", "clause", "level", "status", "detail") if k not in data]
         if missing:
             raise ReportError(f"a result lacks {', '.join(missing)}: {data!r:.200}")
+        evidence = data.get("evidence") or {}
+        if not isinstance(evidence, dict):
+            raise ReportError(f"clause {data['clause']}: evidence must be an object, got {type(evidence).__name__}")
+        for name in ("reproduce", "fix"):
+            if data.get(name) is not None and not isinstance(data[name], str):
+                raise ReportError(f"clause {data['clause']}: {name} must be a string or null, got {data[name]!r:.80}")
+        status: Any = data["status"]
+        status = _OLD_STATUSES.get(status, status) if isinstance(status, str) else status
         return cls(
             api=str(data["api"]),
             clause=str(data["clause"]),
             level=str(data["level"]),
-            status=data["status"],
+            status=status,  # checked by __post_init__
             detail=str(data["detail"]),
             reproduce=data.get("reproduce"),
-            evidence=dict(data.get("evidence") or {}),
+            evidence=dict(evidence),
+            fix=data.get("fix"),
         )
 
 
@@ -77,18 +95,34 @@ class RunReport:
     tool_version: str
 
     def summary(self) -> dict[str, int]:
+        """Clauses per status, plus the MUST clauses failed and not verified (what the exit code reads)."""
         counts = dict.fromkeys(STATUSES, 0)
         for result in self.results:
             counts[result.status] += 1
+        counts["must_failed"] = len(self.failures())
+        counts["must_unverified"] = len(self.must_unverified())
         return counts
 
     def failures(self, *, strict: bool = False) -> list[ClauseResult]:
         """The failed results that decide the exit code: MUST only, or every level with strict."""
         return [r for r in self.results if r.status == "failed" and (strict or r.level == "MUST")]
 
+    def must_unverified(self) -> list[ClauseResult]:
+        return [r for r in self.results if r.status == "unverified" and r.level == "MUST"]
+
     def exit_code(self, strict: bool = False) -> int:
-        """0 when no MUST clause failed (no clause at all with strict), 1 otherwise."""
-        return EXIT_FAILED if self.failures(strict=strict) else EXIT_OK
+        """1 when a MUST clause failed; with strict, also when any clause failed or a MUST was not verified."""
+        if self.failures(strict=strict) or (strict and self.must_unverified()):
+            return EXIT_FAILED
+        return EXIT_OK
+
+    def unverified_fixes(self) -> list[str]:
+        """What would verify the unverified MUST clauses, most needed first ("pass --credits-url URL")."""
+        counts: dict[str, int] = {}
+        for result in self.must_unverified():
+            key = result.fix or "see each clause's reason"
+            counts[key] = counts.get(key, 0) + 1
+        return sorted(counts, key=lambda fix: -counts[fix])
 
     def for_api(self, api: str) -> list[ClauseResult]:
         return [r for r in self.results if r.api == api]

@@ -1,14 +1,16 @@
 """Sending probe requests and judging the answers with the contracts.
 
-`Runner.send` builds a request with httpx, judges what it sends with
-`validate_request`, sends it (waiting out 429s as Retry-After says), judges the
-answer with `validate_response`, checks the credits it cost, and marks in the tally
-every clause the exchange exercised or broke. Probes only say what to send, which
-clauses they are about and what a correct server answers.
+`Runner.send` builds a request, judges what it sends with `validate_request`, sends it
+(waiting out 429s as Retry-After says), judges the answer with `validate_response`,
+checks what it cost, and hands the tally what the validators report: the clauses
+they judged (`ResponseVerdict.checked`), those broken, and those they could not judge
+and why. The runner never decides itself which clauses an answer covers. Probes only
+say what to send, which clauses they are about and what a correct server answers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -17,8 +19,9 @@ import httpx
 from inpaint_conformance.contracts import (
     Api,
     Expectation,
-    HttpRequest,
+    Headers,
     HttpResponse,
+    Level,
     Outcome,
     RequestVerdict,
     ResponseVerdict,
@@ -26,25 +29,31 @@ from inpaint_conformance.contracts import (
     validate_request,
     validate_response,
 )
-from inpaint_conformance.contracts.exchange import REDACTED
 from inpaint_conformance.contracts.response_validation import server_error_floor
-from inpaint_conformance.contracts.sequences import check_charge
+from inpaint_conformance.contracts.sequences import UNCHARGED_WHEN_REFUSED, check_charge
 
-from .exchanges import Exchange
+from .credentials import CHARGED_ROLES, NEAR_MISSES, auth_header, near_miss
+from .exchanges import Exchange, build_request
 from .pictures import PictureBook
 from .probes import RequestSpec, probes_for
+from .redaction import Redactor
 from .reproduce import Reproducer
 from .results import ClauseResult
 from .tally import Tally
 from .target import CreditsUnavailable, Target
 
 MAX_RETRIES = 3
-CHARGED_ROLES = ("main", "second", "low")
-__all__ = ["Exchange", "Runner", "scrub"]
+CREDIT_CLAUSES = ("success", "failure", "insufficient", "isolation")
+__all__ = ["Exchange", "Runner"]
 
 
 class Runner:
-    """Runs the probes of one API against one target; probes call `send`, `skip` and `violate`."""
+    """Runs the probes of one API against one target.
+
+    Probes call `send` (optionally watching a key's balance around the request),
+    `exercise` and `violate` (for rules over several exchanges), `skip` (a clause
+    they cannot judge, with the flag that would let them) and `not_exercised`.
+    """
 
     def __init__(
         self,
@@ -64,15 +73,22 @@ class Runner:
         self.max_retries = max_retries
         self.current_probe = "?"
         self.harness_errors: list[str] = []
+        keys = [self.target.key(api, role) for role in CHARGED_ROLES]
+        self.redactor = Redactor([*keys, *(near_miss(role, k) for k in keys for role in NEAR_MISSES)])
         # Pictures cost about a quarter of a default run: kept only for a report that shows them.
         self.pictures = PictureBook() if pictures else None
 
     # -- what probes use --------------------------------------------------------------
     def key(self, role: str) -> str | None:
+        """The key a request of this role sends (None: no credentials, or a near miss that cannot be made)."""
         return self.target.key(self.api, role)
 
     def has_key(self, role: str) -> bool:
         return self.key(role) is not None
+
+    def near_miss_roles(self) -> list[str]:
+        """The near misses of the main key this run can send (a key without letters has no case to swap)."""
+        return [role for role in NEAR_MISSES if self.key(role) is not None]
 
     @property
     def credits_observable(self) -> bool:
@@ -85,18 +101,26 @@ class Runner:
         try:
             return self.target.balance(self.api, key)
         except CreditsUnavailable as exc:
-            for name in ("success", "failure", "insufficient", "isolation"):
-                self.tally.skip(f"{self.p}.credits.{name}", str(exc))
+            for name in CREDIT_CLAUSES:
+                self.tally.unverified(f"{self.p}.credits.{name}", str(exc), exc.fix)
             return None
 
-    def skip(self, clause_id: str, reason: str) -> None:
-        self.tally.skip(clause_id, reason)
+    def skip(self, clause_id: str, reason: str, fix: str | None = None) -> None:
+        """This clause could not be judged here ("unverified"): why, and what would let it be judged."""
+        self.tally.unverified(clause_id, reason, fix)
 
-    def exercise(self, clause_id: str, observed: str) -> None:
+    def not_exercised(self, clause_id: str, reason: str) -> None:
+        """The behaviour the clause is about never happened: nothing to judge, nothing missing."""
+        self.tally.not_exercised(clause_id, reason)
+
+    def exercise(self, clause_id: str, observed: str, *exchanges: Exchange) -> None:
+        """A check of this clause ran and held; ``exchanges``: the ones it compared (for the pictures)."""
         self.tally.exercise(clause_id, observed)
+        self._file(clause_id, exchanges)
 
     def violate(self, violation: Violation, exchange: Exchange | None = None) -> None:
         self.tally.violate(violation.clause, violation.message, self.current_probe, exchange)
+        self._file(violation.clause, (exchange,) if exchange is not None else ())
 
     def send(
         self,
@@ -104,73 +128,58 @@ class Runner:
         *,
         focus: tuple[str, ...] = (),
         expect: str | Expectation = "auto",
-        relabel: dict[str, str] | None = None,
-        failure_charge_clause: str | None = None,
+        watch_balance: str | None = None,
         label: str = "",
     ) -> Exchange:
-        """Send one request and mark every clause its answer exercised or broke.
+        """Send one request and hand the tally every clause its answer was judged on.
 
-        ``expect``: "auto" (a failure when the contracts find the request broken, else
-        a success of the ``focus`` clauses), "any" (either is allowed; only the floor,
-        no 5xx, is judged) or an explicit Expectation. ``relabel`` moves verdicts from
-        one clause to another (a mask-meaning failure in an alpha probe is an alpha failure).
+        ``expect``: "auto" (a failure when the contracts find the request broken, either
+        answer where a MAY clause or a duplicated field leaves the choice free, else a
+        success of the ``focus`` clauses), "any" (either is allowed; only the floor, no
+        5xx, is judged) or an explicit Expectation. ``watch_balance``: a key role whose
+        balance must not move (e.g. "main" around a request with a near miss of its key);
+        by default the balance of the key that sent the request is judged.
         """
-        relabel = relabel or {}
-        http, outgoing = self._build(spec)
+        headers = self._auth_headers(spec.auth)
+        http, outgoing = build_request(spec, self.target.url(self.api), headers)
         verdict = validate_request(self.api, http)
         expectation = self._expectation(expect, verdict, focus)
         probe = self.current_probe + (f"[{label}]" if label else "")
-        exchange = Exchange(probe, self.api, spec, http, verdict, expectation)
+        exchange = Exchange(probe, self.api, spec, http, verdict, expectation, redactor=self.redactor)
+        exchange.watched = watch_balance or (spec.auth if spec.auth in CHARGED_ROLES else None)
         self._exchange(exchange, outgoing)
-        self._record(exchange, focus, relabel, failure_charge_clause)
         if self.pictures is not None:
             self.pictures.add(exchange)
+        self._record(exchange)
         return exchange
 
     # -- internals ----------------------------------------------------------------------
-    def _build(self, spec: RequestSpec) -> tuple[HttpRequest, httpx.Request]:
-        url = self.target.url(self.api)
-        headers = self._auth_headers(spec.auth)
-        if spec.body == "urlencoded":
-            text = {k: (v.decode("latin-1") if isinstance(v, bytes) else v) for k, v in spec.fields.items()}
-            request = httpx.Request("POST", url, headers=headers, data=text)
-        else:
-            files = [(name, (u.filename, u.data, u.content_type)) for name, u in spec.files.items()]
-            request = httpx.Request("POST", url, headers=headers, data=spec.fields, files=files)
-        body = request.read()
-        if spec.body == "truncated":
-            sent = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
-            request = httpx.Request("POST", url, headers=sent, content=body[: len(body) // 2])
-            body = request.read()
-        return HttpRequest("POST", url, request.headers.raw, body), request
-
     def _auth_headers(self, role: str) -> dict[str, str]:
         key = self.key(role)
         if key is None:
+            if role in NEAR_MISSES:
+                raise ValueError(f"{role} of this key cannot be made: send only Runner.near_miss_roles()")
             return {}
-        if role.endswith("authorization-bearer"):
-            return {"authorization": f"Bearer {key}"}
-        return {"authorization" if self.api is Api.AITHRIVING else "bearer": key}
+        name, value = auth_header(self.api, role, key)
+        return {name: value}
 
     def _expectation(self, expect: str | Expectation, verdict: RequestVerdict, focus: tuple[str, ...]) -> Expectation:
         if isinstance(expect, Expectation):
-            return expect
+            return dataclasses.replace(expect, clauses=(*expect.clauses, *focus))
         if expect == "success":
             return Expectation.success(*focus)
-        # Under "any", validate_response fails the focus clauses on a 5xx (the floor).
-        floor = Expectation(Outcome.ANY, clauses=focus)
-        if expect == "any":
-            return floor
-        expected = Expectation.from_request(verdict)
-        if expected.outcome is Outcome.FAILURE:
+        expected = Expectation.from_request(verdict, *focus)
+        if expect == "any":  # the MAY clauses a server may refuse it for are judged with the focus
+            may = tuple(v for v in verdict.refused if v.level is Level.MAY)
+            return Expectation(Outcome.ANY, because=may, clauses=focus)
+        if expected.outcome is Outcome.FAILURE or expected.because or verdict.ambiguous:
             return expected
-        # Refused only by MAY clauses (limits a server may or may not have): either answer will do.
-        return floor if verdict.refused else Expectation.success(*focus)
+        return Expectation.success(*focus)
 
     def _exchange(self, exchange: Exchange, outgoing: httpx.Request) -> None:
-        tracked = self.credits_observable and exchange.spec.auth in CHARGED_ROLES
+        tracked = self.credits_observable and exchange.watched is not None
         for attempt in range(self.max_retries + 1):
-            before = self.balance(exchange.spec.auth) if tracked else None
+            before = self.balance(exchange.watched) if tracked and exchange.watched else None
             try:
                 raw = self.target.client.send(outgoing)
                 raw.read()
@@ -180,90 +189,70 @@ class Runner:
             except httpx.TransportError as exc:
                 exchange.error = f"no answer: {' '.join(str(exc).split())[:160] or type(exc).__name__}"
                 return
-            exchange.response = HttpResponse(raw.status_code, raw.headers.raw, raw.content)
-            exchange.result = validate_response(self.api, exchange.verdict, exchange.response, exchange.expectation)
-            after = self.balance(exchange.spec.auth) if tracked else None
+            exchange.response = HttpResponse(raw.status_code, Headers(raw.headers.multi_items()), raw.content)
+            exchange.result = validate_response(
+                self.api, exchange.verdict, exchange.response, exchange.expectation, quote=self.redactor.text
+            )
+            after = self.balance(exchange.watched) if tracked and exchange.watched else None
             exchange.credits = (before, after) if before is not None and after is not None else None
-            if exchange.outcome is not Outcome.REFUSED:
+            retry = exchange.outcome is Outcome.REFUSED and exchange.response.status == 429
+            if not retry or attempt == self.max_retries:
                 return
-            self._record_refusal(exchange)
-            if exchange.response.status != 429 or attempt == self.max_retries:
-                return
+            # B5: the refusal is judged (rate clauses, not charged); the probe's own clauses wait for the retry.
+            exchange.refusals.append(exchange.response.status)
+            self._record(dataclasses.replace(exchange, refusals=list(exchange.refusals)))
             time.sleep(min(_retry_after(exchange.response), self.target.retry_wait_cap))
 
-    def _record_refusal(self, exchange: Exchange) -> None:
-        """B5: a refusal is judged by the rate clauses only, and must not cost anything."""
-        assert exchange.response is not None and exchange.result is not None
-        status = exchange.response.status
-        exchange.refusals.append(status)
-        note = exchange.observed() + (
-            " (injected once into the embedded fake)" if self.target.embedded and status == 429 else ""
-        )
-        clause_id = f"{self.p}.rate.limit" if status in (402, 429) else f"{self.p}.limits.size"
-        self.exercise(clause_id, note)
-        if status == 429:
-            self.exercise(f"{self.p}.rate.retry_after", note)
-        for violation in exchange.result.violations:
-            self.violate(violation, exchange)
-        if exchange.credits:
-            # A17/B5: a refusal is a failure, and no failure is charged (a MUST, whatever the
-            # level of the clause that allows the refusal itself).
-            charged = check_charge(*exchange.credits, succeeded=False, clause=f"{self.p}.credits.failure")
-            if charged:
-                self.violate(charged, exchange)
-                self.violate(Violation(clause_id, f"HTTP {status} was charged: {charged.message}"), exchange)
-
-    def _record(
-        self, exchange: Exchange, focus: tuple[str, ...], relabel: dict[str, str], failure_charge_clause: str | None
-    ) -> None:
-        mark = lambda clause_id, note: self.exercise(relabel.get(clause_id, clause_id), note)  # noqa: E731
-        broken = lambda v: self.violate(Violation(relabel.get(v.clause, v.clause), v.message), exchange)  # noqa: E731
+    def _record(self, exchange: Exchange) -> None:
         if exchange.error:
-            clause_ids = focus or (f"{self.p}.robust.malformed",)
+            clause_ids = exchange.expectation.clauses or (f"{self.p}.robust.malformed",)
             for clause_id in clause_ids:
-                broken(Violation(clause_id, f"{exchange.error}: expected an answer"))
+                self.violate(Violation(clause_id, f"{exchange.error}: expected an answer"), exchange)
             floor = server_error_floor(self.api, clause_ids)  # B1: no input goes unanswered
             if floor:
-                broken(Violation(floor, f"{exchange.error}: no input may go unanswered (B1)"))
+                self.violate(Violation(floor, f"{exchange.error}: no input may go unanswered (B1)"), exchange)
             return
         result, response = exchange.result, exchange.response
         assert result is not None and response is not None
-        if result.outcome is Outcome.REFUSED:
-            for clause_id in focus:
-                self.skip(
-                    relabel.get(clause_id, clause_id),
-                    f"the server refused the probe with HTTP {response.status} every time",
-                )
-            return
+        observed = exchange.observed() + (
+            " (injected once into the embedded fake)" if self.target.embedded and response.status == 429 else ""
+        )
         for violation in result.violations:
-            broken(violation)
-        observed = exchange.observed()
-        # One mark per clause per exchange, with the most telling note.
-        # A success whose picture did not decode (its own clause failed above) showed nothing
-        # about what the probe was about: its focus clauses are not marked.
-        unseen = result.outcome is Outcome.SUCCESS and result.image is None
-        notes = {} if unseen else {relabel.get(c, c): observed for c in focus}
-        for clause_id in _outcome_clauses(self.api, exchange):
-            notes[relabel.get(clause_id, clause_id)] = _note(clause_id, observed, result)
-        if self.api is Api.VYRO and result.outcome is Outcome.FAILURE:
-            notes["vyro.errors.body"] = (
-                f"HTTP {response.status} {response.headers.media_type() or 'no Content-Type'} body"
-            )
-        for clause_id, note in notes.items():
-            self.exercise(clause_id, note)
-        self._record_charge(exchange, failure_charge_clause, mark, broken)
+            self.violate(violation, exchange)
+        for clause_id in sorted(result.held()):
+            self.tally.exercise(clause_id, _note(clause_id, observed, exchange))
+        for clause_id, why in result.unjudged.items():
+            self.skip(clause_id, why, _unjudged_fix(result))
+        self._record_charge(exchange)
 
-    def _record_charge(self, exchange: Exchange, failure_clause: str | None, mark, broken) -> None:
-        if exchange.credits is None or exchange.outcome not in (Outcome.SUCCESS, Outcome.FAILURE):
+    def _record_charge(self, exchange: Exchange) -> None:
+        """A17/A18/B5: a success of the key that sent it costs the price; anything else costs that key nothing."""
+        result = exchange.result
+        if exchange.credits is None or result is None or result.outcome is Outcome.ANY:
             return
         before, after = exchange.credits
-        succeeded = exchange.succeeded
-        clause_id = f"{self.p}.credits.success" if succeeded else (failure_clause or f"{self.p}.credits.failure")
-        violation = check_charge(before, after, succeeded, None if succeeded else clause_id)
-        if violation:
-            broken(violation)
+        sender = exchange.spec.auth == exchange.watched
+        succeeded = result.outcome is Outcome.SUCCESS
+        if succeeded and sender:
+            clause_ids = [f"{self.p}.credits.success"]
         else:
-            mark(clause_id, f"{'success' if succeeded else 'failure'} charged {before - after} credits")
+            about = {*exchange.expectation.clauses, *(v.clause for v in exchange.expectation.because), *result.checked}
+            general = f"{self.p}.credits.{'isolation' if succeeded else 'failure'}"
+            clause_ids = [general, *sorted(about & UNCHARGED_WHEN_REFUSED)]
+        violation = check_charge(before, after, succeeded and sender, clause_ids[0])
+        whose = "" if sender else f" on the {exchange.watched} key, which did not send it"
+        for clause_id in clause_ids:
+            if violation is None:
+                self.tally.exercise(clause_id, f"{exchange.observed()} charged {before - after} credits{whose}")
+            elif violation.clause == clause_ids[0]:
+                self.violate(Violation(clause_id, violation.message + whose), exchange)
+        if violation is not None and violation.clause not in clause_ids:
+            self.violate(violation, exchange)  # a negative balance: ait.credits.insufficient
+
+    def _file(self, clause_id: str, exchanges: tuple[Exchange, ...]) -> None:
+        if self.pictures is not None:
+            for exchange in exchanges:
+                self.pictures.file(clause_id, exchange)
 
     # -- the run ----------------------------------------------------------------------------
     def run(self, on_probe_done: Callable[[str], None] | None = None) -> list[ClauseResult]:
@@ -278,99 +267,39 @@ class Runner:
             if on_probe_done:
                 on_probe_done(definition.name)
         self._explain_unobserved()
-        secrets = [k for k in (self.key("main"), self.key("second"), self.key("low")) if k]
         results = self.tally.results(self.reproducer.command)
         if self.pictures is not None:
             results = self.pictures.attach(results, self.tally)
-        return [scrub(result, secrets) for result in results]
+        return results
 
     def _explain_unobserved(self) -> None:
         p = self.p
-        self.skip(f"{p}.rate.limit", "no 429 or 402 was observed: the clause only says what a server may do")
-        self.skip(f"{p}.rate.retry_after", "no 429 was observed, so there was no Retry-After to check")
+        self.not_exercised(f"{p}.rate.limit", "no 429 or 402 came: the clause only says what a server may do")
+        self.not_exercised(f"{p}.rate.retry_after", "no 429 came, so there was no Retry-After to check")
         if self.api is Api.AITHRIVING and not self.credits_observable:
-            for name in ("success", "failure", "insufficient", "isolation"):
-                self.skip(f"{p}.credits.{name}", "credits are not observable: pass --credits-url")
+            reason, fix = self.target.credits_missing()
+            for name in CREDIT_CLAUSES:
+                self.skip(f"{p}.credits.{name}", reason, fix)
 
 
-def scrub(result: ClauseResult, secrets: list[str]) -> ClauseResult:
-    """B3: a server may echo a key in its error text; nothing it said reaches a report with the key in it."""
-
-    def clean(value):
-        if isinstance(value, str):
-            for secret in secrets:
-                value = value.replace(secret, REDACTED)
-            return value
-        if isinstance(value, dict):
-            return {clean(k): clean(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
-    if not secrets:
-        return result
-    return ClauseResult(
-        result.api,
-        result.clause,
-        result.level,
-        result.status,
-        clean(result.detail),
-        clean(result.reproduce),
-        clean(result.evidence),
-    )
-
-
-def _outcome_clauses(api: Api, exchange: Exchange) -> list[str]:
-    """The clauses an answer of this kind was judged on by validate_response."""
+def _note(clause_id: str, observed: str, exchange: Exchange) -> str:
+    """The observation, plus the number a clause is about (a seed, a PSNR, an error body)."""
     result = exchange.result
-    assert result is not None
-    expected, got, p = exchange.expectation.outcome, result.outcome, api.prefix
-    found: list[str] = []
-    if api is Api.AITHRIVING:
-        found.append("ait.envelope.json")
-    if got is Outcome.SUCCESS and expected in (Outcome.SUCCESS, Outcome.ANY):
-        if api is Api.AITHRIVING:
-            request = exchange.verdict.request
-            found += ["ait.success.status", "ait.success.code", "ait.success.data", "ait.success.image"]
-            if result.image_bytes is not None:  # the base64 was read (A20)
-                found.append("ait.success.base64")
-            if result.image is not None:  # size and format are judged on the decoded picture
-                found += [
-                    "ait.output.size",
-                    "ait.output_format.honoured" if request and request.output_format else "ait.output_format.default",
-                ]
-            if result.seed is not None:
-                found.append("ait.seed.echo" if request and request.seed else "ait.seed.random_range")
-        else:
-            found += ["vyro.success.status", "vyro.success.content_type", "vyro.success.png"]
-            if result.image is not None:
-                found.append("vyro.output.size")
-        if result.observations.get("psnr_kept") is not None:
-            found.append(f"{p}.kept_pixels")
-            if result.observations.get("psnr_repainted") is not None:
-                found.append(f"{p}.mask.meaning")
-    if got is Outcome.FAILURE and expected in (Outcome.FAILURE, Outcome.ANY):
-        found += (
-            ["ait.failure.envelope", "ait.failure.not_5xx", "ait.failure.status"]
-            if api is Api.AITHRIVING
-            else ["vyro.errors.4xx"]
-        )
-    if got is not Outcome.REFUSED:
-        found += [v.clause for v in exchange.expectation.because]
-    return found
-
-
-def _note(clause_id: str, observed: str, result: ResponseVerdict) -> str:
-    """The observation, plus the number a clause is about (a seed, a PSNR)."""
+    assert result is not None and exchange.response is not None
     obs = result.observations
     if ".seed." in clause_id and result.seed is not None:
         return f"{observed} seed {result.seed}"
-    if (
-        clause_id.endswith((".kept_pixels", ".mask.meaning", ".mask.alpha", ".mask.wins"))
-        and obs.get("psnr_kept") is not None
-    ):
+    if clause_id in result.pictured and obs.get("psnr_kept") is not None:
         return f"{observed}, PSNR kept {obs['psnr_kept']} / repainted {obs.get('psnr_repainted')} dB"
+    if clause_id.endswith(".errors.body"):
+        return f"HTTP {exchange.response.status} {exchange.response.headers.media_type() or 'no Content-Type'} body"
     return observed
+
+
+def _unjudged_fix(result: ResponseVerdict) -> str | None:
+    if result.outcome is Outcome.REFUSED:
+        return "rerun when the server does not refuse for rate or size (B2, B5)"
+    return None
 
 
 def _retry_after(response: HttpResponse) -> float:

@@ -1,7 +1,9 @@
 """Collecting verdicts per clause while probes run, and turning them into ClauseResults.
 
-A clause passes when at least one probe exercised it and none found it broken;
-fails on any violation; is skipped, with the reason, when nothing could exercise it.
+A clause passes when at least one check of it ran and held and none found it broken;
+fails on any violation; is "not_exercised" when the behaviour it is about never happened
+(no 429 came); and is otherwise "unverified", with the reasons and the flag that would
+verify it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ class _Entry:
     exercised: int = 0
     observed: dict[str, int] = field(default_factory=dict)  # what was seen -> how often
     broken: list[_Broken] = field(default_factory=list)
-    skip_reasons: list[str] = field(default_factory=list)
+    unverified: dict[str, str | None] = field(default_factory=dict)  # reason -> the flag that would verify it
+    not_exercised: list[str] = field(default_factory=list)
 
 
 class Tally:
@@ -53,14 +56,25 @@ class Tally:
         entry.exercised += 1
         entry.broken.append(_Broken(message, probe, exchange))
 
-    def skip(self, clause_id: str, reason: str) -> None:
+    def unverified(self, clause_id: str, reason: str, fix: str | None = None) -> None:
+        """This clause could not be judged here, and why; ``fix``: what would let it be judged."""
         entry = self._entry(clause_id)
-        if reason not in entry.skip_reasons:
-            entry.skip_reasons.append(reason)
+        if entry.unverified.get(reason) is None:
+            entry.unverified[reason] = fix
+
+    def not_exercised(self, clause_id: str, reason: str) -> None:
+        """The behaviour this clause is about never happened, so there was nothing to judge."""
+        entry = self._entry(clause_id)
+        if reason not in entry.not_exercised:
+            entry.not_exercised.append(reason)
 
     def status(self, clause_id: str) -> str:
         entry = self._entry(clause_id)
-        return "failed" if entry.broken else "passed" if entry.exercised else "skipped"
+        if entry.broken:
+            return "failed"
+        if entry.exercised:
+            return "passed"
+        return "not_exercised" if entry.not_exercised and not entry.unverified else "unverified"
 
     def results(self, reproduce: Callable[[Any], str | None]) -> list[ClauseResult]:
         return [self._result(clause_id, entry, reproduce) for clause_id, entry in self.entries.items()]
@@ -92,7 +106,8 @@ class Tally:
             extra = f"; +{len(seen) - MAX_SHOWN} more" if len(seen) > MAX_SHOWN else ""
             detail = f"{entry.exercised} check{'s' if entry.exercised != 1 else ''}: {shown}{extra}"
             return make("passed", detail, evidence={"checks": entry.exercised, "observed": dict(seen[:10])})
-        reason = (
-            "; ".join(entry.skip_reasons) if entry.skip_reasons else "no probe could exercise it against this target"
-        )
-        return make("skipped", reason)
+        if entry.not_exercised and not entry.unverified:
+            return make("not_exercised", "; ".join(entry.not_exercised))
+        reasons = list(entry.unverified) or ["no probe could judge it against this target"]
+        fixes = list(dict.fromkeys(fix for fix in entry.unverified.values() if fix))
+        return make("unverified", "; ".join(reasons), fix="; ".join(fixes) or None)

@@ -13,13 +13,13 @@ import math
 import httpx
 
 from inpaint_conformance.contracts import Api, HttpRequest
-from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, PATHS
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, PATHS, api_for_path
 from inpaint_conformance.fakes import DEVIATIONS, FakeProvider, Fault
 
+from .credentials import NEAR_MISSES, base_role, near_miss
+from .redaction import Redactor
+
 WRONG_KEY = "inpaint-conformance-wrong-key"  # made up: no server should know it
-# Near misses of the main key (probe auth roles): a server comparing keys loosely would accept them.
-# Not "padded with spaces": HTTP trims a header value's surrounding whitespace, so that is the key itself.
-NEAR_MISSES = {"suffixed": lambda key: key + "0", "recased": str.swapcase}
 EMBEDDED_ORIGIN = "http://embedded-fake.invalid"
 # Where a user replays an embedded-fake failure: `inpaint-conformance serve`'s default address.
 SERVE_ORIGIN = "http://127.0.0.1:8000"
@@ -32,7 +32,12 @@ class TargetError(Exception):
 
 
 class CreditsUnavailable(Exception):
-    """A balance could not be read; the credit clauses it would have judged are skipped."""
+    """A balance could not be read; the credit clauses it would have judged are unverified."""
+
+    def __init__(self, message: str, fix: str | None = None, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
+        self.status = status  # the credits URL's HTTP status, when it answered
 
 
 class Target:
@@ -46,15 +51,13 @@ class Target:
         self.keys = keys
 
     def key(self, api: Api, role: str) -> str | None:
-        """The key a request of this role sends ("wrong" is made up; "none" sends nothing)."""
-        if role in ("wrong", "wrong-authorization-bearer"):
+        """The key a request of this role sends ("wrong" is made up; "none" sends nothing; a near
+        miss of a key that cannot be made, None: see harness/credentials.py)."""
+        if role in ("wrong", "authorization-bearer-wrong"):
             return WRONG_KEY
-        if role == "none":
-            return None
-        if role in NEAR_MISSES:
-            main = self.keys.get(api, {}).get("main")
-            return NEAR_MISSES[role](main) if main else None
-        return self.keys.get(api, {}).get("main" if role == "authorization-bearer" else role)
+        base = base_role(role)
+        key = self.keys.get(api, {}).get(base) if base else None
+        return near_miss(role, key) if role in NEAR_MISSES else key
 
     def url(self, api: Api) -> str:
         raise NotImplementedError
@@ -65,9 +68,13 @@ class Target:
     def balance(self, api: Api, key: str) -> int:
         raise NotImplementedError
 
-    def skip_reason(self, role: str) -> str:
-        """Why a probe needing this key role cannot run."""
+    def missing_key(self, role: str) -> tuple[str, str]:
+        """Why a probe needing this key role cannot run, and the flag that would let it."""
         raise NotImplementedError
+
+    def credits_missing(self) -> tuple[str, str]:
+        """Why credits cannot be observed, and the flag that would let them."""
+        return "credits are not observable", 'pass --credits-url URL (a GET answering {"credits": <int>})'
 
     def close(self) -> None:
         self.client.close()
@@ -129,8 +136,8 @@ class EmbeddedTarget(Target):
             raise CreditsUnavailable(f"the embedded fake has no key {key!r}")
         return value
 
-    def skip_reason(self, role: str) -> str:
-        return f"the embedded fake has no {role} key"  # never happens: every role is set up
+    def missing_key(self, role: str) -> tuple[str, str]:
+        return f"the embedded fake has no {role} key", "a harness bug: every role is set up"
 
 
 class RemoteTarget(Target):
@@ -149,7 +156,15 @@ class RemoteTarget(Target):
             raise TargetError(f"--credits-url must be an http(s) URL, got {credits_url!r}")
         if not math.isfinite(timeout) or timeout <= 0:
             raise TargetError(f"--timeout must be a positive number of seconds, got {timeout}")
+        at = api_for_path(url.path)
+        if at is not None:
+            origin = base_url.rstrip("/")[: -len(PATHS[at])] or f"{url.scheme}://{url.netloc.decode('ascii')}"
+            raise TargetError(
+                f"--base-url {base_url} already ends in the {at.value} endpoint path {PATHS[at]}; verify adds "
+                f"each API's path itself: pass --base-url {origin}"
+            )
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         self.credits_url = credits_url
         self.description = self.base_url
         self.reproduce_origin = self.base_url
@@ -157,19 +172,6 @@ class RemoteTarget(Target):
 
     def url(self, api: Api) -> str:
         return self.base_url + PATHS[api]
-
-    def preflight(self) -> None:
-        """Any HTTP answer from the origin will do; no answer at all means the run cannot happen."""
-        try:
-            self.client.get(self.base_url + "/")
-        except httpx.TransportError as exc:
-            raise TargetError(f"cannot reach {self.base_url}: {_reason(exc)}") from None
-        main = self.key(Api.AITHRIVING, "main")
-        if self.credits_url and main:
-            try:
-                self.balance(Api.AITHRIVING, main)
-            except CreditsUnavailable as exc:
-                raise TargetError(str(exc)) from None
 
     def credits_observable(self, api: Api) -> bool:
         return api is Api.AITHRIVING and self.credits_url is not None
@@ -179,23 +181,30 @@ class RemoteTarget(Target):
         try:
             response = self.client.get(self.credits_url, headers={"authorization": key})
         except httpx.TransportError as exc:
-            raise CreditsUnavailable(f"--credits-url {self.credits_url} did not answer: {_reason(exc)}") from None
+            raise CreditsUnavailable(
+                f"--credits-url {self.credits_url} did not answer: {_reason(exc)}", "check --credits-url"
+            ) from None
         try:
             credits = response.json()["credits"]
         except (ValueError, KeyError, TypeError):
             credits = None
         if response.status_code != 200 or not isinstance(credits, int) or isinstance(credits, bool):
-            excerpt = response.text[:120].replace("\n", " ")
+            excerpt = Redactor([key]).text(" ".join(response.text[:120].split()))  # B3: a server may echo the key
             raise CreditsUnavailable(
-                f'--credits-url answered HTTP {response.status_code} {excerpt!r}: expected 200 with JSON {{"credits": <int>}}'
+                f'--credits-url answered HTTP {response.status_code} {excerpt!r}: expected 200 with JSON {{"credits": <int>}}',
+                status=response.status_code,
             )
         return credits
 
-    def skip_reason(self, role: str) -> str:
-        return {
-            "second": "needs a second key: pass --api-key twice",
-            "low": f"needs a key with fewer than {CREDITS_PER_SUCCESS} credits: pass --low-credit-key",
-        }.get(role, f"needs the {role} key")
+    def missing_key(self, role: str) -> tuple[str, str]:
+        if role == "second":
+            return "needs a second key", "pass a second --api-key"
+        if role == "low":
+            return (
+                f"needs a key with fewer than {CREDITS_PER_SUCCESS} credits",
+                f"pass --low-credit-key KEY (a key holding fewer than {CREDITS_PER_SUCCESS} credits)",
+            )
+        return f"needs the {role} key", "pass --api-key"
 
 
 def _reason(exc: Exception) -> str:
@@ -203,4 +212,4 @@ def _reason(exc: Exception) -> str:
     return " ".join(text.split())[:200]
 
 
-__all__ = ["CreditsUnavailable", "EmbeddedTarget", "NEAR_MISSES", "RemoteTarget", "Target", "TargetError", "WRONG_KEY"]
+__all__ = ["CreditsUnavailable", "EmbeddedTarget", "RemoteTarget", "Target", "TargetError", "WRONG_KEY"]

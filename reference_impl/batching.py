@@ -11,8 +11,9 @@ This module knows nothing about diffusers; the engine passes a ``run_batch`` cal
 
 from __future__ import annotations
 
+import enum
+import logging
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -24,7 +25,16 @@ from typing import Generic, TypeVar
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-_STOP = object()  # the sentinel close() queues; everything queued before it is seen first
+log = logging.getLogger(__name__)
+
+
+class _Stop(enum.Enum):
+    """The sentinel close() queues; everything queued before it is seen first."""
+
+    TOKEN = enum.auto()
+
+
+_STOP = _Stop.TOKEN
 
 
 class EngineClosedError(RuntimeError):
@@ -46,10 +56,6 @@ class BatchStats:
     requests: int = 0
     largest_batch: int = 0
     retried_alone: int = 0
-
-    @property
-    def mean_batch(self) -> float:
-        return self.requests / self.batches if self.batches else 0.0
 
 
 class MicroBatcher(Generic[Item, Result]):
@@ -83,7 +89,7 @@ class MicroBatcher(Generic[Item, Result]):
         self.max_batch = max_batch
         self.wait_s = wait_s
         self.stats = BatchStats()
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending | _Stop] = queue.SimpleQueue()
         # Guards the closed flag *and* the put, so no request can land behind the sentinel.
         self._submit_lock = threading.Lock()
         self._closed = False
@@ -146,14 +152,14 @@ class MicroBatcher(Generic[Item, Result]):
                 backlog.remove(other)
                 batch.append(other)
 
-        def take(pending: object) -> bool:
+        def take(pending: _Pending | _Stop) -> bool:
             """File one queued object into the batch or the backlog; True on the sentinel."""
             if pending is _STOP:
                 return True
-            if pending.key == first.key and len(batch) < self.max_batch:  # type: ignore[attr-defined]
-                batch.append(pending)  # type: ignore[arg-type]
+            if pending.key == first.key and len(batch) < self.max_batch:
+                batch.append(pending)
             else:
-                backlog.append(pending)  # type: ignore[arg-type]
+                backlog.append(pending)
             return False
 
         # What is already queued joins at no cost.
@@ -192,9 +198,7 @@ class MicroBatcher(Generic[Item, Result]):
             if len(batch) == 1:
                 batch[0].future.set_exception(error)
                 return
-            print(
-                f"[reference] a batch of {len(batch)} failed ({error!r}); retrying each request alone", file=sys.stderr
-            )
+            log.warning("a batch of %d failed (%r); retrying each request alone", len(batch), error)
             for pending in batch:
                 self.stats.retried_alone += 1
                 self._run_alone(pending)

@@ -43,9 +43,10 @@ class InpaintEngineDeployment:
         settings = RaySettings.from_args(args)
         self.engine = build_engine(settings)
         self.replica = _replica_id()
-        # The decorator's defaults are placeholders; the settings decide.
-        self.paint.set_max_batch_size(settings.max_batch)
-        self.paint.set_batch_wait_timeout_s(settings.batch_wait_s)
+        # The decorator's defaults are placeholders; the settings decide. (serve.batch's
+        # wrapper has these setters; its annotation only says it is a callable.)
+        self.paint.set_max_batch_size(settings.max_batch)  # type: ignore[attr-defined, unused-ignore]
+        self.paint.set_batch_wait_timeout_s(settings.batch_wait_s)  # type: ignore[attr-defined, unused-ignore]
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
     async def paint(self, jobs: list) -> list[Painted]:
@@ -120,6 +121,7 @@ class InpaintIngress:
 def build_app(args: dict | None = None) -> Application:
     """Serve application builder: `serve.run(build_app(settings.to_args()))` or a YAML import_path."""
     settings = RaySettings.from_args(args)
-    engine = InpaintEngineDeployment.options(**engine_options(settings, gpus_per_replica(settings)))
-    ingress = InpaintIngress.options(**ingress_options(settings))
+    # serve.deployment makes each class a Deployment; ray's annotation keeps the class type.
+    engine = InpaintEngineDeployment.options(**engine_options(settings, gpus_per_replica(settings)))  # type: ignore[attr-defined, unused-ignore]
+    ingress = InpaintIngress.options(**ingress_options(settings))  # type: ignore[attr-defined, unused-ignore]
     return ingress.bind(engine.bind(settings.to_args()), settings.to_args())

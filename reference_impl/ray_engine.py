@@ -101,7 +101,12 @@ def _paint_each(engine: Any, jobs: Sequence[InpaintJob]) -> list[Image.Image | E
             return [error]
     with ThreadPoolExecutor(len(jobs), thread_name_prefix="ray-engine-job") as pool:
         futures = [pool.submit(engine.inpaint, job) for job in jobs]
-    return [future.exception() or future.result() for future in futures]
+    out: list[Image.Image | Exception] = []
+    for future in futures:
+        failure = future.exception()
+        # A job's Exception is its own answer; anything graver (SystemExit...) is raised by result().
+        out.append(failure if isinstance(failure, Exception) else future.result())
+    return out
 
 
 # -- the ingress's side ------------------------------------------------------------------

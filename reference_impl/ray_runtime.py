@@ -64,13 +64,14 @@ def _package_for_cluster() -> str:
     shutil.copytree(home, staged, ignore=shutil.ignore_patterns("__pycache__"))
     for name in SUBPACKAGES:
         module = importlib.import_module(f"inpaint_conformance.{name}")
+        assert module.__file__ is not None, f"{module.__name__} is imported from files"
         shutil.copytree(
             Path(module.__file__).resolve().parent, staged / name, ignore=shutil.ignore_patterns("__pycache__")
         )
     return str(staged)
 
 
-def start_ray(address: str | None = None, *, num_cpus: float | None = None, num_gpus: float | None = None) -> None:
+def start_ray(address: str | None = None, *, num_cpus: int | None = None, num_gpus: int | None = None) -> None:
     """Start a local Ray instance (address None) or connect to a running cluster."""
     import ray
 
@@ -88,11 +89,10 @@ def start_ray(address: str | None = None, *, num_cpus: float | None = None, num_
         )
         _state.started_ray = True
         return
-    from inpaint_conformance import contracts, fakes, reference_impl
-
-    # The cluster's nodes get this project's own code (small, pure Python) with the job;
-    # its dependencies (torch, diffusers, ray[serve]) must be installed there.
-    runtime_env = {"py_modules": [contracts, fakes, reference_impl]}
+    # The cluster's nodes get this project's own code (small, pure Python) with the job,
+    # as the whole `inpaint_conformance` package; its dependencies (torch, diffusers,
+    # ray[serve]) must be installed there. Local workers share this interpreter.
+    runtime_env = {"py_modules": [_package_for_cluster()]}
     try:
         ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, logging_level=logging.WARNING)
     except ConnectionError as error:
@@ -149,7 +149,7 @@ def deploy(
     address: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
-    num_cpus: float | None = None,
+    num_cpus: int | None = None,
     timeout_s: float = 600.0,
     quiet: bool = True,
 ) -> str:
@@ -198,8 +198,9 @@ def _http_address(host: str, port: int) -> str:
     try:
         from ray.serve.context import _get_global_client
 
-        options = _get_global_client().http_config
-        host, port = options.host, options.port
+        client = _get_global_client()
+        if client is not None:
+            host, port = client.http_config.host, client.http_config.port
     except Exception:
         pass
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host

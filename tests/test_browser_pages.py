@@ -215,7 +215,7 @@ def test_report_filters_hide_passed_rows_and_narrow_by_level(page, mask_invertin
     assert passed.evaluate_all(visible_passed) == 0
     failed = page.locator("details.clause[data-status=failed]")
     expect(failed.first).to_be_visible()
-    others = page.locator("details.clause:not([data-status=passed])").count()  # failed and skipped
+    others = page.locator("details.clause:not([data-status=passed])").count()  # failed, unverified, not exercised
     expect(page.locator("#shown")).to_have_text(f"{others} of {page.locator('details.clause').count()} clauses shown")
     screenshot(page, "report.png")
 
@@ -235,7 +235,7 @@ def test_report_filters_by_api_and_words_and_from_the_summary_counts(page, tmp_p
         ClauseResult("aithriving", "ait.seed.range", "MUST", "passed", "4 checks"),
         ClauseResult("aithriving", "ait.kept_pixels", "SHOULD", "failed", "kept pixels changed"),
         ClauseResult("vyro", "vyro.success.png", "MUST", "failed", "not a PNG"),
-        ClauseResult("vyro", "vyro.unknown_fields", "MAY", "skipped", "no probe"),
+        ClauseResult("vyro", "vyro.unknown_fields", "MAY", "unverified", "no probe"),
     ]
     path = write_html(RunReport(["aithriving", "vyro"], "two APIs", results, "", "test"), tmp_path / "r.html")
     open_offline(page, path)

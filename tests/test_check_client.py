@@ -104,12 +104,14 @@ def test_client_results_reads_journal_entries_in_process(provider):
 
     results = {r.clause: r for r in client_results(provider.journal.entries())}
     assert results["ait.output_format.enum"].status == "failed"
-    assert results["ait.seed.range"].status == "passed"
-    assert results["vyro.mask.required"].status == "skipped"
+    assert results["ait.prompt.required"].status == "passed"
+    # No request sent a seed: the seed clauses were not exercised, so they did not pass.
+    assert results["ait.seed.range"].status == "not_exercised"
+    assert results["vyro.mask.required"].status == "not_exercised"
     assert results["vyro.mask.required"].detail == "no vyro request in the input"
 
 
-def test_a_conforming_client_exits_0_and_unused_api_is_skipped(live_fake, tmp_path):
+def test_a_conforming_client_exits_0_and_unused_api_is_not_exercised(live_fake, tmp_path):
     url, _ = live_fake
     httpx.post(
         f"{url}{PATHS[Api.AITHRIVING]}",
@@ -122,8 +124,11 @@ def test_a_conforming_client_exits_0_and_unused_api_is_skipped(live_fake, tmp_pa
 
     assert main(["check-client", str(journal), "--json-report", str(tmp_path / "r.json")]) == 0
     results = by_clause(json.loads((tmp_path / "r.json").read_text()))
-    assert {r["status"] for c, r in results.items() if c.startswith("ait.")} == {"passed"}
-    assert {r["status"] for c, r in results.items() if c.startswith("vyro.")} == {"skipped"}
+    # The client sent no seed, no output_format and no mask part: those clauses were not exercised; every other one passed.
+    not_sent = {"ait.seed.range", "ait.seed.integer", "ait.output_format.enum", "ait.mask.format"}
+    assert {c for c, r in results.items() if c.startswith("ait.") and r["status"] != "passed"} == not_sent
+    assert {results[c]["status"] for c in not_sent} == {"not_exercised"}
+    assert {r["status"] for c, r in results.items() if c.startswith("vyro.")} == {"not_exercised"}
 
 
 def test_strict_counts_a_should_clause(tmp_path):
@@ -134,6 +139,7 @@ def test_strict_counts_a_should_clause(tmp_path):
         "method": "POST",
         "path": PATHS[Api.VYRO],
         "status": 400,
+        "checked": [c.id for c in clauses("vyro", side="client")],
         "violations": [
             {
                 "clause": "vyro.model_version.unknown",
@@ -264,8 +270,9 @@ def test_har_that_lost_the_image_bytes_raises_no_false_alarm(tmp_path, capsys):
 
     assert main(["check-client", har, "--json-report", str(tmp_path / "r.json")]) == 0
     results = by_clause(json.loads((tmp_path / "r.json").read_text()))
-    assert results["ait.image.invalid"]["status"] == "skipped"
+    assert results["ait.image.invalid"]["status"] == "unverified"
     assert "lost their file bytes" in results["ait.image.invalid"]["detail"]
+    assert "HAR with its content" in results["ait.image.invalid"]["fix"]
     assert results["ait.prompt.required"]["status"] == "passed"
     assert "its image bytes are not judged" in capsys.readouterr().out
 

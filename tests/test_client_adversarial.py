@@ -95,13 +95,18 @@ def test_declared_charset_on_a_text_part_is_honoured(inpaint_fake):
     inpaint_fake.assert_client_conformant()
 
 
-def test_undeclared_latin1_text_is_still_malformed(inpaint_fake):
+def test_undeclared_latin1_text_is_refused_by_the_fake_and_flagged_at_may(inpaint_fake):
+    """B1: a server may refuse text that is not UTF-8 (the fake does, uncharged) or serve it;
+    the client is told at a MAY clause, so it is not a MUST breach of the client's."""
+    before = inpaint_fake.balance()
     body, ctype = multipart(
         [("prompt", "café".encode("latin-1"))], [("image", "i.png", IMAGE), ("mask", "m.png", MASK)]
     )
     r = requests.post(AIT, headers={"authorization": inpaint_fake.key, "content-type": ctype}, data=body)
     assert r.json()["code"] == -1 and "UTF-8" in r.json()["message"]
-    assert clauses(inpaint_fake) == ["ait.robust.malformed"]
+    assert clauses(inpaint_fake) == ["ait.text.non_utf8"]
+    assert inpaint_fake.balance() == before
+    inpaint_fake.assert_client_conformant()  # MUST level: nothing broken
 
 
 def test_chrome_har_without_upload_bytes_is_not_judged_on_them(tmp_path):

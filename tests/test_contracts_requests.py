@@ -179,7 +179,9 @@ REQUEST_CASES: list[RequestCase] = [
     ),
     case("ait.seed.integer", spec(AIT, fields={"seed": " 7 "}), spec(AIT, fields={"seed": "1.5"})),
     case("ait.robust.malformed", BASE[AIT], lambda: truncated(AIT), "truncated"),
-    case("ait.robust.malformed", BASE[AIT], spec(AIT, fields={"prompt": b"caf\xe9"}), "latin-1 prompt"),
+    # B1: a server may refuse text that is not UTF-8 or serve it as it decoded it (a MAY clause).
+    case("ait.text.non_utf8", BASE[AIT], spec(AIT, fields={"prompt": b"caf\xe9"}), "latin-1 prompt"),
+    case("ait.text.non_utf8", BASE[AIT], spec(AIT, fields={"negative_prompt": b"\xff\xfe"}), "negative_prompt"),
     case(
         "ait.limits.size",
         lambda: oversized(AIT, MAX_UPLOAD_BYTES - 4096),
@@ -218,6 +220,7 @@ REQUEST_CASES: list[RequestCase] = [
         spec(VYRO, fields={"model_version": "2"}),
     ),
     case("vyro.robust.malformed", BASE[VYRO], lambda: truncated(VYRO), "truncated"),
+    case("vyro.text.non_utf8", BASE[VYRO], spec(VYRO, fields={"prompt": b"caf\xe9"}), "latin-1 prompt"),
     case(
         "vyro.limits.size",
         lambda: oversized(VYRO, MAX_UPLOAD_BYTES - 4096),

@@ -91,6 +91,13 @@ def test_assert_client_conformant_lists_each_broken_clause_and_request(inpaint_f
     assert "request #1" in text and "request #2" in text
 
 
+def test_assert_client_conformant_fails_on_an_empty_journal_unless_allowed(inpaint_fake):
+    """A client that never reached the fake (a wrong URL, a mocked-out call) proves nothing."""
+    with pytest.raises(AssertionError, match="no request reached the fake"):
+        inpaint_fake.assert_client_conformant()
+    inpaint_fake.assert_client_conformant(allow_empty=True)
+
+
 def test_other_hosts_are_not_mocked_and_never_reach_the_network(inpaint_fake):
     with pytest.raises(requests.exceptions.ConnectionError, match="Responses"):
         requests.get("https://example.com/")

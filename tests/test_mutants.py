@@ -68,8 +68,8 @@ MUTANTS = [
     node("alpha_four_channels_only", "ait.mask.alpha", MUST, "ait.mask.optional"),
     node("alpha_wins", "ait.mask.wins", MUST, "ait.mask.meaning"),
     node("mask_inverted", "ait.mask.meaning", MUST, "ait.mask.wins", "ait.kept_pixels", "ait.seed.sensitivity"),
-    fastapi("other_size_mask_ignored", "ait.mask.meaning", MUST, "ait.kept_pixels"),  # ignored: a MUST
-    node("other_size_mask_top_left", "ait.mask.meaning", MUST, "ait.kept_pixels"),
+    fastapi("other_size_mask_ignored", "ait.mask.meaning", MUST, "ait.kept_pixels", "ait.mask.resize"),  # a MUST
+    node("other_size_mask_top_left", "ait.mask.meaning", MUST, "ait.kept_pixels", "ait.mask.resize"),
     fastapi("other_size_mask_refused", "ait.mask.resize", SHOULD),
     fastapi("colour_mask_refused", "ait.mask.format", MUST, "ait.mask.colour"),  # WebP masks have no grey mode
     fastapi("empty_mask_repaints_all", "ait.mask.format", MUST),
@@ -95,13 +95,21 @@ MUTANTS = [
     node("gif_accepted", "ait.image.invalid", MUST),
     node("empty_image_500", "ait.image.invalid", MUST, "ait.failure.not_5xx"),
     fastapi("vyro_any_pillow_format", "vyro.image.invalid", MUST, "vyro.mask.invalid"),
-    node("vyro_bad_image_500", "vyro.image.invalid", MUST, "vyro.errors.4xx", "vyro.robust.malformed"),
+    node(
+        "vyro_bad_image_500",
+        "vyro.image.invalid",
+        MUST,
+        "vyro.errors.4xx",
+        "vyro.robust.malformed",  # the 0x0 and bomb headers get the 500 too
+        "vyro.limits.dimensions",
+    ),
     node("vyro_filename_format", "vyro.image.sniffed", MUST),
     # -- credentials (A2, V2) ---------------------------------------------------------------------------
-    fastapi("key_case_insensitive", "ait.auth.invalid", MUST),
-    fastapi("key_prefix_match", "ait.auth.invalid", MUST),
-    node("key_first_16_chars", "ait.auth.invalid", MUST),
-    fastapi("near_miss_charged", "ait.auth.invalid", MUST),  # refused, but the real key paid
+    # A near miss served on the real key's account charges a key that did not send it (A18).
+    fastapi("key_case_insensitive", "ait.auth.invalid", MUST, "ait.credits.isolation"),
+    fastapi("key_prefix_match", "ait.auth.invalid", MUST, "ait.credits.isolation"),
+    node("key_first_16_chars", "ait.auth.invalid", MUST, "ait.credits.isolation"),
+    fastapi("near_miss_charged", "ait.auth.invalid", MUST, "ait.credits.failure"),  # refused, but the real key paid
     node("vyro_token_prefix", "vyro.auth.invalid", MUST),
     fastapi("vyro_bearer_any", "vyro.auth.invalid", MUST),  # Authorization: Bearer <wrong>
     fastapi("vyro_403_wrong_token", "vyro.auth.invalid", MUST),
@@ -116,7 +124,7 @@ MUTANTS = [
             "ait.transport.post ait.transport.multipart ait.auth.header ait.failure.envelope ait.image.formats "
             "ait.image.sniffed ait.negative_prompt.optional ait.mask.optional ait.mask.partial ait.mask.colour "
             "ait.mask.resize ait.mask.format ait.mask.alpha ait.mask.wins ait.output.size ait.output_format.honoured "
-            "ait.seed.echo ait.seed.random_range ait.credits.failure ait.robust.malformed"
+            "ait.seed.echo ait.seed.random_range ait.credits.failure ait.robust.malformed ait.text.non_utf8"
         ).split(),
     ),  # every success reads as a failure (code "0" is not 0), and is charged as one
     fastapi("success_message_ok", "ait.success.code", MUST),
@@ -129,7 +137,8 @@ MUTANTS = [
         MUST,
         *(
             "ait.transport.multipart ait.image.required ait.image.invalid ait.prompt.required ait.prompt.blank "
-            "ait.mask.format ait.mask.absent ait.output_format.enum ait.seed.range ait.seed.integer ait.robust.malformed"
+            "ait.mask.format ait.mask.absent ait.output_format.enum ait.seed.range ait.seed.integer "
+            "ait.limits.dimensions ait.robust.malformed"
         ).split(),
     ),
     node("blank_prompt", "ait.prompt.blank", MUST),
@@ -142,12 +151,15 @@ MUTANTS = [
     fastapi("vyro_prompt_none_crash", "vyro.prompt.required", MUST, "vyro.errors.4xx", "vyro.robust.malformed"),
     node("vyro_empty_prompt_500", "vyro.prompt.required", MUST),
     # -- robustness and rate (B1, B5) ----------------------------------------------------------------------
-    fastapi("prompt_ascii_crash", "ait.robust.malformed", MUST, "ait.envelope.json"),
+    fastapi("prompt_ascii_crash", "ait.robust.malformed", MUST, "ait.envelope.json", "ait.text.non_utf8"),
     node("truncated_500", "ait.robust.malformed", MUST, "ait.failure.not_5xx"),
     node("no_retry_after", "ait.rate.retry_after", SHOULD),
     # -- credits (A17, A18) ----------------------------------------------------------------------------------
     fastapi(
-        "charge_before_validation", "ait.credits.failure", MUST, "ait.credits.insufficient", "ait.robust.malformed"
+        "charge_before_validation",
+        "ait.credits.failure",
+        MUST,
+        *"ait.credits.insufficient ait.robust.malformed ait.seed.range ait.seed.integer".split(),  # refusals charged
     ),
     fastapi("price_five", "ait.credits.success", MUST),
     fastapi("overdraw", "ait.credits.insufficient", MUST),

@@ -61,7 +61,7 @@ def test_unmodified_fake_passes_every_clause(tmp_path, capsys):
     assert code == 0
     failed = [r for r in report["results"] if r["status"] == "failed"]
     assert failed == []
-    assert report["summary"]["passed"] >= 40
+    assert report["summary"]["passed"] == len(CATALOG)  # every clause verified (tests/test_verify_unverified.py)
     assert report["apis"] == ["aithriving", "vyro"]
     # Every clause of the catalog gets exactly one verdict.
     assert sorted(r["clause"] for r in report["results"]) == sorted(c.id for c in CATALOG)

@@ -86,21 +86,22 @@ def test_fake_server_door_over_loopback(tmp_path, live_fake):
     assert code == 0
     seen = statuses(report)
     assert seen["ait.credits.success"] == "passed"
-    # No second key and no low-credit key were given: those clauses are skipped with the flag to pass.
-    assert seen["ait.credits.isolation"] == "skipped"
-    assert seen["ait.credits.insufficient"] == "skipped"
-    skipped = {r["clause"]: r["detail"] for r in report["results"] if r["status"] == "skipped"}
-    assert "--api-key twice" in skipped["ait.credits.isolation"]
-    assert "--low-credit-key" in skipped["ait.credits.insufficient"]
+    # No second key and no low-credit key were given: those clauses are unverified, with the flag to pass.
+    assert seen["ait.credits.isolation"] == "unverified"
+    assert seen["ait.credits.insufficient"] == "unverified"
+    fixes = {r["clause"]: r["fix"] for r in report["results"] if r["status"] == "unverified"}
+    assert fixes["ait.credits.isolation"] == "pass a second --api-key"
+    assert fixes["ait.credits.insufficient"].startswith("pass --low-credit-key")
+    assert report["summary"]["must_unverified"] == 2
 
 
-def test_credit_clauses_are_skipped_never_passed_without_credits_url(tmp_path, independent):
+def test_credit_clauses_are_unverified_never_passed_without_credits_url(tmp_path, independent):
     url, _ = independent
     code, report = verify(tmp_path, url, "--api-key", MAIN, "--api", "aithriving", "--examples", "0")
     assert code == 0
     credit = [r for r in report["results"] if r["clause"].startswith("ait.credits.")]
-    assert {r["status"] for r in credit} == {"skipped"}
-    assert all("--credits-url" in r["detail"] for r in credit)
+    assert {r["status"] for r in credit} == {"unverified"}
+    assert all(r["fix"].startswith("pass --credits-url") for r in credit)
 
 
 def test_max_credits_refuses_before_sending_anything(tmp_path, independent, capsys):

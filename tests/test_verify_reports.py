@@ -18,6 +18,7 @@ from inpaint_conformance.fakes import Fault
 from inpaint_conformance.fakes.app import create_app
 from inpaint_conformance.fakes.server import serving
 from inpaint_conformance.harness.cli import main
+from inpaint_conformance.harness.credentials import NEAR_MISSES, near_miss, shell_value
 from inpaint_conformance.harness.probes import RequestSpec, planned_successes, probes_for, valid_spec
 from inpaint_conformance.harness.reports import load_json, print_console, write_json, write_junit
 from inpaint_conformance.harness.reproduce import Reproducer
@@ -33,27 +34,47 @@ def report_with(*results: ClauseResult) -> RunReport:
 MUST_FAILED = ClauseResult("aithriving", "ait.seed.range", "MUST", "failed", "seed -1 accepted", "curl -X POST x")
 SHOULD_FAILED = ClauseResult("vyro", "vyro.kept_pixels", "SHOULD", "failed", "PSNR 20 dB")
 PASSED = ClauseResult("vyro", "vyro.success.png", "MUST", "passed", "3 checks", evidence={"checks": 3})
-SKIPPED = ClauseResult("aithriving", "ait.credits.success", "MUST", "skipped", "pass --credits-url")
+UNVERIFIED = ClauseResult(
+    "aithriving",
+    "ait.credits.success",
+    "MUST",
+    "unverified",
+    "credits are not observable",
+    fix="pass --credits-url URL",
+)
+NOT_EXERCISED = ClauseResult("vyro", "vyro.rate.retry_after", "SHOULD", "not_exercised", "no 429 came")
 
 
 def test_exit_codes_follow_levels():
-    assert report_with(PASSED, SKIPPED).exit_code(strict=False) == 0
+    assert report_with(PASSED, UNVERIFIED).exit_code(strict=False) == 0
+    assert report_with(PASSED, UNVERIFIED).exit_code(strict=True) == 1  # a MUST not verified fails --strict
+    assert report_with(PASSED, NOT_EXERCISED).exit_code(strict=True) == 0  # nothing happened to judge
     assert report_with(PASSED, SHOULD_FAILED).exit_code(strict=False) == 0
     assert report_with(PASSED, SHOULD_FAILED).exit_code(strict=True) == 1
     assert report_with(PASSED, MUST_FAILED).exit_code(strict=False) == 1
-    assert report_with(PASSED, MUST_FAILED, SHOULD_FAILED, SKIPPED).summary() == {
+    assert report_with(PASSED, MUST_FAILED, SHOULD_FAILED, UNVERIFIED, NOT_EXERCISED).summary() == {
         "passed": 1,
         "failed": 2,
-        "skipped": 1,
+        "unverified": 1,
+        "not_exercised": 1,
+        "must_failed": 1,
+        "must_unverified": 1,
     }
 
 
 def test_json_round_trip_and_shape(tmp_path):
-    report = report_with(MUST_FAILED, PASSED, SKIPPED)
+    report = report_with(MUST_FAILED, PASSED, UNVERIFIED)
     path = write_json(report, tmp_path / "out" / "report.json")
     data = json.loads(path.read_text())
     assert set(data) >= {"apis", "summary", "results"}
-    assert data["summary"] == {"passed": 1, "failed": 1, "skipped": 1}
+    assert data["summary"] == {
+        "passed": 1,
+        "failed": 1,
+        "unverified": 1,
+        "not_exercised": 0,
+        "must_failed": 1,
+        "must_unverified": 1,
+    }
     assert data["results"][0] == {
         "api": "aithriving",
         "clause": "ait.seed.range",
@@ -62,8 +83,18 @@ def test_json_round_trip_and_shape(tmp_path):
         "detail": "seed -1 accepted",
         "reproduce": "curl -X POST x",
         "evidence": {},
+        "fix": None,
     }
+    assert data["results"][2]["fix"] == "pass --credits-url URL"
     assert load_json(path) == report
+
+
+def test_a_report_written_before_unverified_existed_reads_its_skipped_as_unverified(tmp_path):
+    path = tmp_path / "old.json"
+    old = {"api": "vyro", "clause": "vyro.rate.limit", "level": "MAY", "status": "skipped", "detail": "no 429"}
+    path.write_text(json.dumps({"results": [old]}))
+    (result,) = load_json(path).results
+    assert result.status == "unverified" and result.fix is None
 
 
 @pytest.mark.parametrize(
@@ -88,7 +119,7 @@ def test_load_json_says_what_is_wrong(tmp_path, content, message):
 
 
 def test_junit_has_a_testcase_per_clause_with_failures_and_skips(tmp_path):
-    path = write_junit(report_with(MUST_FAILED, PASSED, SKIPPED, SHOULD_FAILED), tmp_path / "junit.xml")
+    path = write_junit(report_with(MUST_FAILED, PASSED, UNVERIFIED, SHOULD_FAILED), tmp_path / "junit.xml")
     root = ET.parse(path).getroot()
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert set(suites) == {"inpaint-conformance.aithriving", "inpaint-conformance.vyro"}
@@ -96,18 +127,45 @@ def test_junit_has_a_testcase_per_clause_with_failures_and_skips(tmp_path):
     assert set(cases) == {"ait.seed.range", "vyro.success.png", "ait.credits.success", "vyro.kept_pixels"}
     failure = cases["ait.seed.range"].find("failure")
     assert failure is not None and "curl -X POST x" in failure.text and failure.get("type") == "MUST"
-    assert cases["ait.credits.success"].find("skipped") is not None
+    skipped = cases["ait.credits.success"].find("skipped")
+    assert skipped is not None
+    assert skipped.get("message") == "unverified: credits are not observable (to verify it: pass --credits-url URL)"
     assert cases["vyro.success.png"].find("failure") is None
     assert suites["inpaint-conformance.vyro"].get("failures") == "1"
 
 
-def test_console_shows_tables_failures_and_summary():
+def console_text(report: RunReport, strict: bool = False) -> str:
     buffer = io.StringIO()
-    print_console(report_with(MUST_FAILED, PASSED, SKIPPED), Console(file=buffer, width=160))
-    text = buffer.getvalue()
-    assert "aithriving: 0 passed, 1 failed, 1 skipped" in text
+    print_console(report, Console(file=buffer, width=160), strict=strict)
+    return buffer.getvalue()
+
+
+def test_console_shows_tables_failures_and_summary():
+    text = console_text(report_with(MUST_FAILED, PASSED, UNVERIFIED))
+    assert "aithriving: 0 passed, 1 failed, 1 unverified, 0 not exercised" in text
     assert "vyro.success.png" in text and "curl -X POST x" in text
-    assert "FAILED: 1 passed, 1 failed, 1 skipped (1 MUST)" in text
+    lines = text.strip().splitlines()
+    assert lines[-2] == "1 passed, 1 failed, 1 unverified, 0 not exercised"
+    assert lines[-1] == "FAILED: 1 clause failed (1 MUST); 1 MUST clause not verified: pass --credits-url URL"
+
+
+@pytest.mark.parametrize(
+    "strict, last",
+    [
+        (False, "OK, but 1 MUST clause not verified: pass --credits-url URL"),
+        (True, "FAILED (--strict): 1 MUST clause not verified: pass --credits-url URL"),
+    ],
+)
+def test_the_last_line_says_how_many_must_clauses_were_not_verified_and_how_to_verify_them(strict, last):
+    text = console_text(report_with(PASSED, UNVERIFIED, NOT_EXERCISED), strict=strict)
+    assert text.strip().splitlines()[-1] == last
+    assert "(to verify it: pass --credits-url URL)" in text  # the clause's row says it too
+
+
+def test_the_last_line_of_a_fully_verified_run_says_ok():
+    assert console_text(report_with(PASSED, NOT_EXERCISED)).strip().splitlines()[-1] == (
+        "OK: every MUST clause was verified and none failed"
+    )
 
 
 def test_planned_charges_bound_what_the_run_spends():
@@ -120,8 +178,8 @@ def test_planned_charges_bound_what_the_run_spends():
     runner.run()
     spent = (before - target.provider.ledger.balance(key)) // CREDITS_PER_SUCCESS
     planned = planned_successes(Api.AITHRIVING, 3)
-    # The fake may refuse three probes a server may serve: a 20,000-character prompt, a 20 MiB
-    # upload and a prompt that is not UTF-8 (B1).
+    # The fake refuses the three requests it may refuse (a 20,000-character prompt, a 20 MiB upload,
+    # a prompt that is not UTF-8).
     assert planned - 3 <= spent <= planned
 
 
@@ -146,7 +204,7 @@ def test_remote_run_prints_its_cost_first(tmp_path, live_fake, capsys):
         )
         == 0
     )
-    planned = planned_successes(Api.AITHRIVING, 2)
+    planned = planned_successes(Api.AITHRIVING, 2) + 1  # the preflight's one valid request
     assert f"up to {planned} charged requests x 6 credits = {planned * 6} credits" in capsys.readouterr().err
 
 
@@ -171,6 +229,23 @@ def test_reproducer_uses_files_for_what_a_command_line_cannot_carry(tmp_path):
     assert "authorization" not in none
     bearer = reproducer.command(_exchange(valid_spec().but(auth="authorization-bearer"), Api.VYRO))
     assert '"Authorization: Bearer $VYRO_TOKEN"' in bearer
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@pytest.mark.parametrize("role", sorted(NEAR_MISSES))
+@pytest.mark.parametrize("key", ["k", "Key-With-Letters_09", "1234"])
+def test_a_near_miss_reproducer_expands_to_the_near_miss_it_sent_without_writing_the_key(role, key):
+    """The curl line of a near-miss probe reads the key from $AIT_API_KEY and bends it in the shell."""
+    expected = near_miss(role, key)
+    if expected is None:  # no letters to swap the case of, nothing left once cut: no such probe is sent
+        assert (role, key) in {("near-miss-case", "1234"), ("near-miss-truncated", "k")}
+        return
+    value = shell_value(Api.AITHRIVING, role, WRONG_KEY)
+    assert key not in value
+    echoed = subprocess.run(
+        ["bash", "-c", f'printf %s "{value}"'], env={**os.environ, "AIT_API_KEY": key}, capture_output=True, text=True
+    )
+    assert echoed.stdout == expected
 
 
 def test_reproducer_without_a_report_says_where_files_would_go():

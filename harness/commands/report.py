@@ -28,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_RUN
     try:
         written = write_html(report, args.html)
+    except ReportError as exc:
+        print(f"inpaint-conformance report: error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     except OSError as exc:
         print(
             f"inpaint-conformance report: error: cannot write the HTML report to {args.html}: {exc.strerror or exc}",
@@ -38,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     counts = report.summary()
     print(
         f"wrote {written} ({size / 1024:.0f} KiB): {counts['passed']} passed, {counts['failed']} failed, "
-        f"{counts['skipped']} skipped; open it in a browser (it works offline)"
+        f"{counts['unverified']} unverified, {counts['not_exercised']} not exercised; "
+        "open it in a browser (it works offline)"
     )
     return EXIT_OK

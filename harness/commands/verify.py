@@ -1,8 +1,10 @@
 """`inpaint-conformance verify`: exercise every clause of a server, report each one's verdict.
 
 Without --base-url the embedded fake is verified in-process (no network, no keys).
-Exit codes: 0 no MUST clause failed (no clause at all with --strict), 1 one did,
-2 the run could not happen (bad flags, unreachable target), with a one-line reason.
+Exit codes: 0 no MUST clause failed, 1 one did (--strict: any clause failed, or a MUST
+clause could not be verified), 2 the run could not happen (bad flags; a --base-url, key
+or credits URL the preflight found unusable; a report that cannot be written), with a
+one-line reason and the fix.
 """
 
 from __future__ import annotations
@@ -16,20 +18,22 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from inpaint_conformance.contracts import Api
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
 
 from ..html_report import write_html
+from ..preflight import preflight
 from ..probes import planned_successes, probes_for
 from ..reports import print_console, write_json, write_junit
 from ..reproduce import Reproducer
-from ..results import EXIT_CANNOT_RUN, RunReport, tool_version
+from ..results import EXIT_CANNOT_RUN, ReportError, RunReport, tool_version
 from ..runner import Runner
 from ..target import WRONG_KEY, EmbeddedTarget, RemoteTarget, Target, TargetError
 
 DEFAULT_EXAMPLES = 10  # per property: keeps a run against the embedded fake well under 10 s
+PREFLIGHT_SUCCESSES = 1  # per API: see harness/preflight.py
 # Where a remote run reads keys that were not given as flags; reproducers use the same names.
 KEY_ENV = {Api.AITHRIVING: ("AIT_API_KEY", "AIT_API_KEY_2"), Api.VYRO: ("VYRO_TOKEN", "VYRO_TOKEN_2")}
 LOW_KEY_ENV = "AIT_LOW_CREDIT_KEY"
@@ -112,8 +116,10 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
     examples = DEFAULT_EXAMPLES if args.examples is None else args.examples
     if examples < 0:
         raise TargetError(f"--examples must be 0 or more, got {examples}")
-    plan = Plan(apis, {api: planned_successes(api, examples) for api in apis})
     target = _target(args, apis)
+    # A remote run's preflight sends one valid request per API before any probe (charged like any success).
+    extra = 0 if target.embedded else PREFLIGHT_SUCCESSES
+    plan = Plan(apis, {api: planned_successes(api, examples) + extra for api in apis})
     try:
         if not target.embedded:
             err.print(f"verify {target.description}: {plan.describe()}", soft_wrap=True, highlight=False, markup=False)
@@ -124,11 +130,10 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
             )
         if not target.embedded:
             _confirm(args, plan)
-            target.preflight()
         report, errors = _run(target, apis, args, examples, err)
     finally:
         target.close()
-    print_console(report, out)
+    print_console(report, out, strict=args.strict)
     for flag, path, write in (
         ("--json-report", args.json_report, write_json),
         ("--junit-xml", args.junit_xml, write_junit),
@@ -139,6 +144,8 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
                 write(report, path)
         except OSError as exc:
             raise TargetError(f"cannot write {flag} {path}: {exc.strerror or exc}") from None
+        except ReportError as exc:
+            raise TargetError(f"{flag} {path}: {exc}") from None
     if errors:
         for line in errors:
             err.print(f"[red]harness error[/]: {escape(line)}", highlight=False)
@@ -199,6 +206,19 @@ def _run(
         else None
     )
     reproducer = Reproducer(target.reproduce_origin, files_dir, wrong_key=WRONG_KEY, note=note)
+    runners = [
+        Runner(
+            target,
+            api,
+            examples=examples,
+            hypothesis_seed=args.hypothesis_seed,
+            reproducer=reproducer,
+            pictures=bool(args.json_report or args.html_report),  # the JSON report carries them for `report`
+        )
+        for api in apis
+    ]
+    if isinstance(target, RemoteTarget):
+        preflight(target, runners)  # its exchanges are judged like any probe's
     results, errors = [], []
     columns = (
         TextColumn("{task.description}"),
@@ -208,16 +228,12 @@ def _run(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
-        for api in apis:
-            task = progress.add_task(api.value, total=len(probes_for(api)), probe="")
-            runner = Runner(
-                target,
-                api,
-                examples=examples,
-                hypothesis_seed=args.hypothesis_seed,
-                reproducer=reproducer,
-                pictures=bool(args.json_report or args.html_report),
-            )  # the JSON report carries them for `report`
-            results += runner.run(lambda name, task=task: progress.update(task, advance=1, probe=name))
+        for runner in runners:
+            task = progress.add_task(runner.api.value, total=len(probes_for(runner.api)), probe="")
+
+            def advance(name: str, task: TaskID = task) -> None:
+                progress.update(task, advance=1, probe=name)
+
+            results += runner.run(advance)
             errors += runner.harness_errors
     return RunReport([a.value for a in apis], target.description, results, started, tool_version()), errors

@@ -131,12 +131,15 @@ def run_verify(
     if not junit:
         return code, {r["clause"]: r for r in json.loads(report.read_text())["results"]}
     results = {}
+    words = {"unverified": "unverified", "not exercised": "not_exercised"}
     for case in ET.parse(report).getroot().iter("testcase"):
         failure, skipped = case.find("failure"), case.find("skipped")
-        status = "failed" if failure is not None else "skipped" if skipped is not None else "passed"
-        detail = (
-            failure.get("message") if failure is not None else skipped.get("message") if skipped is not None else ""
-        )
+        status, detail = "passed", ""
+        if failure is not None:
+            status, detail = "failed", failure.get("message") or ""
+        elif skipped is not None:  # the message starts with the status: "unverified: why" or "not exercised: why"
+            word, _, detail = (skipped.get("message") or "").partition(": ")
+            status = words[word]
         level = case.get("classname", "").rsplit(".", 1)[-1]
-        results[case.get("name")] = {"status": status, "level": level, "detail": detail or ""}
+        results[case.get("name")] = {"status": status, "level": level, "detail": detail}
     return code, results
