@@ -133,10 +133,13 @@ DECISIONS: tuple[Decision, ...] = (
         "A13",
         "seed range",
         "`seed` is an integer in [0, 4294967294]. Negative, larger, or not an integer "
-        '("1.5", "abc", ""): a failure, not charged.',
-        "MUST",
+        '("1.5", "abc", " "): a failure, not charged. An empty field (`seed=""`) is the server\'s choice: '
+        "served as if omitted (a random seed, charged like any success) or refused (a failure, not charged).",
+        "MUST; empty field MAY",
         "The document's range. How an integer is spelled (a sign, surrounding spaces) is the field's text: "
-        "digits with an optional minus sign, trimmed.",
+        "digits with an optional minus sign, trimmed. Stock FastAPI reads an empty form field as absent, "
+        'so `seed=""` is served with a random seed there; the document does not say an empty field is an error, '
+        "and a server that refuses it is as right.",
     ),
     Decision(
         "A14",

@@ -47,6 +47,9 @@ def test_a_stock_fastapi_server_passes_every_clause(tmp_path):
     # B1: Starlette decoded the non-UTF-8 prompt as latin-1 and served it; that is allowed and was charged.
     assert results["ait.robust.malformed"]["status"] == "passed"
     assert results["ait.credits.success"]["status"] == "passed"
+    # A13: FastAPI reads seed="" as omitted and serves a random seed; that is allowed.
+    assert results["ait.seed.empty"]["status"] == "passed"
+    assert "HTTP 200 png" in results["ait.seed.empty"]["detail"]
 
 
 @pytest.mark.skipif(node_missing() is not None, reason=node_missing() or "")
@@ -62,3 +65,5 @@ def test_a_node_server_passes_every_clause(tmp_path):
     assert "text/plain" in results["vyro.errors.body"]["detail"]
     assert results["vyro.auth.authorization_bearer"]["status"] == "passed"
     assert results["ait.credits.insufficient"]["status"] == "passed"
+    # A13: this one refuses seed="" (the other allowed answer), and charges nothing for it.
+    assert "HTTP 400 failure charged 0 credits" in results["ait.seed.empty"]["detail"]

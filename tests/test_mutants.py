@@ -52,8 +52,8 @@ MUTANTS = [
     fastapi("seed_range_off_by_one", "ait.seed.range", MUST),
     fastapi("seed_float", "ait.seed.integer", MUST),
     node("seed_parseint", "ait.seed.integer", MUST),
-    fastapi("empty_seed_random", "ait.seed.integer", MUST),
-    node("seed_number_empty", "ait.seed.integer", MUST),
+    node("seed_number_blank", "ait.seed.integer", MUST),
+    node("empty_seed_charged", "ait.credits.failure", MUST, "ait.seed.empty"),  # A13: refusing "" is free, charging not
     node("random_seed_zero", "ait.seed.random_range", MUST, "ait.seed.random_differs"),
     node("random_seed_constant", "ait.seed.random_differs", SHOULD),
     fastapi("random_seed_not_used", "ait.reproducible", SHOULD),  # a reported seed replayed
@@ -137,7 +137,7 @@ MUTANTS = [
         MUST,
         *(
             "ait.transport.multipart ait.image.required ait.image.invalid ait.prompt.required ait.prompt.blank "
-            "ait.mask.format ait.mask.absent ait.output_format.enum ait.seed.range ait.seed.integer "
+            "ait.mask.format ait.mask.absent ait.output_format.enum ait.seed.range ait.seed.integer ait.seed.empty "
             "ait.limits.dimensions ait.robust.malformed"
         ).split(),
     ),

@@ -39,7 +39,6 @@ MUTANTS = {
     "seed_int32": "the seed is kept in a 32-bit signed int, so 4294967294 comes back as -2",
     "seed_range_off_by_one": "the seed's upper bound is 2**32 - 1 instead of 4294967294",
     "seed_float": "the seed is read as a float and truncated: '1.5' is served as seed 1",
-    "empty_seed_random": "an empty seed field is read as no seed (FastAPI's default) and served",
     "random_seed_not_used": "a random seed is reported, but the picture is painted with another one",
     "lossy_repainted_randomly": "JPEG and WebP answers are painted again without the seed",
     "lossy_seed_dropped": "JPEG and WebP answers report data.seed 0",
@@ -204,7 +203,6 @@ def create_app(keys: dict[str, int]) -> FastAPI:
     # -- AIThriving ------------------------------------------------------------------------
     @app.post(AIT_PATH)
     async def ait_inpaint(
-        request: Request,
         image: Annotated[UploadFile, File()],
         prompt: Annotated[str, Form()],
         negative_prompt: Annotated[str | None, Form()] = None,
@@ -226,7 +224,7 @@ def create_app(keys: dict[str, int]) -> FastAPI:
             with accounts.lock:
                 accounts.credits[key] -= PRICE
         try:
-            picture, used_seed = await ait_paint(request, image, prompt, mask, seed, output_format)
+            picture, used_seed = await ait_paint(image, prompt, mask, seed, output_format)
         except Refused as refused:
             return ait_failure(refused.message)
         with accounts.lock:
@@ -244,16 +242,12 @@ def create_app(keys: dict[str, int]) -> FastAPI:
         data = {"image": encode(picture).decode("ascii"), "seed": reported}
         return JSONResponse({"code": 0, "message": "OK" if bug("success_message_ok") else "success", "data": data})
 
-    async def ait_paint(request, image, prompt, mask, seed, output_format) -> tuple[bytes, int]:
+    async def ait_paint(image, prompt, mask, seed, output_format) -> tuple[bytes, int]:
         if not prompt.strip():
             raise Refused(400, "prompt must not be blank")
         if bug("prompt_ascii_crash"):
             prompt.encode("ascii")  # the tokenizer's input: UnicodeEncodeError is not caught
-        form = await request.form()
-        if form.get("seed") == "" and not bug("empty_seed_random"):
-            # A13 lists "" as a failure; FastAPI reads an empty field as absent, so the form is asked.
-            raise Refused(400, "seed must be an integer")
-        seed = _seed(seed)
+        seed = _seed(seed)  # FastAPI reads an empty field as absent: seed="" is a random seed (A13 allows it)
         picture = open_image(await image.read(), {"jpeg", "png", "webp"}, "image")
         if bug("cmyk_refused") and picture.mode not in ("RGB", "RGBA", "L", "LA", "P", "I;16"):
             raise Refused(400, f"unsupported colour mode {picture.mode}")
@@ -278,8 +272,8 @@ def create_app(keys: dict[str, int]) -> FastAPI:
             strength = picture.convert("RGBA").getchannel("A").point(lambda a: 255 - a)
         else:
             raise Refused(400, "send a mask, or an image with transparency")
-        seed = seed or secrets.randbelow(SEED_MAX) + 1
-        paint_seed = secrets.randbelow(SEED_MAX) + 1 if bug("random_seed_not_used") and not form.get("seed") else seed
+        sent, seed = seed, seed or secrets.randbelow(SEED_MAX) + 1
+        paint_seed = secrets.randbelow(SEED_MAX) + 1 if bug("random_seed_not_used") and not sent else seed
         if output_format != "png" and bug("lossy_repainted_randomly"):
             paint_seed = secrets.randbelow(SEED_MAX) + 1
         return paint(picture, strength, paint_seed, prompt, output_format, bug), seed

@@ -34,7 +34,8 @@ const MUTANTS = {
   // AIThriving
   seed_int32: 'the echoed seed goes through `seed | 0`: 4294967294 comes back as -2',
   seed_parseint: "the seed is read with parseInt: '1.5' is seed 1",
-  seed_number_empty: "the seed is read with Number(): '' is 0, a random seed",
+  seed_number_blank: "the seed is read with Number(): ' ' is 0, a random seed",
+  empty_seed_charged: 'an empty seed field is refused, but only after the credits were taken',
   random_seed_zero: 'a random-seed answer reports the seed it was sent (0)',
   random_seed_constant: 'the random seed is drawn once, at startup',
   random_seed_painted_with_clock: 'a random-seed answer reports one seed and is painted with the clock',
@@ -261,7 +262,7 @@ function parseSeed(text) {
   if (text === undefined) return 0;
   let value;
   if (bug('seed_parseint')) value = parseInt(text, 10);
-  else if (bug('seed_number_empty')) value = Number(text);
+  else if (bug('seed_number_blank')) value = Number(text);
   else value = /^-?[0-9]+$/.test(text.trim()) ? Number(text.trim()) : NaN;
   if (!Number.isInteger(value)) throw new Refusal(400, 'seed must be a whole number');
   if (value < 0 || value > SEED_MAX) throw new Refusal(400, `seed must be between 0 and ${SEED_MAX}`);
@@ -291,6 +292,7 @@ async function aithriving(req, res) {
   const prompt = fields.prompt;
   if (prompt === undefined || (!bug('blank_prompt') && !prompt.trim())) throw new Refusal(400, 'prompt is required');
   if (!files.image) throw new Refusal(400, 'image is required');
+  if (bug('empty_seed_charged') && fields.seed === '') state.credits[account(key)] -= PRICE; // then refused below
   const requested = parseSeed(fields.seed);
   const format = bug('output_format_ignored') ? 'png' : fields.output_format || 'png';
   if (!['jpeg', 'png', 'webp'].includes(format)) throw new Refusal(400, 'output_format must be jpeg, png or webp');
