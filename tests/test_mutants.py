@@ -80,7 +80,7 @@ MUTANTS = [
     fastapi("vyro_other_size_422", "vyro.mask.size", MUST),
     fastapi("vyro_mask_inverted", "vyro.mask.meaning", SHOULD, "vyro.kept_pixels"),
     node("vyro_kept_drift", "vyro.kept_pixels", SHOULD),
-    fastapi("vyro_empty_mask_crash", "vyro.mask.invalid", MUST, "vyro.errors.4xx", "vyro.robust.malformed"),
+    fastapi("vyro_empty_mask_crash", "vyro.mask.invalid", MUST, "vyro.errors.4xx"),
     node("vyro_empty_mask_full", "vyro.mask.invalid", MUST, "vyro.mask.required"),
     # -- images: formats, modes, sizes (A6, A10; V3, V5) ------------------------------------------------
     fastapi("large_output_capped", "ait.output.size", MUST),
@@ -148,7 +148,7 @@ MUTANTS = [
     fastapi("vyro_422_validation", "vyro.image.required", MUST),
     fastapi("vyro_model_version_unchecked", "vyro.model_version.unknown", SHOULD),
     node("vyro_model_version_number", "vyro.model_version.default", MUST),
-    fastapi("vyro_prompt_none_crash", "vyro.prompt.required", MUST, "vyro.errors.4xx", "vyro.robust.malformed"),
+    fastapi("vyro_prompt_none_crash", "vyro.prompt.required", MUST, "vyro.errors.4xx"),
     node("vyro_empty_prompt_500", "vyro.prompt.required", MUST),
     # -- robustness and rate (B1, B5) ----------------------------------------------------------------------
     fastapi("prompt_ascii_crash", "ait.robust.malformed", MUST, "ait.envelope.json", "ait.text.non_utf8"),
