@@ -4,6 +4,7 @@ replays them, the pictures they build, and the judgments they make across exchan
 from __future__ import annotations
 
 import io
+import math
 import shutil
 import subprocess
 
@@ -15,7 +16,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from inpaint_conformance.contracts import Api, Outcome, ResponseVerdict
-from inpaint_conformance.contracts.images import has_alpha, to_rgb
+from inpaint_conformance.contracts.images import has_alpha, psnr, region_psnr, to_rgb
 from inpaint_conformance.contracts.rules import effective_mask
 from inpaint_conformance.fakes.server import serving
 from inpaint_conformance.harness.probe_checks import ignored_other_size_mask
@@ -166,3 +167,17 @@ def answer(kept, repainted) -> ResponseVerdict:
 )
 def test_a_mask_of_another_size_is_judged_against_a_same_size_one(control, other, ignored):
     assert (ignored_other_size_mask(control, other) is not None) is ignored
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])
+def test_region_psnr_is_psnr_over_the_region_pixels(mode):
+    """The pixel judgments' PSNR, summed per pixel for speed, equals the plain formula over the region."""
+    rng = np.random.default_rng(7)
+    size = (97, 61)
+    expected = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB").convert(mode)
+    actual = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB")
+    region = rng.random((size[1], size[0])) < 0.3
+    plain = psnr(np.asarray(to_rgb(expected))[region], np.asarray(to_rgb(actual))[region])
+    assert region_psnr(expected, actual, region) == pytest.approx(plain, rel=1e-12)
+    assert region_psnr(expected, expected, region) == math.inf
+    assert region_psnr(expected, actual, np.zeros_like(region)) == math.inf
