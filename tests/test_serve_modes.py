@@ -131,7 +131,6 @@ def test_the_default_install_serves_with_uvicorns_fast_parser_and_loop():
 
     from fastapi import FastAPI
     from uvicorn.loops.auto import auto_loop_factory
-
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     from inpaint_conformance.fakes.connection_guard import ConnectionLimits

@@ -178,9 +178,9 @@ def test_planned_charges_bound_what_the_run_spends():
     runner.run()
     spent = (before - target.provider.ledger.balance(key)) // CREDITS_PER_SUCCESS
     planned = planned_successes(Api.AITHRIVING, 3)
-    # The fake refuses the three requests it may refuse (a 20,000-character prompt, a 20 MiB upload,
-    # a prompt that is not UTF-8).
-    assert planned - 3 <= spent <= planned
+    # The fake refuses the four requests it may refuse (a 20,000-character prompt, a 20 MiB upload,
+    # a prompt that is not UTF-8, an empty seed).
+    assert planned - 4 <= spent <= planned
 
 
 def test_remote_run_prints_its_cost_first(tmp_path, live_fake, capsys):
