@@ -2,8 +2,9 @@
 
 Exit codes: 0 after a clean shutdown (Ctrl-C or SIGTERM), 2 when it cannot start
 (bad flag, port in use, unreadable --db, engine that does not load), with one line
-saying why and what to do. `--workers N` (with `--db`) runs N processes sharing the
-ledger; `--ray` hands over to harness.commands.serve_ray.
+saying why and what to do. `--db` keeps the state (keys and balances, journal, faults)
+in a SQLite file or a PostgreSQL database (fakes.store); `--workers N` (with `--db`)
+runs N processes sharing it; `--ray` hands over to harness.commands.serve_ray.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sqlite3
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -27,8 +29,9 @@ import uvicorn
 from inpaint_conformance.fakes.banner import banner, display_base_url
 from inpaint_conformance.fakes.control import check_key
 from inpaint_conformance.fakes.engine import Engine, FakeEngine
-from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS, Ledger, MemoryLedger, SqliteLedger
+from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS, Ledger
 from inpaint_conformance.fakes.provider import FakeProvider
+from inpaint_conformance.fakes.store import StateStore, StoreError, open_store
 
 DEV_KEY = "dev-key"
 # A held request (the "timeout" fault) must not keep Ctrl-C waiting for its full 30 s.
@@ -52,7 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--api-key", action="append", type=_key_credits, default=[], metavar="KEY[=CREDITS]")
-    parser.add_argument("--db", metavar="PATH", help="keep keys and balances in SQLite (survives restarts)")
+    parser.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="keep keys, balances, journal and faults in a SQLite file or a postgresql:// database "
+        "(balances survive restarts; --workers and Ray ingress replicas share it)",
+    )
     parser.add_argument("--admin-token", help="allow /__fake__/ admin calls from non-loopback clients that send it")
     parser.add_argument(
         "--ait-failure-status",
@@ -77,6 +85,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ray", nargs="?", const="local", metavar="ADDRESS", help="run on Ray Serve (no ADDRESS: local)"
     )
     parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument(
+        "--ingress-replicas",
+        type=int,
+        default=1,
+        help="--ray: replicas of the HTTP layer (validation, image work, ledger); more than 1 needs --db postgresql://",
+    )
     parser.add_argument("--autoscale", metavar="MIN:MAX", help="--ray: scale engine replicas on queued requests")
     parser.add_argument(
         "--gpus-per-replica", type=float, help="--ray: GPUs per engine replica (default 1 where GPUs exist)"
@@ -92,10 +106,14 @@ def run(args: argparse.Namespace) -> int:
         sock = _bind(args.host, args.port)
     except CannotServe as exc:
         return _refuse(exc)
-    ledger: Ledger | None = None
+    store: StateStore | None = None
     engine: Engine | None = None
     try:
-        ledger = _open_ledger(args.db)
+        store = _open_store(args.db)
+        # A new run: the journal and faults start empty, stored balances are what reset restores.
+        run = uuid.uuid4().hex
+        store.start_run(run)
+        ledger = store.ledger
         keys = _add_keys(ledger, args.api_key)
         host, port = sock.getsockname()[:2]
         loopback = ipaddress.ip_address(host).is_loopback
@@ -108,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
                 engine=engine_name,
                 keys=keys,
                 other_keys=len(ledger.balances()) - len(keys),
-                ledger=f"SQLite {args.db} (kept across restarts)"
-                if args.db
+                ledger=f"{store.where} (balances kept across restarts)"
+                if store.shared
                 else "in memory (balances are lost on exit; --db PATH keeps them)",
                 admin=_admin_rule(loopback, args.admin_token),
             )
@@ -119,16 +137,14 @@ def run(args: argparse.Namespace) -> int:
                 args,
                 sock,
                 base_url,
-                describe(
-                    f"fake, {args.workers} worker processes sharing the ledger; "
-                    "journal and faults are per worker, so /__fake__/ refuses them"
-                ),
+                describe(f"fake, {args.workers} worker processes sharing the ledger, journal and faults"),
                 loopback,
                 ait_failure_status,
+                run,
             )
             return 0
         engine = _load_engine(args)
-        provider = _provider(args, engine, ledger, ait_failure_status)
+        provider = _provider(args, engine, store, ait_failure_status)
         from inpaint_conformance.fakes.app import create_app
 
         app = create_app(provider, admin_token=args.admin_token, loopback_only=loopback)
@@ -140,8 +156,10 @@ def run(args: argparse.Namespace) -> int:
         sock.close()
         if engine is not None:
             engine.close()
-        if args.db and ledger is not None:
-            _checkpoint(args.db)
+        if store is not None:
+            store.close()
+            if store.kind == "sqlite":
+                _checkpoint(args.db)
     return 0
 
 
@@ -157,7 +175,13 @@ def _uvicorn_config(app, **options) -> uvicorn.Config:
 
 
 def _serve_workers(
-    args: argparse.Namespace, sock: socket.socket, base_url: str, text: str, loopback: bool, ait_failure_status: int
+    args: argparse.Namespace,
+    sock: socket.socket,
+    base_url: str,
+    text: str,
+    loopback: bool,
+    ait_failure_status: int,
+    run: str,
 ) -> None:
     """uvicorn worker processes on the socket bound here, each building its app from the environment."""
     from uvicorn.supervisors import Multiprocess
@@ -165,7 +189,13 @@ def _serve_workers(
     from inpaint_conformance.fakes.app_factory import settings_env
 
     os.environ.update(
-        settings_env(db=args.db, admin_token=args.admin_token, loopback=loopback, ait_failure_status=ait_failure_status)
+        settings_env(
+            db=args.db,
+            admin_token=args.admin_token,
+            loopback=loopback,
+            ait_failure_status=ait_failure_status,
+            run=run,
+        )
     )
     config = _uvicorn_config(
         "inpaint_conformance.fakes.app_factory:create_app_from_env", factory=True, workers=args.workers
@@ -200,13 +230,14 @@ def _hand_over_to_ray(args: argparse.Namespace) -> int:
     return run_ray(args)
 
 
-def _provider(args, engine, ledger, ait_failure_status: int) -> FakeProvider:
+def _provider(args, engine, store: StateStore, ait_failure_status: int) -> FakeProvider:
+    state = {"ledger": store.ledger, "journal": store.journal, "faults": store.faults}
     if not getattr(args, "replay", None):
-        return FakeProvider(engine=engine, ledger=ledger, ait_failure_status=ait_failure_status)
+        return FakeProvider(engine=engine, ait_failure_status=ait_failure_status, **state)
     from inpaint_conformance.fakes.replay import RecordingError, ReplayProvider
 
     try:
-        return ReplayProvider(args.replay, engine=engine, ledger=ledger, ait_failure_status=ait_failure_status)
+        return ReplayProvider(args.replay, engine=engine, ait_failure_status=ait_failure_status, **state)
     except RecordingError as exc:
         raise CannotServe(f"--replay {args.replay}: {exc}") from None
 
@@ -217,13 +248,18 @@ def _refuse(exc: CannotServe) -> int:
 
 
 def _check_flags(args: argparse.Namespace) -> None:
-    if args.replicas != 1 or args.autoscale:
-        raise CannotServe("--replicas and --autoscale only apply with --ray: drop them")
+    if args.replicas != 1 or args.autoscale or args.ingress_replicas != 1:
+        raise CannotServe("--replicas, --ingress-replicas and --autoscale only apply with --ray: drop them")
     if args.workers < 1:
         raise CannotServe(f"--workers must be at least 1, got {args.workers}")
     if args.workers > 1 and not args.db:
-        # Each worker is a process: only a SQLite ledger is shared between them.
-        raise CannotServe("--workers > 1 needs --db PATH: the workers share their credits through it")
+        # Each worker is a process: only a store outside them is shared between them.
+        raise CannotServe(
+            "--workers > 1 needs --db PATH (SQLite) or --db postgresql://...: "
+            "the workers share their credits, journal and faults through it"
+        )
+    if args.workers > 1 and getattr(args, "replay", None):
+        raise CannotServe("--replay answers from one process: drop --workers")
     if args.workers > 1 and args.engine != "fake":
         raise CannotServe(
             "--workers > 1 runs the fake engine only (each worker would load the model): "
@@ -268,13 +304,11 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _open_ledger(path: str | None) -> Ledger:
-    if not path:
-        return MemoryLedger()
+def _open_store(db: str | None) -> StateStore:
     try:
-        return SqliteLedger(path)
-    except sqlite3.Error as exc:
-        raise CannotServe(f"cannot open --db {path} as a SQLite ledger ({exc}): give a writable file path") from None
+        return open_store(db)
+    except StoreError as exc:
+        raise CannotServe(f"--db: {exc}") from None
 
 
 def _add_keys(ledger: Ledger, requested: list[tuple[str, int | None]]) -> dict[str, str]:

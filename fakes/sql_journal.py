@@ -1,0 +1,74 @@
+"""The request journal in a SQL database: one journal for every process and node that share it.
+
+The same interface as the in-memory `Journal` (record, entries, clear, capacity,
+subscribe): a bounded ring of plain dicts, written already redacted by the provider
+(this class stores what it is given). Entry ids come from a counter whose row stays
+locked until the entry is committed, so ids are committed in order and a reader
+polling "entries after id N" (the dashboard) never skips one that commits late.
+Listeners hear the entries this process records (a dashboard polls the table instead).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from .journal import DEFAULT_CAPACITY, dumps_jsonl
+from .sql_database import Database, create_tables, next_id
+
+JOURNAL_TABLES = ("CREATE TABLE IF NOT EXISTS journal (id BIGINT PRIMARY KEY, api TEXT, entry TEXT NOT NULL)",)
+
+
+class SqlJournal:
+    def __init__(self, db: Database, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError(f"journal capacity must be >= 1, got {capacity}")
+        self.db = db
+        self._capacity = capacity
+        self._listeners: list = []
+        self._lock = threading.Lock()
+        create_tables(db, JOURNAL_TABLES, counters=("journal",))
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def record(self, entry: dict) -> dict:
+        text = json.dumps(entry, default=str)
+        with self.db.transaction() as tx:
+            entry_id = next_id(tx, "journal")
+            tx.execute("INSERT INTO journal (id, api, entry) VALUES (?, ?, ?)", (entry_id, entry.get("api"), text))
+            tx.execute("DELETE FROM journal WHERE id <= ?", (entry_id - self._capacity,))  # the ring's far end
+        entry = {"id": entry_id, **entry}
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(entry)
+        return entry
+
+    def entries(self, *, api: str | None = None, since_id: int = 0) -> list[dict]:
+        sql, params = "SELECT id, entry FROM journal WHERE id > ?", [since_id]
+        if api is not None:
+            sql, params = sql + " AND api = ?", [*params, api]
+        return [_entry(entry_id, text) for entry_id, text in self.db.execute(sql + " ORDER BY id", params)]
+
+    def clear(self) -> None:
+        self.db.execute("DELETE FROM journal")
+
+    def subscribe(self, listener) -> None:
+        """Call ``listener(entry)`` for each entry this process records."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def to_jsonl(self) -> str:
+        return dumps_jsonl(self.entries())
+
+
+def _entry(entry_id: Any, text: str) -> dict:
+    return {"id": int(entry_id), **json.loads(text)}
