@@ -232,7 +232,7 @@ def _documented_shape(api: Api, response) -> str:
 
 
 def test_killing_a_replica_mid_burst_answers_everyone_charges_no_failure_and_recovers(ray_app):
-    from inpaint_conformance.reference_impl.ray_runtime import (
+    from inpaint_conformance.reference_impl.ray_replicas import (
         engine_replica_actors,
         engine_replica_load,
         kill_engine_replica,

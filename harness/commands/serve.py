@@ -91,6 +91,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="--ray: replicas of the HTTP layer (validation, image work, ledger); more than 1 needs --db postgresql://",
     )
+    parser.add_argument(
+        "--max-replicas-per-node",
+        type=int,
+        help="--ray: at most this many engine (and ingress) replicas on one node (default: Serve spreads them)",
+    )
     parser.add_argument("--autoscale", metavar="MIN:MAX", help="--ray: scale engine replicas on queued requests")
     parser.add_argument(
         "--gpus-per-replica", type=float, help="--ray: GPUs per engine replica (default 1 where GPUs exist)"
@@ -248,8 +253,10 @@ def _refuse(exc: CannotServe) -> int:
 
 
 def _check_flags(args: argparse.Namespace) -> None:
-    if args.replicas != 1 or args.autoscale or args.ingress_replicas != 1:
-        raise CannotServe("--replicas, --ingress-replicas and --autoscale only apply with --ray: drop them")
+    if args.replicas != 1 or args.autoscale or args.ingress_replicas != 1 or args.max_replicas_per_node:
+        raise CannotServe(
+            "--replicas, --ingress-replicas, --max-replicas-per-node and --autoscale only apply with --ray: drop them"
+        )
     if args.workers < 1:
         raise CannotServe(f"--workers must be at least 1, got {args.workers}")
     if args.workers > 1 and not args.db:
