@@ -89,8 +89,8 @@ class MemoryLedger:
 KEY_TABLES = (
     "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, credits BIGINT NOT NULL CHECK (credits >= 0), initial BIGINT)",
     # Charges made for one request id (the Ray front door's), so a lost answer's charge can be voided.
-    "CREATE TABLE IF NOT EXISTS request_charges "
-    "(request_id TEXT NOT NULL, key TEXT NOT NULL, amount BIGINT NOT NULL, at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS request_charges (request_id TEXT NOT NULL, key TEXT NOT NULL, "
+    "amount BIGINT NOT NULL, at DOUBLE PRECISION NOT NULL, refunded_at DOUBLE PRECISION)",
     "CREATE INDEX IF NOT EXISTS request_charges_by_request ON request_charges (request_id)",
     "CREATE TABLE IF NOT EXISTS voided_requests (request_id TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL)",
 )
@@ -188,7 +188,9 @@ class SqlLedger:
             )
             refunded = 0
             for key, amount in tx.execute(
-                "DELETE FROM request_charges WHERE request_id = ? RETURNING key, amount", (request_id,)
+                "UPDATE request_charges SET refunded_at = ? WHERE request_id = ? AND refunded_at IS NULL "
+                "RETURNING key, amount",
+                (time.time(), request_id),
             ):
                 tx.execute("UPDATE keys SET credits = credits + ? WHERE key = ?", (amount, key))
                 refunded += int(amount)
