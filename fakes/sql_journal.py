@@ -48,9 +48,10 @@ class SqlJournal:
         return entry
 
     def entries(self, *, api: str | None = None, since_id: int = 0) -> list[dict]:
-        sql, params = "SELECT id, entry FROM journal WHERE id > ?", [since_id]
+        sql, params = "SELECT id, entry FROM journal WHERE id > ?", list[Any]([since_id])
         if api is not None:
-            sql, params = sql + " AND api = ?", [*params, api]
+            sql += " AND api = ?"
+            params.append(api)
         return [_entry(entry_id, text) for entry_id, text in self.db.execute(sql + " ORDER BY id", params)]
 
     def clear(self) -> None:

@@ -23,7 +23,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -72,7 +71,9 @@ class ThrowawayPostgres:
         reason = unavailable_reason()
         if reason:
             raise RuntimeError(f"cannot start a throwaway PostgreSQL: {reason}")
-        self.bin = find_binaries()
+        binaries = find_binaries()
+        assert binaries is not None  # unavailable_reason() said so
+        self.bin = binaries
         self.port = _free_port()
         self.start_timeout = start_timeout
         self.folder = Path(tempfile.mkdtemp(prefix="inpaint-pg-"))
@@ -132,18 +133,3 @@ class ThrowawayPostgres:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def wait_until_accepting(url: str, timeout: float = 30.0) -> None:
-    """Until a connection to ``url`` succeeds (a server just started may still be recovering)."""
-    import psycopg
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with psycopg.connect(url, connect_timeout=2):
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)

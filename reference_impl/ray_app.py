@@ -44,8 +44,7 @@ def _replica_id() -> str:
         return f"pid-{os.getpid()}"
 
 
-@serve.deployment(name=ENGINE_DEPLOYMENT)
-class InpaintEngineDeployment:
+class InpaintEngineReplica:
     """One engine replica: the model, loaded once, painting Serve's batches."""
 
     def __init__(self, args: dict) -> None:
@@ -91,13 +90,12 @@ class _ThisReplicasApp:
 
 
 def _install_replica_app(app: Any) -> None:
-    # A module function, so it reaches the module's class even from the deployment
-    # class, which Serve ships to the replica by value (with a copy of its globals).
+    # A module function, so it reaches the module's class even from a deployment class
+    # that Serve ships to the replica by value (with a copy of its globals).
     _ThisReplicasApp.app = app
 
 
-@serve.deployment(name=INGRESS_DEPLOYMENT)
-class InpaintIngress:
+class InpaintIngressReplica:
     """The shared HTTP layer of `serve`, with a remote engine; the front door forwards requests here."""
 
     def __init__(self, engine_handle: Any, args: dict) -> None:
@@ -140,9 +138,7 @@ class InpaintIngress:
         return await run_forwarded(self.app, request, self.replica)
 
 
-@serve.deployment(name=FRONT_DEPLOYMENT)
-@serve.ingress(_ThisReplicasApp())
-class InpaintFront:
+class InpaintFrontReplica:
     """The front door (reference_impl.ray_front): forwards to ingress replicas, voids what a lost one charged."""
 
     def __init__(self, ingress_handle: Any, args: dict) -> None:
@@ -164,6 +160,13 @@ class InpaintFront:
         # An answer may wait for an engine replica up to engine_timeout_s; the door waits a little longer.
         door = FrontDoor(forward, lost=(RayActorError,), void=void, timeout_s=settings.engine_timeout_s + 60)
         _install_replica_app(door)
+
+
+# Deployments made by calling Serve's decorators (the same thing as decorating the classes,
+# and type checkers see the Deployment objects they return).
+InpaintEngineDeployment = serve.deployment(name=ENGINE_DEPLOYMENT)(InpaintEngineReplica)
+InpaintIngress = serve.deployment(name=INGRESS_DEPLOYMENT)(InpaintIngressReplica)
+InpaintFront = serve.deployment(name=FRONT_DEPLOYMENT)(serve.ingress(_ThisReplicasApp())(InpaintFrontReplica))
 
 
 def build_app(args: dict | None = None) -> Application:

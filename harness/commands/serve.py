@@ -236,13 +236,25 @@ def _hand_over_to_ray(args: argparse.Namespace) -> int:
 
 
 def _provider(args, engine, store: StateStore, ait_failure_status: int) -> FakeProvider:
-    state = {"ledger": store.ledger, "journal": store.journal, "faults": store.faults}
     if not getattr(args, "replay", None):
-        return FakeProvider(engine=engine, ait_failure_status=ait_failure_status, **state)
+        return FakeProvider(
+            engine=engine,
+            ledger=store.ledger,
+            journal=store.journal,
+            faults=store.faults,
+            ait_failure_status=ait_failure_status,
+        )
     from inpaint_conformance.fakes.replay import RecordingError, ReplayProvider
 
     try:
-        return ReplayProvider(args.replay, engine=engine, ait_failure_status=ait_failure_status, **state)
+        return ReplayProvider(
+            args.replay,
+            engine=engine,
+            ledger=store.ledger,
+            journal=store.journal,
+            faults=store.faults,
+            ait_failure_status=ait_failure_status,
+        )
     except RecordingError as exc:
         raise CannotServe(f"--replay {args.replay}: {exc}") from None
 
