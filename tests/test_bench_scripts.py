@@ -66,3 +66,24 @@ def test_mock_bench_compares_each_mocked_library_with_the_floor(tmp_path):
     doors = {row["door"] for row in numbers["results"]}
     assert doors == {"httpx (respx)", "requests (responses)"}
     assert all(row["floor_cpu_ms"] > 0 and row["cpu_ratio"] > 0 for row in numbers["results"])
+
+
+def test_scaling_ingress_bench_compares_workers_and_stores(tmp_path):
+    from inpaint_conformance.fakes.throwaway_postgres import unavailable_reason
+
+    if unavailable_reason():
+        pytest.skip(f"needs a throwaway PostgreSQL server: {unavailable_reason()}")
+    # The Ray group is left out here: tests/test_ray_cluster.py runs the same deployment.
+    text, numbers = run_bench(
+        "scaling_ingress.py", "--quick", "--no-ray", "--sizes", "64", "--seconds", "0.3", tmp_path=tmp_path
+    )
+    servers = {row["server"] for row in numbers["results"]}
+    assert servers == {
+        "serve --workers 1, in memory",
+        "serve --workers 1, SQLite",
+        "serve --workers 1, PostgreSQL",
+        "serve --workers 2, SQLite",
+        "serve --workers 2, PostgreSQL",
+    }
+    assert all(row["errors"] == 0 and row["ok"] > 0 for row in numbers["results"]), numbers["results"]
+    assert "aithriving 64x64" in text
