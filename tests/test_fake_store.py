@@ -122,28 +122,13 @@ def test_probability_draws_replay_under_a_seed_across_processes(two):
     assert 5 < sum(shared) < 35
 
 
-def _charge_many(db: str, key: str, times: int, queue) -> None:
+def _charge_and_draw(db: str, key: str, times: int, queue) -> None:
+    """One process: ``times`` charges of 6 credits, then ``times`` fault draws; how many of each worked."""
     store = open_store(db)
-    queue.put(sum(store.ledger.try_charge(key, 6) is not None for _ in range(times)))
+    charged = sum(store.ledger.try_charge(key, 6) is not None for _ in range(times))
+    fired = sum("status_500" in store.faults.draw("aithriving", None) for _ in range(times))
+    queue.put((charged, fired))
     store.close()
-
-
-def _draw_many(db: str, times: int, queue) -> None:
-    store = open_store(db)
-    queue.put(sum("status_500" in store.faults.draw("aithriving", None) for _ in range(times)))
-    store.close()
-
-
-def _in_processes(target, *args, processes: int = 4) -> list[int]:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    workers = [context.Process(target=target, args=(*args, queue)) for _ in range(processes)]
-    for worker in workers:
-        worker.start()
-    results = [queue.get(timeout=120) for _ in workers]
-    for worker in workers:
-        worker.join(30)
-    return results
 
 
 @pytest.mark.slow
@@ -151,11 +136,18 @@ def test_charges_and_fault_counts_are_exact_across_processes(shared_db):
     store = open_store(shared_db)
     try:
         store.ledger.add_key("race", 600)
-        taken = _in_processes(_charge_many, shared_db, "race", 40)  # 160 attempts at 6 credits, 100 fit
-        assert sum(taken) == 100 and store.ledger.balance("race") == 0
         store.faults.add(Fault("status_500", count=50))
-        fired = _in_processes(_draw_many, shared_db, 25)  # 100 draws, 50 may fire
-        assert sum(fired) == 50 and store.faults.active() == []
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        # 4 processes x 40: 160 charges of 6 credits where 100 fit, 160 draws of a fault counted 50.
+        workers = [context.Process(target=_charge_and_draw, args=(shared_db, "race", 40, queue)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        results = [queue.get(timeout=120) for _ in workers]
+        for worker in workers:
+            worker.join(30)
+        assert sum(charged for charged, _ in results) == 100 and store.ledger.balance("race") == 0
+        assert sum(fired for _, fired in results) == 50 and store.faults.active() == []
     finally:
         store.close()
 
