@@ -15,8 +15,11 @@ PostgreSQL is a throwaway server started for the run (fakes.throwaway_postgres: 
 distribution's binaries, fsync off); each server gets a fresh database. On a 2-core
 machine the HTTP layer cannot gain past two processes, and Ray's own processes (proxy,
 front door, replicas, controller) share the same cores: read the ratios within a group,
-and expect more replicas to pay on more cores or machines. Numbers are printed, never
-asserted: the exit code is 0 whenever the bench could run.
+and expect more replicas to pay on more cores or machines. "CPU ms/req" is the CPU the
+servers used per answered request (the server's processes, Ray's processes, and the
+PostgreSQL server where it is the store; not the clients): it moves much less than req/s
+when other jobs share the machine. Numbers are printed, never asserted: the exit code is
+0 whenever the bench could run.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from _common import (
     ratio,
     write_json,
 )
-from _load import LOOPBACK, free_port, http_worker, run_concurrently, start_fake
+from _load import LOOPBACK, free_port, http_worker, process_tree_cpu, run_concurrently, start_fake
 
 INGRESS_REPLICAS = (1, 2, 4)
 
@@ -103,6 +106,9 @@ class _Serve(AbstractContextManager):
         self.server = start_fake(workers=config.workers, db=db)
         self.port = self.server.port
 
+    def cpu_clock(self) -> Callable[[], float]:
+        return process_tree_cpu(self.server.process.pid)
+
     def __exit__(self, *exc) -> None:
         self.server.stop()
 
@@ -130,13 +136,21 @@ class _Ray(AbstractContextManager):
         self.port = int(base_url.rsplit(":", 1)[1])
         self.ready_s = time.perf_counter() - started
 
+    @staticmethod
+    def cpu_clock() -> Callable[[], float]:
+        """Every process this one started (Ray's: GCS, raylet, proxy, replicas), not this one (the clients)."""
+        family = process_tree_cpu(os.getpid())
+        return lambda: family() - sum(os.times()[:2])
+
     def __exit__(self, *exc) -> None:
         from inpaint_conformance.reference_impl.ray_runtime import shutdown
 
         shutdown(keep_ray=True)  # the next deploy reuses the Ray instance; main() stops it
 
 
-def measure(args, con, new_db: Callable[[str], str | None]) -> tuple[dict[tuple[str, int], Sample], dict[str, float]]:
+def measure(
+    args, con, new_db: Callable[[str], str | None], postgres_cpu: Callable[[], float]
+) -> tuple[dict[tuple[str, int], Sample], dict[str, float]]:
     results: dict[tuple[str, int], Sample] = {}
     ready: dict[str, float] = {}
     chosen = [c for c in configs() if not (args.no_ray and c.group == "ray")]
@@ -148,14 +162,20 @@ def measure(args, con, new_db: Callable[[str], str | None]) -> tuple[dict[tuple[
             with server:
                 if isinstance(server, _Ray):
                     ready[config.label] = round(server.ready_s, 1)
+                # The store's server works for the HTTP layer: its CPU is part of the cost (idle otherwise).
+                clock = _cpu_clock(server.cpu_clock(), postgres_cpu if config.store == "postgresql" else None)
                 for side in args.sizes:
                     call = build_call(Api.AITHRIVING, side)
                     worker = http_worker(server.port, call, timeout=300)
                     run_concurrently(worker, min(4, args.clients), 0.5, max_requests=16)  # warm-up
                     with con.status(f"round {round_no}: {config.label}, {side} px, {args.clients} clients ..."):
-                        sample = run_concurrently(worker, args.clients, args.seconds)
+                        sample = run_concurrently(worker, args.clients, args.seconds, cpu_clock=clock)
                     results.setdefault((config.label, side), Sample()).add(sample)
     return results, ready
+
+
+def _cpu_clock(server: Callable[[], float], store: Callable[[], float] | None) -> Callable[[], float]:
+    return server if store is None else (lambda: server() + store())
 
 
 def report(args, con, results: dict[tuple[str, int], Sample], ready: dict[str, float]) -> list[dict]:
@@ -166,7 +186,7 @@ def report(args, con, results: dict[tuple[str, int], Sample], ready: dict[str, f
         table = Table(
             title=f"aithriving {side}x{side} PNG, {args.clients} clients: req/s  (p50 / p99 ms)", title_justify="left"
         )
-        for name in ("server", "req/s", "latency", "vs first of group", "errors"):
+        for name in ("server", "req/s", "latency", "vs first of group", "CPU ms/req", "errors"):
             table.add_column(name, justify="left" if name == "server" else "right")
         firsts: dict[str, float] = {}
         for config in configs():
@@ -179,6 +199,7 @@ def report(args, con, results: dict[tuple[str, int], Sample], ready: dict[str, f
                 fmt_rate(sample.throughput),
                 f"{fmt_ms(sample.p50)} / {fmt_ms(sample.p99)}",
                 fmt_ratio(ratio(sample.throughput, base)),
+                fmt_ms(sample.cpu_per_request) if sample.cpu_per_request is not None else "-",
                 str(sample.errors),
             )
             rows.append({"server": config.label, "side": side, **sample.to_dict(), "ready_s": ready.get(config.label)})
@@ -223,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                     return postgres.create_database()
                 return str(folder / f"state-{next(counter)}.db") if store == "sqlite" else None
 
-            results, ready = measure(args, con, new_db)
+            results, ready = measure(args, con, new_db, process_tree_cpu(postgres.pid))
     except (RuntimeError, ValueError) as exc:
         con.print(f"[red]the bench could not run: {exc}[/]")
         return 2

@@ -108,6 +108,11 @@ class ThrowawayPostgres:
         self.started = True
         return self
 
+    @property
+    def pid(self) -> int:
+        """The server's main process (its children do the work): for measuring the server's CPU."""
+        return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+
     def create_database(self, name: str | None = None) -> str:
         """A new empty database; its URL."""
         import psycopg
