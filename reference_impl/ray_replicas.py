@@ -97,6 +97,20 @@ def replica_nodes(deployment: str) -> dict[str, str]:
     return nodes
 
 
+def replica_pids(deployment: str, replicas: Iterable[str]) -> list[int]:
+    """The process ids of some replicas of ``deployment`` (all on this machine's nodes in a test cluster)."""
+    import ray
+
+    actors = replica_actors(deployment)
+    return [ray.get(actors[replica].__ray_call__.remote(_pid), timeout=10) for replica in replicas]
+
+
+def _pid(_actor: Any) -> int:
+    import os
+
+    return os.getpid()
+
+
 def _node_id(_actor: Any) -> str:
     import ray
 

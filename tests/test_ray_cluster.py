@@ -4,8 +4,10 @@
 proxy and controller and the app's front door live there) and two workers with 2 CPUs
 each. The app runs the fake engine (no model), 2 ingress replicas over one PostgreSQL
 store and 2 engine replicas; Serve spreads each pair over the two workers. Then the
-worker holding an ingress and an engine replica is removed (its raylet and every
-process on it killed) while 8 clients keep sending requests. What a user would check:
+worker holding an ingress and an engine replica is removed (its raylet and the replicas'
+processes killed at once) while 8 clients keep sending requests, just after a round of
+charges (a latency fault holds each answer 0.5 s after its charge, so the lost replica
+takes charged, unanswered requests with it). What a user would check:
 every request got an answer in the API's documented shape, the ledger is exact against
 the successes the clients saw (no failure charged, no success free), and Serve brings
 both deployments back to 2 replicas on the surviving node, which then serve.
@@ -14,6 +16,7 @@ both deployments back to 2 replicas on the surviving node, which then serve.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
@@ -97,7 +100,7 @@ def _post(client, api: Api, seed: int):
 
 
 class Load:
-    """CLIENTS threads sending both APIs until stopped; every answer (or transport error) kept."""
+    """CLIENTS threads sending both APIs (3 in 4 AIThriving) until stopped; every answer (or transport error) kept."""
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
@@ -108,7 +111,7 @@ class Load:
         self.threads = [threading.Thread(target=self._send, args=(n,)) for n in range(CLIENTS)]
 
     def _send(self, worker: int) -> None:
-        api = Api.AITHRIVING if worker % 2 == 0 else Api.VYRO
+        api = Api.VYRO if worker % 4 == 3 else Api.AITHRIVING  # mostly the API that charges
         with httpx.Client(base_url=self.base_url, timeout=120) as client:
             n = 0
             while not self.stop.is_set():
@@ -148,6 +151,14 @@ class Load:
             time.sleep(0.05)
 
 
+def _charged_lately(db: str, seconds: float) -> bool:
+    import psycopg
+
+    with psycopg.connect(db) as connection:
+        since = time.time() - seconds
+        return connection.execute("SELECT count(*) FROM request_charges WHERE at > %s", (since,)).fetchone()[0] > 0
+
+
 def _voided(db: str) -> tuple[int, int]:
     """Requests the front door voided, and how many of them it had to give credits back for."""
     import psycopg
@@ -175,7 +186,12 @@ def test_replicas_are_spread_over_the_workers_and_share_one_journal(cluster_app)
 
 
 def test_losing_a_node_mid_load_answers_everyone_and_loses_no_credit(cluster_app):
-    from inpaint_conformance.reference_impl.ray_replicas import replica_load, replica_nodes, wait_replicas
+    from inpaint_conformance.reference_impl.ray_replicas import (
+        replica_load,
+        replica_nodes,
+        replica_pids,
+        wait_replicas,
+    )
 
     ingress_at, engine_at = replica_nodes(INGRESS_DEPLOYMENT), replica_nodes(ENGINE_DEPLOYMENT)
     victim = next(
@@ -185,21 +201,33 @@ def test_losing_a_node_mid_load_answers_everyone_and_loses_no_credit(cluster_app
     )
     lost_ingress = [r for r, n in ingress_at.items() if n == victim.node_id]
     lost_engine = [r for r, n in engine_at.items() if n == victim.node_id]
+    doomed = [
+        pid
+        for deployment, lost in ((INGRESS_DEPLOYMENT, lost_ingress), (ENGINE_DEPLOYMENT, lost_engine))
+        for pid in replica_pids(deployment, lost)
+    ]
     start_balance = cluster_app.balance()
     voided_before, refunded_before = _voided(cluster_app.db)
-    # Every answer waits 0.3 s after its charge (a latency fault): the kill then catches requests
-    # that were charged and whose answer had not left, the case the front door must give back.
-    delay = httpx.post(f"{cluster_app.base_url}/__fake__/faults", json={"kind": "latency", "seconds": 0.3})
+    # Every answer waits 0.5 s after its charge (a latency fault), and the kill comes just after a
+    # charge: it catches requests that were charged and whose answer had not left, the case the
+    # front door must give back.
+    delay = httpx.post(f"{cluster_app.base_url}/__fake__/faults", json={"kind": "latency", "seconds": 0.5})
     assert delay.status_code == 201, delay.text
 
     with Load(cluster_app.base_url) as load:
         load.wait_for(lambda: len(load.seen(INGRESS_HEADER)) == 2 and load.count() >= 16, 60, "both ingress replicas")
-        # Kill while the doomed ingress replica holds requests (queued or running).
+        # Kill while the doomed ingress replica holds requests, just after charges were made.
         busy = time.monotonic() + 10
-        while time.monotonic() < busy and (replica_load(INGRESS_DEPLOYMENT, lost_ingress[0]) or 0) < 1:
+        while time.monotonic() < busy and not (
+            (replica_load(INGRESS_DEPLOYMENT, lost_ingress[0]) or 0) >= 1 and _charged_lately(cluster_app.db, 0.2)
+        ):
             time.sleep(0.01)
         held = replica_load(INGRESS_DEPLOYMENT, lost_ingress[0]) or 0
         killed_at = load.count()
+        # A node that loses power takes its processes with it at once: the replicas' processes are
+        # killed with the raylet (which alone would leave them running until they notice it is gone).
+        for pid in doomed:
+            os.kill(pid, signal.SIGKILL)
         cluster_app.cluster.remove_node(victim, allow_graceful=False)
         killed = time.monotonic()
         # Keep the load on through the node's detection and the replicas' replacement.
@@ -220,6 +248,7 @@ def test_losing_a_node_mid_load_answers_everyone_and_loses_no_credit(cluster_app
     # Exact: each success the clients saw cost 6, nothing else cost anything.
     assert start_balance - cluster_app.balance() == CREDITS_PER_SUCCESS * ait_successes
     assert held >= 1 and voided >= 1, "the kill caught no request in flight: this run proved nothing"
+    assert refunded >= 1, "no request was charged and then lost: the front door's refund went untested"
 
     # Serve replaces both lost replicas (on the surviving worker); they then answer.
     wait_replicas(INGRESS_DEPLOYMENT, 2, timeout_s=120, replaced=lost_ingress)
