@@ -1,20 +1,18 @@
 """The request journal in a SQL database: one journal for every process and node that share it.
 
-The same interface as the in-memory `Journal` (record, entries, clear, capacity,
-subscribe): a bounded ring of plain dicts, written already redacted by the provider
-(this class stores what it is given). Entry ids come from a counter whose row stays
+The same interface as the in-memory `Journal` (record, entries, clear, capacity): a
+bounded ring of plain dicts, written already redacted by the provider (this class
+stores what it is given, as JSON). Entry ids come from a counter whose row stays
 locked until the entry is committed, so ids are committed in order and a reader
 polling "entries after id N" (the dashboard) never skips one that commits late.
-Listeners hear the entries this process records (a dashboard polls the table instead).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
-from .journal import DEFAULT_CAPACITY, dumps_jsonl
+from .journal import DEFAULT_CAPACITY
 from .sql_database import Database, create_tables, next_id
 
 JOURNAL_TABLES = ("CREATE TABLE IF NOT EXISTS journal (id BIGINT PRIMARY KEY, api TEXT, entry TEXT NOT NULL)",)
@@ -26,8 +24,6 @@ class SqlJournal:
             raise ValueError(f"journal capacity must be >= 1, got {capacity}")
         self.db = db
         self._capacity = capacity
-        self._listeners: list = []
-        self._lock = threading.Lock()
         create_tables(db, JOURNAL_TABLES, counters=("journal",))
 
     @property
@@ -40,12 +36,7 @@ class SqlJournal:
             entry_id = next_id(tx, "journal")
             tx.execute("INSERT INTO journal (id, api, entry) VALUES (?, ?, ?)", (entry_id, entry.get("api"), text))
             tx.execute("DELETE FROM journal WHERE id <= ?", (entry_id - self._capacity,))  # the ring's far end
-        entry = {"id": entry_id, **entry}
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener(entry)
-        return entry
+        return {"id": entry_id, **entry}
 
     def entries(self, *, api: str | None = None, since_id: int = 0) -> list[dict]:
         sql, params = "SELECT id, entry FROM journal WHERE id > ?", list[Any]([since_id])
@@ -56,19 +47,6 @@ class SqlJournal:
 
     def clear(self) -> None:
         self.db.execute("DELETE FROM journal")
-
-    def subscribe(self, listener) -> None:
-        """Call ``listener(entry)`` for each entry this process records."""
-        with self._lock:
-            self._listeners.append(listener)
-
-    def unsubscribe(self, listener) -> None:
-        with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-    def to_jsonl(self) -> str:
-        return dumps_jsonl(self.entries())
 
 
 def _entry(entry_id: Any, text: str) -> dict:
