@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-import weakref
 from collections.abc import Mapping
 
 from inpaint_conformance.contracts import Api, Level, redact_secret
@@ -27,18 +26,6 @@ FAULT_FIELDS = ("kind", "api", "key", "count", "probability", "seed", "seconds")
 TRANSPORT_DEFAULT_COUNT = 1
 
 
-class _Shared:
-    """State every control of one provider shares: the initial balances `reset` restores."""
-
-    def __init__(self, provider: FakeProvider) -> None:
-        self.lock = threading.Lock()
-        self.initial: dict[str, int] = dict(provider.ledger.balances())
-
-
-_shared: weakref.WeakKeyDictionary[FakeProvider, _Shared] = weakref.WeakKeyDictionary()
-_shared_lock = threading.Lock()
-
-
 class KeyExists(ValueError):
     """Creating a key that is already there (set its balance instead)."""
 
@@ -46,19 +33,14 @@ class KeyExists(ValueError):
 class FakeControl:
     """Operations on one FakeProvider's state.
 
-    Balances restored by ``reset(balances=True)`` are the ones keys had when the
-    first control of this provider was made (for a server: at start-up, stored
-    balances included) or when they were created through a control. Every control
-    of one provider shares that record, so the HTTP face and a test's agree.
+    Balances restored by ``reset(balances=True)`` are the ones keys had when they were
+    created, or when the server run started (stored balances included): the ledger
+    keeps them with the keys, so every control and every process sharing the ledger agree.
     """
 
     def __init__(self, provider: FakeProvider) -> None:
         self.provider = provider
-        with _shared_lock:
-            shared = _shared.get(provider)
-            if shared is None:
-                shared = _shared[provider] = _Shared(provider)
-        self._lock, self._initial = shared.lock, shared.initial
+        self._lock = threading.Lock()
 
     # -- keys and credits ------------------------------------------------------------
     def create_key(self, key: str | None = None, credits: int = DEFAULT_CREDITS) -> tuple[str, int]:
@@ -71,7 +53,6 @@ class FakeControl:
                     "that key exists already: set its balance instead (set_credits, or PUT /__fake__/keys/{key})"
                 )
             balance = self.provider.add_key(key, credits, keep_existing=True)
-            self._initial[key] = balance
         return key, balance
 
     def set_credits(self, key: str, credits: int, *, create: bool = True) -> int:
@@ -83,7 +64,6 @@ class FakeControl:
                 if not create:
                     raise KeyError(key)
                 self.provider.add_key(key, credits, keep_existing=True)
-                self._initial[key] = credits
             else:
                 self.provider.ledger.set_balance(key, credits)
         return credits
@@ -185,13 +165,7 @@ class FakeControl:
     def reset(self, *, balances: bool = False) -> dict:
         """Clear the journal and faults; with ``balances``, put keys back to their initial credits."""
         self.provider.reset()
-        restored = 0
-        if balances:
-            with self._lock:
-                for key, credits in self._initial.items():
-                    if self.provider.ledger.balance(key) is not None:
-                        self.provider.ledger.set_balance(key, credits)
-                        restored += 1
+        restored = self.provider.ledger.restore_initial_balances() if balances else 0
         return {"journal": "cleared", "faults": "cleared", "balances_restored": restored}
 
 

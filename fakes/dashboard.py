@@ -13,7 +13,8 @@ answer can carry the whole journal). Polling rather than a held-open event strea
 nothing to cancel when the server stops, and every proxy passes it.
 
 Access follows the rest of /__fake__/: `install_inspection` passes its guards (the
-loopback-or-admin-token rule, and the one-process rule under `--workers N`).
+loopback-or-admin-token rule). Under `--workers N` or Ray ingress replicas the page
+shows every process's requests: they share one store (fakes.store).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import math
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -50,6 +51,9 @@ from .journal_entry import request_summary, summary_without_keys
 from .ledger import DEFAULT_CREDITS, Ledger, MemoryLedger
 from .memory_budget import MemoryBudget, request_cost
 
+if TYPE_CHECKING:
+    from .store import FaultStore, JournalStore
+
 log = logging.getLogger("inpaint_conformance.fake")
 JSON = {"content-type": "application/json"}
 
@@ -83,16 +87,17 @@ class FakeProvider:
         *,
         engine: Engine | None = None,
         ledger: Ledger | None = None,
-        journal: Journal | None = None,
-        faults: FaultBook | None = None,
+        journal: JournalStore | None = None,
+        faults: FaultStore | None = None,
         ait_failure_status: int = 200,
         thumbnails: bool = True,
         memory_budget: MemoryBudget | None = None,
     ) -> None:
         self.engine = engine or FakeEngine()
         self.ledger = ledger or MemoryLedger()
-        self.journal = journal or Journal()
-        self.faults = faults or FaultBook()
+        # A shared store (fakes.store) passes its SQL journal and fault list here.
+        self.journal: JournalStore = journal or Journal()
+        self.faults: FaultStore = faults or FaultBook()
         # A5 allows 200 or 4xx for AIThriving failures; the provider's likely choice is 200.
         self.ait_failure_status = ait_failure_status
         # Small pictures of each request's image, mask and output for the dashboard.

@@ -117,3 +117,24 @@ def test_a_vyro_answer_that_is_not_png_is_not_served(bench_modules):
     assert "not a PNG" in _common.not_served(vyro, 200, "image/jpeg", b"\x89PNG\r\n\x1a\n...")
     assert "not a PNG" in _common.not_served(vyro, 200, "image/png", b"<html>busy</html>")
     assert "HTTP 400" in _common.not_served(vyro, 400, "application/json", b"{}")
+
+
+def test_scaling_ingress_bench_compares_workers_and_stores(tmp_path):
+    from inpaint_conformance.fakes.throwaway_postgres import unavailable_reason
+
+    if unavailable_reason():
+        pytest.skip(f"needs a throwaway PostgreSQL server: {unavailable_reason()}")
+    # The Ray group is left out here: tests/test_ray_cluster.py runs the same deployment.
+    text, numbers = run_bench(
+        "scaling_ingress.py", "--quick", "--no-ray", "--sizes", "64", "--seconds", "0.3", tmp_path=tmp_path
+    )
+    servers = {row["server"] for row in numbers["results"]}
+    assert servers == {
+        "serve --workers 1, in memory",
+        "serve --workers 1, SQLite",
+        "serve --workers 1, PostgreSQL",
+        "serve --workers 2, SQLite",
+        "serve --workers 2, PostgreSQL",
+    }
+    assert all(row["errors"] == 0 and row["ok"] > 0 for row in numbers["results"]), numbers["results"]
+    assert "aithriving 64x64" in text

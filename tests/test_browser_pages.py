@@ -430,11 +430,6 @@ def test_dashboard_follows_the_admin_rule_of_the_rest_of_fake(path):
     with TestClient(create_app(provider, admin_token="admin-secret", loopback_only=False)) as client:
         assert client.get(path).status_code == 403
         assert client.get(path, headers={"x-admin-token": "admin-secret"}).status_code == 200
-    app = create_app(provider)
-    app.state.multi_process = True
-    with TestClient(app) as client:
-        refused = client.get(path)
-        assert refused.status_code == 409 and "--workers 1" in refused.json()["detail"]
 
 
 # -- the dashboard says what happened, in words ----------------------------------------------------

@@ -2,9 +2,10 @@
 
 Exit codes: 0 after a clean shutdown (Ctrl-C or SIGTERM), 2 when it cannot start
 (bad flag, port in use, unreadable --db, engine that does not load), with one line
-saying why and what to do. `--workers N` (with `--db`) runs N processes sharing the
-ledger; `--ray` runs the same server on Ray Serve; `--replay FILE` answers from a
-`proxy --record` recording instead of painting.
+saying why and what to do. `--db` keeps the state (keys and balances, journal, faults)
+in a SQLite file or a PostgreSQL database (fakes.store); `--workers N` (with `--db`)
+runs N processes sharing it; `--ray` hands over to harness.commands.serve_ray; `--replay FILE`
+answers from a `proxy --record` recording instead of painting.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sqlite3
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -35,7 +37,7 @@ from inpaint_conformance.fakes.connection_guard import (
 )
 from inpaint_conformance.fakes.control import check_key
 from inpaint_conformance.fakes.engine import Engine, FakeEngine
-from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS, Ledger, MemoryLedger, SqliteLedger
+from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS, Ledger
 from inpaint_conformance.fakes.memory_budget import (
     DEFAULT_BUDGET,
     DEFAULT_MAX_WAIT,
@@ -45,6 +47,7 @@ from inpaint_conformance.fakes.memory_budget import (
 )
 from inpaint_conformance.fakes.provider import FakeProvider
 from inpaint_conformance.fakes.replay import ReplayProvider
+from inpaint_conformance.fakes.store import StateStore, StoreError, open_store
 
 DEV_KEY = "dev-key"
 DEFAULT_MODEL = "tiny-random"
@@ -81,7 +84,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--show-keys", action="store_true", help="print the --api-key keys in clear in the banner (default: a hint)"
     )
-    parser.add_argument("--db", metavar="PATH", help="keep keys and balances in SQLite (survives restarts)")
+    parser.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="keep keys, balances, journal and faults in a SQLite file or a postgresql:// database "
+        "(balances survive restarts; --workers and Ray ingress replicas share it)",
+    )
     parser.add_argument("--admin-token", help="allow /__fake__/ admin calls from non-loopback clients that send it")
     parser.add_argument(
         "--ait-failure-status",
@@ -147,6 +155,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ray", nargs="?", const="local", metavar="ADDRESS", help="run on Ray Serve (no ADDRESS: local)"
     )
     parser.add_argument("--replicas", type=int, default=1, help="--ray: engine replicas")
+    parser.add_argument(
+        "--ingress-replicas",
+        type=int,
+        default=1,
+        help="--ray: replicas of the HTTP layer (validation, image work, ledger); more than 1 needs --db postgresql://",
+    )
+    parser.add_argument(
+        "--max-replicas-per-node",
+        type=int,
+        help="--ray: at most this many engine (and ingress) replicas on one node (default: Serve spreads them)",
+    )
     parser.add_argument("--autoscale", metavar="MIN:MAX", help="--ray: scale engine replicas on queued requests")
     parser.add_argument(
         "--gpus-per-replica", type=float, help="--ray: GPUs per engine replica (default: 1 where GPUs exist)"
@@ -198,10 +217,14 @@ def run(args: argparse.Namespace) -> int:
         sock = _bind(args.host, args.port)
     except CannotServe as exc:
         return _refuse(exc)
-    ledger: Ledger | None = None
+    store: StateStore | None = None
     engine: Engine | None = None
     try:
-        ledger = _open_ledger(args.db)
+        store = _open_store(args.db)
+        # A new run: the journal and faults start empty, stored balances are what reset restores.
+        run = uuid.uuid4().hex
+        store.start_run(run)
+        ledger = store.ledger
         keys = _add_keys(ledger, args.api_key)
         host, port = sock.getsockname()[:2]
         loopback = ipaddress.ip_address(host).is_loopback
@@ -217,8 +240,8 @@ def run(args: argparse.Namespace) -> int:
                 keys=shown,
                 example_key=example_key,
                 other_keys=len(ledger.balances()) - len(keys),
-                ledger=f"SQLite {args.db} (kept across restarts)"
-                if args.db
+                ledger=f"{store.where} (balances kept across restarts)"
+                if store.shared
                 else "in memory (balances are lost on exit; --db PATH keeps them)",
                 admin=_admin_rule(loopback, args.admin_token),
             )
@@ -229,15 +252,16 @@ def run(args: argparse.Namespace) -> int:
                 sock,
                 base_url,
                 describe(
-                    f"fake provider ready (engine: fake, {args.workers} worker processes sharing the ledger; "
-                    "journal and faults are per worker, so /__fake__/ refuses them)"
+                    f"fake provider ready (engine: fake, {args.workers} worker processes sharing the ledger, "
+                    "journal and faults)"
                 ),
                 loopback,
                 ait_failure_status,
+                run,
             )
             return 0
         engine = _load_engine(args)
-        provider = _provider(args, engine, ledger, ait_failure_status)
+        provider = _provider(args, engine, store, ait_failure_status)
         from inpaint_conformance.fakes.app import create_app
 
         app = create_app(provider, admin_token=args.admin_token, loopback_only=loopback)
@@ -259,8 +283,10 @@ def run(args: argparse.Namespace) -> int:
         sock.close()
         if engine is not None:
             engine.close()
-        if args.db and ledger is not None:
-            _checkpoint(args.db)
+        if store is not None:
+            store.close()
+            if store.kind == "sqlite":
+                _checkpoint(args.db)
     return 0
 
 
@@ -284,7 +310,13 @@ def _uvicorn_config(app, limits: ConnectionLimits, **options) -> uvicorn.Config:
 
 
 def _serve_workers(
-    args: argparse.Namespace, sock: socket.socket, base_url: str, text: str, loopback: bool, ait_failure_status: int
+    args: argparse.Namespace,
+    sock: socket.socket,
+    base_url: str,
+    text: str,
+    loopback: bool,
+    ait_failure_status: int,
+    run: str,
 ) -> None:
     """uvicorn worker processes on the socket bound here, each building its app from the environment."""
     from uvicorn.supervisors import Multiprocess
@@ -292,7 +324,15 @@ def _serve_workers(
     from inpaint_conformance.fakes.app_factory import settings_env
 
     os.environ.update(
-        settings_env(db=args.db, admin_token=args.admin_token, loopback=loopback, ait_failure_status=ait_failure_status)
+        settings_env(
+            db=args.db,
+            admin_token=args.admin_token,
+            loopback=loopback,
+            ait_failure_status=ait_failure_status,
+            run=run,
+            # Each worker gets its share, so the N processes together keep to --memory-budget.
+            memory_budget=MemoryBudget(parse_size(args.memory_budget) // args.workers, args.memory_wait),
+        )
     )
     config = _uvicorn_config(
         "inpaint_conformance.fakes.app_factory:create_app_from_env",
@@ -330,9 +370,16 @@ def _hand_over_to_ray(args: argparse.Namespace) -> int:
     return run_ray(args)
 
 
-def _provider(args, engine, ledger, ait_failure_status: int) -> FakeProvider:
+def _provider(args, engine, store: StateStore, ait_failure_status: int) -> FakeProvider:
     budget = MemoryBudget(parse_size(args.memory_budget), args.memory_wait)
-    options = {"engine": engine, "ledger": ledger, "ait_failure_status": ait_failure_status, "memory_budget": budget}
+    options = {
+        "engine": engine,
+        "ledger": store.ledger,
+        "journal": store.journal,
+        "faults": store.faults,
+        "ait_failure_status": ait_failure_status,
+        "memory_budget": budget,
+    }
     if not getattr(args, "replay", None):
         return FakeProvider(**options)
     from inpaint_conformance.fakes.replay import RecordingError
@@ -349,13 +396,18 @@ def _refuse(exc: CannotServe) -> int:
 
 
 def _check_flags(args: argparse.Namespace) -> None:
-    if args.replicas != 1 or args.autoscale:
-        raise CannotServe("--replicas and --autoscale only apply with --ray: drop them")
+    if args.replicas != 1 or args.autoscale or args.ingress_replicas != 1 or args.max_replicas_per_node:
+        raise CannotServe(
+            "--replicas, --ingress-replicas, --max-replicas-per-node and --autoscale only apply with --ray: drop them"
+        )
     if args.workers < 1:
         raise CannotServe(f"--workers must be at least 1, got {args.workers}")
     if args.workers > 1 and not args.db:
-        # Each worker is a process: only a SQLite ledger is shared between them.
-        raise CannotServe("--workers > 1 needs --db PATH: the workers share their credits through it")
+        # Each worker is a process: only a store outside them is shared between them.
+        raise CannotServe(
+            "--workers > 1 needs --db PATH (SQLite) or --db postgresql://...: "
+            "the workers share their credits, journal and faults through it"
+        )
     if args.replay and (args.workers > 1 or args.db or args.api_key):
         extra = [
             flag
@@ -422,13 +474,11 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _open_ledger(path: str | None) -> Ledger:
-    if not path:
-        return MemoryLedger()
+def _open_store(db: str | None) -> StateStore:
     try:
-        return SqliteLedger(path)
-    except sqlite3.Error as exc:
-        raise CannotServe(f"cannot open --db {path} as a SQLite ledger ({exc}): give a writable file path") from None
+        return open_store(db)
+    except StoreError as exc:
+        raise CannotServe(f"--db: {exc}") from None
 
 
 def _add_keys(ledger: Ledger, requested: list[tuple[str, int | None]]) -> dict[str, str]:
