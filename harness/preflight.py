@@ -118,10 +118,7 @@ def _no_endpoint(target: RemoteTarget, api: Api, apis: list[Api], status: int) -
         if other in apis:
             return f"{said}, though the {NAMES[other]} one answers there: pass --api {other.value} to verify only it"
         return f"{said}; the {NAMES[other]} endpoint answers there instead: pass --api {other.value}"
-    return (
-        f"{said}, nor a {NAMES[other]} one: pass the server's origin as --base-url "
-        "(https://host:port, plus any prefix it is mounted under)"
-    )
+    return f"{said}, nor a {NAMES[other]} one: {target.where_hint}"
 
 
 def _answers(target: RemoteTarget, api: Api, key: str | None) -> bool:

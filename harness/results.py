@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Literal
 
 Status = Literal["passed", "failed", "unverified", "not_exercised"]
@@ -126,6 +127,43 @@ class RunReport:
 
     def for_api(self, api: str) -> list[ClauseResult]:
         return [r for r in self.results if r.api == api]
+
+    # -- for a test suite asserting on a run (harness.verify) -----------------------------
+    def clause(self, clause_id: str) -> ClauseResult:
+        """The verdict of one clause; KeyError names the clauses this report has."""
+        for result in self.results:
+            if result.clause == clause_id:
+                return result
+        raise KeyError(f"no verdict for {clause_id!r} in this report: it judged {', '.join(self.clause_ids())}")
+
+    def clause_ids(self) -> list[str]:
+        return [r.clause for r in self.results]
+
+    def with_status(self, status: Status) -> list[ClauseResult]:
+        return [r for r in self.results if r.status == status]
+
+    def failed(self, level: str | None = None) -> list[ClauseResult]:
+        """Every failed clause (at any level, or at ``level`` only): `assert report.failed() == []`."""
+        return [r for r in self.with_status("failed") if level is None or r.level == level]
+
+    def statuses(self) -> dict[str, str]:
+        """clause id -> status, the shape to compare two runs by."""
+        return {r.clause: r.status for r in self.results}
+
+    def write_json(self, path: str | Path) -> Path:
+        from .reports import write_json
+
+        return write_json(self, path)
+
+    def write_junit(self, path: str | Path) -> Path:
+        from .reports import write_junit
+
+        return write_junit(self, path)
+
+    def write_html(self, path: str | Path) -> Path:
+        from .html_report import write_html
+
+        return write_html(self, path)
 
     def to_dict(self) -> dict:
         return {

@@ -28,8 +28,12 @@ EMBEDDED_KEYS = {"main": "embedded-main-key", "second": "embedded-second-key", "
 EMBEDDED_CREDITS = 10_000_000  # enough for any --examples: the fake's credits cost nothing
 
 
-class TargetError(Exception):
-    """The run cannot start or go on (unreachable server, unusable flag); one line for the user."""
+class ConfigurationError(Exception):
+    """The run cannot start or go on (unreachable server, unusable flag, an app that does not import):
+    one line for the user, saying what is wrong and the fix. The CLI exits 2 with it."""
+
+
+TargetError = ConfigurationError  # the name the harness's modules raise it under
 
 
 class CreditsUnavailable(Exception):
@@ -44,6 +48,7 @@ class CreditsUnavailable(Exception):
 class Target:
     description: str
     embedded: bool
+    in_process: bool  # answered in this process: nothing a run spends is real money
     reproduce_origin: str  # the origin a curl reproducer addresses
     retry_wait_cap: float  # the most seconds to wait on one Retry-After
 
@@ -116,6 +121,7 @@ class EmbeddedTarget(Target):
     """The fake of `fakes.FakeProvider`, answering in this process."""
 
     embedded = True
+    in_process = True
     reproduce_origin = SERVE_ORIGIN
     retry_wait_cap = 0.0  # in-process: waiting changes nothing
 
@@ -180,8 +186,18 @@ class RemoteTarget(Target):
     embedded = False
     retry_wait_cap = 5.0
 
+    in_process = False  # an app of this process (harness/inprocess.py): no real credits spent
+    # The end of preflight's "no endpoint here" message: what to pass instead.
+    where_hint = "pass the server's origin as --base-url (https://host:port, plus any prefix it is mounted under)"
+
     def __init__(
-        self, base_url: str, keys: dict[Api, dict[str, str | None]], *, credits_url: str | None, timeout: float
+        self,
+        base_url: str,
+        keys: dict[Api, dict[str, str | None]],
+        *,
+        credits_url: str | None,
+        timeout: float,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
@@ -202,7 +218,7 @@ class RemoteTarget(Target):
         self.credits_url = credits_url
         self.description = self.base_url
         self.reproduce_origin = self.base_url
-        super().__init__(lambda: httpx.Client(timeout=timeout, follow_redirects=False), keys)
+        super().__init__(lambda: httpx.Client(timeout=timeout, follow_redirects=False, transport=transport), keys)
 
     def url(self, api: Api) -> str:
         return self.base_url + PATHS[api]
@@ -246,4 +262,12 @@ def _reason(exc: Exception) -> str:
     return " ".join(text.split())[:200]
 
 
-__all__ = ["CreditsUnavailable", "EmbeddedTarget", "RemoteTarget", "Target", "TargetError", "WRONG_KEY"]
+__all__ = [
+    "ConfigurationError",
+    "CreditsUnavailable",
+    "EmbeddedTarget",
+    "RemoteTarget",
+    "Target",
+    "TargetError",
+    "WRONG_KEY",
+]
