@@ -20,7 +20,15 @@ _EXPORTS = {
     "load_json": "inpaint_conformance.harness.reports",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ClauseResult",
+    "ConfigurationError",
+    "IncompleteRunError",
+    "RunReport",
+    "VerifyOptions",
+    "load_json",
+    "verify",
+]
 
 if TYPE_CHECKING:
     from .api import IncompleteRunError, VerifyOptions, verify

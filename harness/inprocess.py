@@ -18,7 +18,7 @@ import importlib
 import inspect
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -151,7 +151,7 @@ class _WsgiBridge(httpx.BaseTransport):
             try:
                 response = self._wsgi.handle_request(request)
                 outcome["response"] = httpx.Response(
-                    response.status_code, headers=response.headers.multi_items(), content=b"".join(response.stream)
+                    response.status_code, headers=response.headers.multi_items(), content=b"".join(response.iter_raw())
                 )
             except Exception:  # the app's own bug: what a WSGI server answers
                 outcome["response"] = httpx.Response(500, content=_SERVER_ERROR)
@@ -257,7 +257,7 @@ class _Lifespan:
         with anyio.move_on_after(SHUTDOWN_TIMEOUT_S):
             await self._finished.wait()
 
-    async def with_state(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def with_state(self, scope: MutableMapping[str, Any], receive: Callable, send: Callable) -> None:
         """The app, each request given a copy of the lifespan state (as uvicorn does; ASGITransport does not)."""
         if scope["type"] in ("http", "websocket"):
             scope = {**scope, "state": dict(self.state)}

@@ -68,6 +68,22 @@ def test_a_broken_must_clause_fails_its_test_with_detail_and_reproducer(session,
     )
 
 
+def test_an_app_is_verified_in_process_with_inpaint_app(session):
+    from pathlib import Path
+
+    from servers.hosting import MAIN
+
+    root = Path(__file__).resolve().parents[1]
+    app = "tests.servers.inprocess_apps:seed_mutant"  # tests/servers/fastapi_server.py with one MUST bug
+    result = session(
+        *["--inpaint-app", app, "--inpaint-app-dir", str(root), "--inpaint-key", MAIN, "--inpaint-api", "aithriving"],
+        *["--inpaint-credits-url", "/credits", "--inpaint-examples", "0", "-v"],
+    )
+    result.stdout.fnmatch_lines(["*::inpaint?ait.seed.range? FAILED*", "*::inpaint?ait.credits.success? PASSED*"])
+    assert result.parseoutcomes()["failed"] == 1
+    assert "seed 4294967295 is above the maximum 4294967294" in result.stdout.str()
+
+
 def test_a_broken_should_clause_is_xfail_unless_strict(session):
     lenient = session(*FAST, "--inpaint-deviation", "kept_pixels_drift", "-rx")
     lenient.assert_outcomes(passed=AIT_CLAUSES, xfailed=1)

@@ -4,6 +4,7 @@ AIThriving and Vyro Imagine inpaint APIs.
 The four parts are subpackages: `inpaint_conformance.contracts` (the clause catalog and
 validators, the single source of truth), `.fakes` (the fake provider, mocks, fixtures),
 `.harness` (verify, check-client, proxy, reports) and `.reference_impl` (diffusers).
+`verify(...)` is the Python face of `inpaint-conformance verify` (harness/api.py).
 The names below are the small public surface; each is imported on first use, so
 `import inpaint_conformance` costs nothing until one is touched.
 """
@@ -35,17 +36,24 @@ _EXPORTS = {
     "mock_providers": "inpaint_conformance.fakes",
     "InpaintFake": "inpaint_conformance.fakes",
     "TEST_KEY": "inpaint_conformance.fakes",
+    "verify": "inpaint_conformance.harness.api",
+    "ConfigurationError": "inpaint_conformance.harness.target",
+    "IncompleteRunError": "inpaint_conformance.harness.api",
+    "RunReport": "inpaint_conformance.harness.results",
 }
 
 __all__ = [
     "CATALOG",
     "Api",
     "Clause",
+    "ConfigurationError",
     "FakeProvider",
     "HttpRequest",
     "HttpResponse",
+    "IncompleteRunError",
     "InpaintFake",
     "Level",
+    "RunReport",
     "TEST_KEY",
     "__version__",
     "clause",
@@ -53,6 +61,7 @@ __all__ = [
     "mock_providers",
     "validate_request",
     "validate_response",
+    "verify",
 ]
 
 if TYPE_CHECKING:
@@ -69,6 +78,9 @@ if TYPE_CHECKING:
         validate_response,
     )
     from inpaint_conformance.fakes import TEST_KEY, FakeProvider, InpaintFake, mock_providers
+    from inpaint_conformance.harness.api import IncompleteRunError, verify
+    from inpaint_conformance.harness.results import RunReport
+    from inpaint_conformance.harness.target import ConfigurationError
 
 
 def __getattr__(name: str) -> Any:
