@@ -1,6 +1,6 @@
-"""In-process mocks of both providers for httpx (respx) and requests (responses).
+"""In-process mocks of both providers for httpx (respx), requests (responses) and aiohttp (aioresponses).
 
-Both answer from the same `FakeProvider.handle` as the server, so a test sees the
+All answer from the same `FakeProvider.handle` as the server, so a test sees the
 server's behaviour without a socket. They intercept the real provider hosts
 (contracts.rules.PROVIDER_HOSTS, http and https, any port) and any extra base URLs
 given, so the code under test needs no URL change:
@@ -16,10 +16,10 @@ given, so the code under test needs no URL change:
 
 Other hosts: loopback (127.0.0.1, localhost, ::1) passes through, so a live fake
 server works beside the mocks; anything else fails the library's own way (respx:
-AllMockedAssertionError, responses: ConnectionError), so a test never reaches the
+AllMockedAssertionError, responses: ConnectionError, aioresponses: ClientConnectionError), so a test never reaches the
 network by accident. Transport faults become the exceptions a real socket gives:
 "timeout" raises ReadTimeout at once (no 30 s wait), "drop" raises
-httpx.RemoteProtocolError / requests ConnectionError. Latency is slept, capped at
+httpx.RemoteProtocolError / requests ConnectionError (aiohttp: fakes/mocks_aiohttp.py). Latency is slept, capped at
 ``max_delay`` seconds; a latency longer than the client's read timeout raises
 ReadTimeout at once, as the real client would after waiting.
 """
@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import importlib.util
 import inspect
 import re
 import time
@@ -226,13 +227,19 @@ def _responses_mock(
 
 
 # -- the public face -----------------------------------------------------------------
+def aiohttp_mockable() -> bool:
+    """Whether aiohttp clients can be answered here: the `aiohttp` extra (aiohttp, aioresponses) is installed."""
+    return importlib.util.find_spec("aioresponses") is not None and importlib.util.find_spec("aiohttp") is not None
+
+
 class ProviderMock(contextlib.ContextDecorator):
-    """Both mocks at once, as a context manager (yields an `InpaintFake`) or a decorator.
+    """The mocks at once, as a context manager (yields an `InpaintFake`) or a decorator.
 
     provider: the state to answer from (default: a fresh fake with key TEST_KEY, "test-key",
     holding 6000 credits). key: the key the yielded object's ``.key`` and ``.balance()`` name.
     base_urls: more base URLs to answer for (e.g. "http://fake.test"), besides the provider hosts.
-    httpx / requests: which libraries to mock. max_delay: cap on slept latency, seconds.
+    httpx / requests / aiohttp: which libraries to mock (aiohttp by default where the `aiohttp` extra
+    is installed; True without it raises ImportError naming the extra). max_delay: cap on slept latency, seconds.
     pass_through: hosts left unmocked (default loopback, so a live fake still works).
     """
 
@@ -244,6 +251,7 @@ class ProviderMock(contextlib.ContextDecorator):
         base_urls: Iterable[str] = (),
         httpx: bool = True,
         requests: bool = True,
+        aiohttp: bool | None = None,
         max_delay: float = DEFAULT_MAX_DELAY,
         pass_through: Iterable[str] = LOOPBACK_HOSTS,
     ) -> None:
@@ -251,6 +259,11 @@ class ProviderMock(contextlib.ContextDecorator):
         self.key = key
         self.base_urls, self.pass_through = tuple(base_urls), tuple(pass_through)
         self.mock_httpx, self.mock_requests, self.max_delay = httpx, requests, max_delay
+        if aiohttp and not aiohttp_mockable():
+            raise ImportError(
+                "mocking aiohttp needs aiohttp and aioresponses: pip install 'inpaint-conformance[aiohttp]'"
+            )
+        self.mock_aiohttp = aiohttp_mockable() if aiohttp is None else aiohttp
         self._stack: list[contextlib.ExitStack] = []
 
     def __enter__(self) -> InpaintFake:
@@ -262,6 +275,12 @@ class ProviderMock(contextlib.ContextDecorator):
         if self.mock_requests:
             stack.enter_context(
                 _responses_mock(_RequestsDoor(self.provider, self.max_delay), self.base_urls, self.pass_through)
+            )
+        if self.mock_aiohttp:
+            from .mocks_aiohttp import AiohttpDoor, aiohttp_mock
+
+            stack.enter_context(
+                aiohttp_mock(AiohttpDoor(self.provider, self.max_delay), self.base_urls, self.pass_through)
             )
         self._stack.append(stack)
         return InpaintFake(self.provider, self.key)
@@ -282,7 +301,7 @@ class ProviderMock(contextlib.ContextDecorator):
 
 
 def mock_providers(provider: FakeProvider | None = None, **options) -> ProviderMock:
-    """Mock both provider hosts for httpx and requests; see ProviderMock for the options."""
+    """Mock both provider hosts for httpx, requests and aiohttp; see ProviderMock for the options."""
     return ProviderMock(provider, **options)
 
 

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 def inpaint_fake() -> Iterator[InpaintFake]:
     """A fake AIThriving + Vyro provider answering in-process, for this test only.
 
-    httpx (through respx) and requests (through responses) calls to
+    httpx (through respx), requests (through responses) and, with the `aiohttp` extra,
+    aiohttp (through aioresponses) calls to
     https://www.aithriving.com and https://api.vyro.ai are answered by the fake, so
     the code under test needs no URL change and no network; loopback passes
     through, other hosts fail. One key, `inpaint_fake.key` (TEST_KEY, "test-key"),
