@@ -57,7 +57,7 @@ class AiohttpDoor(_Door):
         return CallbackResult(
             status=response.status,
             body=response.body,
-            headers=answered,
+            headers=dict(answered),  # one value per name: the fake sends no repeated header
             content_type=content_type,
             response_class=_Response,
         )
