@@ -57,7 +57,7 @@ class AiohttpDoor(_Door):
         return CallbackResult(
             status=response.status,
             body=response.body,
-            headers=dict(answered),  # one value per name: the fake sends no repeated header
+            headers=dict(answered),  # aioresponses takes a dict: one value per name
             content_type=content_type,
             response_class=_Response,
         )
