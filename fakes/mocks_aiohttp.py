@@ -16,6 +16,7 @@ import functools
 import re
 import types
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -97,8 +98,23 @@ def _read_timeout(timeout: object) -> float | None:
     return float(timeout) if isinstance(timeout, (int, float)) else None
 
 
+@dataclass
+class _Layer:
+    door: AiohttpDoor
+    patterns: list[re.Pattern[str]]
+    pass_through: list[str]  # URL prefixes left to the network
+
+
+# aioresponses patches ClientSession._request with autospec, which cannot be done twice: nested
+# mocks (a `mock_providers()` inside the `inpaint_fake` fixture) share one patch, and each
+# request goes to the innermost mock whose hosts it names.
+_LAYERS: list[_Layer] = []
+_PASS_THROUGH: list[str] = []  # the list the shared aioresponses reads at each request: the innermost's
+_shared: list[aioresponses] = []
+
+
 @contextlib.contextmanager
-def aiohttp_mock(door: AiohttpDoor, base_urls: Iterable[str], pass_through: Iterable[str]) -> Iterator[aioresponses]:
+def aiohttp_mock(door: AiohttpDoor, base_urls: Iterable[str], pass_through: Iterable[str]) -> Iterator[None]:
     prefixes = [
         f"{scheme}://{f'[{host}]' if ':' in host else host}{end}"
         for host in pass_through
@@ -107,11 +123,32 @@ def aiohttp_mock(door: AiohttpDoor, base_urls: Iterable[str], pass_through: Iter
     ]
     patterns = [re.compile(rf"https?://{re.escape(host)}(:\d+)?(/|\?|$)") for host in PROVIDER_HOSTS.values()]
     patterns += [re.compile(re.escape(base.rstrip("/")) + r"(/|\?|$)") for base in base_urls]
-    with aioresponses(passthrough=prefixes) as mock:  # starting it clears its routes: they are added after
-        for pattern in patterns:
-            for method in _METHODS:
-                mock.add(pattern, method=method, callback=functools.partial(door.callback, method), repeat=True)
-        yield mock
+    layer = _Layer(door, patterns, prefixes)
+    if not _LAYERS:
+        mock = aioresponses(passthrough=_PASS_THROUGH)
+        mock.start()  # starting it clears its routes: they are added after
+        for method in _METHODS:
+            mock.add(re.compile(".*"), method=method, callback=functools.partial(_dispatch, method), repeat=True)
+        _shared.append(mock)
+    _LAYERS.append(layer)
+    _PASS_THROUGH[:] = prefixes
+    try:
+        yield
+    finally:
+        _LAYERS.remove(layer)
+        if _LAYERS:
+            _PASS_THROUGH[:] = _LAYERS[-1].pass_through
+        else:
+            _PASS_THROUGH.clear()
+            _shared.pop().stop()
+
+
+async def _dispatch(method: str, url: URL, **kwargs: Any) -> CallbackResult:
+    for layer in reversed(_LAYERS):
+        if any(pattern.match(str(url)) for pattern in layer.patterns):
+            return await layer.door.callback(method, url, **kwargs)
+    # Never the network by accident: aiohttp's own error for a host nobody answers.
+    raise aiohttp.ClientConnectionError(f"Connection refused: {method} {url} (not a host the inpaint mocks answer)")
 
 
 __all__ = ["AiohttpDoor", "aiohttp_mock"]

@@ -118,3 +118,12 @@ def test_a_client_without_aiohttp_mocking_is_told_the_extra(monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'inpaint-conformance\[aiohttp\]'"):
         mock_providers(aiohttp=True)
     assert mock_providers().mock_aiohttp is False  # by default: mocked where it can be
+
+
+def test_a_mock_inside_the_fixture_answers_from_its_own_fake(inpaint_fake):
+    with mock_providers() as inner:
+        inner.set_credits(inner.key, 600)
+        status, _ = asyncio.run(inpaint_ait(inner.key, prompt="a cat"))
+        assert status == 200 and inner.balance() == 600 - CREDITS_PER_SUCCESS
+    asyncio.run(inpaint_ait(inpaint_fake.key, prompt="a cat"))  # the fixture's mock answers again
+    assert len(inner.journal()) == 1 and len(inpaint_fake.journal()) == 1
