@@ -77,7 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--inpaint-app-dir",
         metavar="DIR",
-        help="--inpaint-app: the directory its module is imported from (default: the current directory)",
+        help="--inpaint-app: the directory the application is imported from (default: the current directory)",
     )
     # No `choices`: naming them would import the contracts in every pytest session; checked at collection.
     group.addoption("--inpaint-api", metavar="API", help="verify only this API: aithriving or vyro (default: both)")

@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--app-dir",
         default=".",
         metavar="DIR",
-        help="--app: the directory its module is imported from (default: the current directory)",
+        help="--app: the directory the application is imported from (default: the current directory)",
     )
     parser.add_argument(
         "--api-key",
