@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import REPO
-from _doc_parts import BENCHES, PARTS, RESULTS, MissingResults
+from _doc_format import RESULTS, MissingResults
+from _doc_parts import BENCHES, PARTS
 
 DOCS = (REPO / "README.md", REPO / "bench" / "README.md")
 MARKER = re.compile(r"<!-- bench:(?P<name>[\w-]+) -->(?P<body>.*?)<!-- /bench:(?P=name) -->", re.S)
