@@ -46,7 +46,8 @@ def render(text: str, skip: set[str] = frozenset()) -> str:
 def run_benches(names: list[str]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in names:
-        command = [sys.executable, *BENCHES[name], "--json", str(RESULTS / f"{name}.json")]
+        # Relative to the checkout (the command runs there): the path each part quotes in its source line.
+        command = [sys.executable, *BENCHES[name], "--json", str((RESULTS / f"{name}.json").relative_to(REPO))]
         print(f"running {' '.join(command[1:])} ...", flush=True)
         done = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
         if done.returncode != 0:
