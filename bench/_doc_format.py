@@ -38,8 +38,10 @@ def ms(value: float | None) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def table(header: list[str], rows: list[list[str]], right_from: int = 1) -> str:
-    align = ["---" if i < right_from else "---:" for i in range(len(header))]
+def table(header: list[str], rows: list[list[str]], right_from: int = 1, right_to: int | None = None) -> str:
+    """A Markdown table; columns right_from up to (not including) right_to are right-aligned."""
+    right = range(right_from, len(header) if right_to is None else right_to)
+    align = ["---:" if i in right else "---" for i in range(len(header))]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
