@@ -51,7 +51,7 @@ def part_memory(name: str) -> str:
         budget_flag = f"--memory-budget {budget['mb']} MiB" + (" (its default)" if budget["serve_default"] else "")
         rows.append(
             [
-                f"`serve`, {fake['clients']} such uploads ({fake['upload_bytes'] / 1000:.0f} KB each) at once, {budget_flag}",
+                f"`serve`, {fake['clients']} such uploads ({fake['upload_bytes'] / 1024:.0f} KiB each) at once, {budget_flag}",
                 str(fake["idle_mb"]),
                 f"**{fake['peak_mb']}**",
                 str(fake["after_mb"]),
@@ -204,7 +204,9 @@ def part_scaling_ingress(name: str) -> str:
         + ("; ".join(errors) if errors else "none in any cell")
         + "."
         + (
-            " Ray deploy (ready) times: " + ", ".join(f"{k.split(', ')[1]} {v} s" for k, v in ready.items()) + "."
+            " Ray deploy (ready) times: "
+            + ", ".join(f"{k.split()[1]} ingress replica(s) {v} s" for k, v in ready.items())
+            + "."
             if ready
             else ""
         ),
@@ -239,7 +241,7 @@ def _scaling_findings(by: dict, sizes: list[int]) -> list[str]:
     if len(ray) > 1:
         most, one = ray[-1], ray[0]
         found.append(
-            f"- {most.split(', ')[1]} against {one.split(', ')[1]}: requests per second "
+            f"- Ray, {most.split()[1]} ingress replicas against {one.split()[1]}: requests per second "
             f"{each(most, one, 'throughput_rps')}; CPU per request {each(most, one, 'cpu_ms_per_request')}."
         )
     for store in ("SQLite", "PostgreSQL"):
@@ -258,7 +260,7 @@ def _scaling_findings(by: dict, sizes: list[int]) -> list[str]:
         found.append(f"- CPU per request a shared store adds over `serve --workers 1` in memory: {costs}.")
     if ray and postgres in by:
         found.append(
-            f"- Ray ({ray[0].split(', ')[1]}) against `serve --workers 1`, both over PostgreSQL: CPU per request "
+            f"- Ray ({ray[0].split()[1]} ingress replica) against `serve --workers 1`, both over PostgreSQL: CPU per request "
             f"{each(ray[0], postgres, 'cpu_ms_per_request')}."
         )
     return found

@@ -13,7 +13,7 @@
 - **proxy**: `inpaint-conformance proxy` in front of the fake, M uploads of a ~15 MB PNG
   through it (one client, as a client uploading in turn; `--proxy-clients` for more).
 
-The uploads are zero-filled: 127 KB on the wire, 128 MB of pixels decoded. Peak RSS
+The uploads are zero-filled: 128 KiB on the wire, 128 MiB of pixels decoded. Peak RSS
 is the kernel's high-water mark (VmHWM), reset once the server is ready, so start-up
 does not count. Targets (issue 14): fake < 1.5 GB with 32 clients; proxy < 300 MB.
 Numbers are printed, never asserted: exit 0 whenever the bench could run.
