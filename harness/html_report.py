@@ -134,7 +134,7 @@ def _citation(clause_id: str) -> dict:
     }
 
 
-def _exchange_view(evidence: dict) -> dict | None:
+def exchange_view(evidence: dict) -> dict | None:
     """The failing exchange's status, headers and body excerpt, secrets redacted."""
     exchange = evidence.get("exchange")
     if not isinstance(exchange, dict):
@@ -173,7 +173,7 @@ def _row(result: ClauseResult, shots: dict[str, dict]) -> dict:
         "fix": result.fix,
         "baseline": result.baseline,
         "citation": _citation(result.clause),
-        "exchange": _exchange_view(evidence),
+        "exchange": exchange_view(evidence),
         "violations": evidence.get("violations") or [],
         "violation_count": evidence.get("violation_count"),
         "observed": evidence.get("observed") if isinstance(evidence.get("observed"), dict) else None,
