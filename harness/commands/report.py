@@ -1,7 +1,7 @@
 """`inpaint-conformance report REPORT.json... --html PATH`: render saved JSON reports as one HTML file.
 
 One report: its page, as `verify --html-report` writes it. Several: a matrix, one row per
-clause and one column per run, each cell linking to that run's evidence (harness/matrix.py).
+clause and one column per run, each cell linking to that run's evidence.
 The JSON reports (written by `verify --json-report` or `check-client --json-report`) already
 hold every picture and verdict, so rendering needs no server and no network.
 Exit codes: 0 written, 2 a report could not be read or the page not written.
