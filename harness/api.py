@@ -35,8 +35,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from inpaint_conformance.contracts import Api
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
 
+from .ci_options import CiOptions, ci_options
 from .preflight import preflight
-from .probes import planned_successes, probes_for
 from .reproduce import Reproducer
 from .results import RunReport, tool_version
 from .runner import Runner
@@ -78,6 +78,13 @@ class VerifyOptions:
     deviations: Sequence[str] = ()
     pictures: bool = True  # the pictures a JSON or HTML report shows (about a quarter of a default run's time)
     files_dir: Path | None = None  # where reproducers' upload files go (beside a JSON report)
+    # Clause selection and baselines (harness/ci_options.py): --only/--skip globs, known failures.
+    only: Sequence[str] = ()
+    skip: Sequence[str] = ()
+    baseline: str | Path | None = None
+    write_baseline: str | Path | None = None
+    strict: bool = False  # what a baseline records and a new failure is: any failure, and unverified MUSTs
+    strict_baseline: bool = False
     announce: Callable[[str], None] | None = field(default=None, repr=False)  # the plan, before a remote run
     confirm: Callable[[Plan], None] | None = field(default=None, repr=False)  # raises to refuse spending
 
@@ -118,12 +125,19 @@ def verify(
     timeout: float = 60.0,
     deviations: Sequence[str] = (),
     pictures: bool = True,
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    baseline: str | Path | None = None,
+    strict: bool = False,
+    strict_baseline: bool = False,
 ) -> RunReport:
     """Verify the embedded fake (neither ``base_url`` nor ``app``), a server at ``base_url``, or an
     ASGI/WSGI ``app`` in this process; return its report. ``api_key``: one key, or two (the second
     enables the isolation clause); default $AIT_API_KEY / $VYRO_TOKEN. ``credits_url``: a URL, or with
-    ``app`` a path on it. Raises ConfigurationError for a setup that cannot be verified,
-    IncompleteRunError when a probe crashed."""
+    ``app`` a path on it. ``only``/``skip``: clause ids or globs; ``baseline``: a file of known
+    failures (`verify --write-baseline`), marking each result known, new or fixed
+    (``report.exit_code(strict)`` is then 1 only on a new failure). Raises ConfigurationError for a
+    setup that cannot be verified, IncompleteRunError when a probe crashed."""
     options = VerifyOptions(
         api=api,
         base_url=base_url,
@@ -138,6 +152,11 @@ def verify(
         timeout=timeout,
         deviations=list(deviations),
         pictures=pictures,
+        only=list(only),
+        skip=list(skip),
+        baseline=baseline,
+        strict=strict,
+        strict_baseline=strict_baseline,
     )
     report, errors = execute(options)
     if errors:
@@ -146,7 +165,9 @@ def verify(
 
 
 def execute(options: VerifyOptions, progress: Console | None = None) -> tuple[RunReport, list[str]]:
-    """Run every probe of the chosen APIs; the report, and the harness errors (crashed probes) if any.
+    """Run the probes of the chosen APIs (and clauses); the report, marked against the baseline
+    if any, and the harness errors (crashed probes) if any. A --write-baseline file is the caller's
+    to write (`ci_options(...).record`), after the report.
 
     ``progress``: a console to show a progress bar on (when it is a terminal).
     Raises TargetError (ConfigurationError) when the run cannot happen as asked.
@@ -159,11 +180,21 @@ def execute(options: VerifyOptions, progress: Console | None = None) -> tuple[Ru
     examples = DEFAULT_EXAMPLES if options.examples is None else options.examples
     if examples < 0:
         raise TargetError(f"--examples must be 0 or more, got {examples}")
+    ci = ci_options(
+        apis,
+        only=options.only,
+        skip=options.skip,
+        baseline=options.baseline,
+        write_baseline=options.write_baseline,
+        strict=options.strict,
+        strict_baseline=options.strict_baseline,
+    )
+    apis = ci.apis(apis)
     target = make_target(options, apis)
     try:
         # A remote run's preflight sends one valid request per API before any probe (charged like any success).
         extra = 0 if target.embedded else PREFLIGHT_SUCCESSES
-        plan = Plan(apis, {api: planned_successes(api, examples) + extra for api in apis})
+        plan = Plan(apis, {api: ci.planned_successes(api, examples) + extra for api in apis})
         if not target.embedded and options.announce is not None:
             options.announce(f"verify {target.description}: {plan.describe()}")
         if options.max_credits is not None and plan.credits > options.max_credits:
@@ -173,9 +204,11 @@ def execute(options: VerifyOptions, progress: Console | None = None) -> tuple[Ru
             )
         if not target.in_process and options.confirm is not None:
             options.confirm(plan)
-        return _run(target, apis, options, examples, progress)
+        report, errors = _run(target, apis, options, examples, progress, ci)
     finally:
         target.close()
+    ci.finish(report)
+    return report, errors
 
 
 def make_target(options: VerifyOptions, apis: list[Api]) -> Target:
@@ -239,7 +272,12 @@ def keep_hypothesis_out_of_the_working_directory() -> None:
 
 
 def _run(
-    target: Target, apis: list[Api], options: VerifyOptions, examples: int, progress_console: Console | None
+    target: Target,
+    apis: list[Api],
+    options: VerifyOptions,
+    examples: int,
+    progress_console: Console | None,
+    ci: CiOptions,
 ) -> tuple[RunReport, list[str]]:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if target.embedded:
@@ -273,12 +311,13 @@ def _run(
     shown = progress_console is not None and progress_console.is_terminal
     with Progress(*columns, console=progress_console, transient=True, disable=not shown) as progress:
         for runner in runners:
-            task = progress.add_task(runner.api.value, total=len(probes_for(runner.api)), probe="")
+            probes = ci.probes(runner.api)
+            task = progress.add_task(runner.api.value, total=len(probes), probe="")
 
             def advance(name: str, task: TaskID = task) -> None:
                 progress.update(task, advance=1, probe=name)
 
-            results += runner.run(advance)
+            results += runner.run(advance, probes=probes)
             errors += runner.harness_errors
     return RunReport([a.value for a in apis], target.description, results, started, tool_version()), errors
 

@@ -20,6 +20,7 @@ from rich.markup import escape
 from inpaint_conformance.contracts import Api
 
 from ..api import DEFAULT_EXAMPLES, LOW_KEY_ENV, Plan, VerifyOptions, execute
+from ..ci_options import CI_ERRORS, add_ci_arguments, record_baseline
 from ..html_report import write_html
 from ..reports import print_console, write_json, write_junit
 from ..results import EXIT_CANNOT_RUN, ReportError
@@ -88,6 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="embedded fake only: turn on a named deviation (repeatable)",
     )
     parser.add_argument("--yes", action="store_true", help="do not ask before spending credits")
+    add_ci_arguments(parser)  # --only/--skip, --baseline/--write-baseline/--strict-baseline
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # Logs and CI consoles are not terminals; give the table room there instead of 80 columns.
         return _verify(args, progress_console, Console(width=None if sys.stdout.isatty() else 140))
-    except TargetError as exc:
+    except (TargetError, *CI_ERRORS) as exc:
         print(f"inpaint-conformance verify: error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
 
@@ -119,6 +121,12 @@ def options_from(args: argparse.Namespace, err: Console) -> VerifyOptions:
         files_dir=Path(f"{args.json_report}.probes") if args.json_report else None,
         announce=lambda line: err.print(line, soft_wrap=True, highlight=False, markup=False),
         confirm=lambda plan: _confirm(args, plan),
+        only=args.only,
+        skip=args.skip,
+        baseline=args.baseline,
+        write_baseline=args.write_baseline,
+        strict=args.strict,
+        strict_baseline=args.strict_baseline,
     )
 
 
@@ -139,6 +147,7 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
             raise TargetError(f"cannot write {flag} {path}: {exc.strerror or exc}") from None
         except ReportError as exc:
             raise TargetError(f"{flag} {path}: {exc}") from None
+    record_baseline(report, args.write_baseline, args.strict, err)
     if errors:
         for line in errors:
             err.print(f"[red]harness error[/]: {escape(line)}", highlight=False)
