@@ -186,7 +186,7 @@ def test_the_python_api_takes_a_baseline_and_a_selection(baseline_file):
     regressed = [*TWO_KNOWN, REGRESSION[0]]
     report = harness.verify(api="aithriving", examples=2, deviations=regressed, baseline=baseline_file)
     marks = {r.clause: r.baseline for r in report.results if r.baseline}
-    assert marks == {**{clause: "known" for clause in TWO_KNOWN.values()}, REGRESSION[1]: "new"}
+    assert marks == {**dict.fromkeys(TWO_KNOWN.values(), "known"), REGRESSION[1]: "new"}
     assert report.exit_code(False) == 1
 
     only = harness.verify(api="aithriving", examples=2, deviations=regressed, only=["ait.output.*"])
