@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 # Dimension limits any server MAY enforce (B4); the fake and the validators use them.
 MIN_SIDE = 1
@@ -25,8 +25,6 @@ MAX_PIXELS = MAX_SIDE * MAX_SIDE
 # Probes that expect success use no side under this (B4 allows refusing smaller images;
 # the drawn sides stay far under its 1024 px upper bound).
 SAFE_MIN_SIDE = 64
-
-ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
 class ImageDecodeError(ValueError):
@@ -89,6 +87,8 @@ def decode_image(data: bytes, allowed: frozenset[str] | set[str], *, max_pixels:
             image.load()
             if untouched is not None and _last_row(image) == untouched:
                 _check_png_rows(data)  # the last row may just look like the filler: count the rows to be sure
+            if fmt == "jpeg":
+                _check_jpeg_end(data)
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -100,6 +100,18 @@ def decode_image(data: bytes, allowed: frozenset[str] | set[str], *, max_pixels:
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... for corrupt data
         raise ImageDecodeError(f"{fmt.upper()} bytes do not decode: {_plain(exc)}") from None
     return image
+
+
+def _check_jpeg_end(data: bytes) -> None:
+    """Refuse a JPEG whose scan is cut off, whatever Pillow's process-wide setting says.
+
+    Pillow refuses one by default, but a program may set `ImageFile.LOAD_TRUNCATED_IMAGES`
+    (this project never does), and Pillow then fills the missing rows with grey. Scan data
+    escapes every 0xFF byte, so an end-of-image marker after the last start-of-scan is the
+    end of the picture; a thumbnail's marker (in a header segment) comes before it.
+    """
+    if data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+        raise ImageDecodeError("JPEG bytes do not decode: image file is truncated (no end-of-image marker)")
 
 
 def _plain(exc: Exception) -> str:
