@@ -15,6 +15,8 @@ import threading
 from dataclasses import asdict, dataclass
 from enum import Enum
 
+from inpaint_conformance.contracts import Api
+
 from .deviations import REGISTRY as DEVIATION_REGISTRY
 
 
@@ -70,7 +72,7 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault {self.kind!r}: expected one of {', '.join(sorted(KINDS))}")
-        if self.api not in (None, "aithriving", "vyro"):
+        if self.api is not None and self.api not in {api.value for api in Api}:
             raise ValueError(f"fault api must be aithriving, vyro or omitted, got {self.api!r}")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"probability must be in [0, 1], got {self.probability}")

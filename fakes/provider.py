@@ -30,6 +30,7 @@ from inpaint_conformance.contracts.envelopes import ait_failure, ait_success, vy
 from inpaint_conformance.contracts.images import to_rgb
 from inpaint_conformance.contracts.rules import (
     CREDITS_PER_SUCCESS,
+    FAKE_PREFIX,
     INPUT_FORMATS,
     MAX_UPLOAD_BYTES,
     MEDIA_TYPES,
@@ -39,6 +40,7 @@ from inpaint_conformance.contracts.rules import (
     api_for_path,
     credential,
     near_miss_api,
+    vyro_failure_status,
 )
 from inpaint_conformance.contracts.violations import Violation
 
@@ -219,7 +221,7 @@ class FakeProvider:
             return self._fail(
                 api,
                 401,
-                f"unknown API key{how}; fake keys are made with --api-key KEY or POST /__fake__/keys",
+                f"unknown API key{how}; fake keys are made with --api-key KEY or POST {FAKE_PREFIX}/keys",
                 auth=True,
             )
         if api is Api.AITHRIVING and not dev.ignores_credit_limit:
@@ -271,12 +273,8 @@ class FakeProvider:
     def _failure_status(self, api: Api, refused: list[Violation], dev: Deviations) -> int:
         if api is Api.AITHRIVING:
             status = self.ait_failure_status
-        elif any(v.clause.startswith("vyro.auth.") for v in refused):
-            status = 401
-        elif any(v.clause == "vyro.limits.size" for v in refused):
-            status = 413
         else:
-            status = 400
+            status = vyro_failure_status(v.clause for v in refused)
         return dev.failure_status(api, status)
 
     def _fail(self, api: Api, status: int, message: str, headers: dict | None = None, *, auth: bool = False) -> Answer:

@@ -23,8 +23,8 @@ from inpaint_conformance.contracts import (
     ResponseVerdict,
 )
 
-from .probes import RequestSpec
 from .redaction import Redactor
+from .request_spec import RequestSpec
 
 
 def build_request(spec: RequestSpec, url: str, headers: dict[str, str]) -> tuple[HttpRequest, httpx.Request]:

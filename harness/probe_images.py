@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from inpaint_conformance.contracts.strategies import MEDIA_TYPES
+
 ROUND_SIZE = (128, 96)
 ODD_SIZE = (101, 77)  # not a multiple of 8: a server rounding sizes shows
 LARGE_SIZE = (1024, 683)  # the largest side a success probe may use (B4), the other side odd
@@ -29,7 +31,7 @@ SAVE: dict[str, dict[str, Any]] = {  # keyword arguments of Image.save
     "gif": {"format": "GIF"},
     "bmp": {"format": "BMP"},
 }
-MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif", "bmp": "image/bmp"}
+MEDIA = MEDIA_TYPES  # the documented formats, plus GIF and BMP for the refusal probes
 EXTENSION = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif", "bmp": "bmp"}
 
 

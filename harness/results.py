@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Literal
 
+from inpaint_conformance.contracts import Level
+
 Status = Literal["passed", "failed", "unverified", "not_exercised"]
 STATUSES: tuple[str, ...] = ("passed", "failed", "unverified", "not_exercised")
 # Reports written before "unverified" existed called it "skipped".
 _OLD_STATUSES = {"skipped": "unverified"}
-LEVELS: tuple[str, ...] = ("MUST", "SHOULD", "MAY")
+LEVELS: tuple[str, ...] = tuple(level.value for level in Level)
 
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
 

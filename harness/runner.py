@@ -29,21 +29,22 @@ from inpaint_conformance.contracts import (
     validate_request,
     validate_response,
 )
+from inpaint_conformance.contracts.catalog import credit_clauses
 from inpaint_conformance.contracts.response_validation import server_error_floor
 from inpaint_conformance.contracts.sequences import UNCHARGED_WHEN_REFUSED, check_charge
 
 from .credentials import CHARGED_ROLES, NEAR_MISSES, auth_header, near_miss
 from .exchanges import Exchange, build_request
 from .pictures import PictureBook
-from .probes import RequestSpec, probes_for
+from .probe_registry import probes_for
 from .redaction import Redactor
 from .reproduce import Reproducer
+from .request_spec import RequestSpec
 from .results import ClauseResult
 from .tally import Tally
 from .target import CreditsUnavailable, Target
 
 MAX_RETRIES = 3
-CREDIT_CLAUSES = ("success", "failure", "insufficient", "isolation")
 __all__ = ["Exchange", "Runner"]
 
 
@@ -86,6 +87,9 @@ class Runner:
     def has_key(self, role: str) -> bool:
         return self.key(role) is not None
 
+    def missing_key(self, role: str) -> tuple[str, str]:
+        return self.target.missing_key(role)
+
     def near_miss_roles(self) -> list[str]:
         """The near misses of the main key this run can send (a key without letters has no case to swap)."""
         return [role for role in NEAR_MISSES if self.key(role) is not None]
@@ -101,8 +105,8 @@ class Runner:
         try:
             return self.target.balance(self.api, key)
         except CreditsUnavailable as exc:
-            for name in CREDIT_CLAUSES:
-                self.tally.unverified(f"{self.p}.credits.{name}", str(exc), exc.fix)
+            for clause_id in credit_clauses(self.api):
+                self.tally.unverified(clause_id, str(exc), exc.fix)
             return None
 
     def skip(self, clause_id: str, reason: str, fix: str | None = None) -> None:
@@ -277,8 +281,8 @@ class Runner:
         self.not_exercised(f"{p}.rate.retry_after", "no 429 came, so there was no Retry-After to check")
         if self.api is Api.AITHRIVING and not self.credits_observable:
             reason, fix = self.target.credits_missing()
-            for name in CREDIT_CLAUSES:
-                self.skip(f"{p}.credits.{name}", reason, fix)
+            for clause_id in credit_clauses(self.api):
+                self.skip(clause_id, reason, fix)
 
 
 def _note(clause_id: str, observed: str, exchange: Exchange) -> str:

@@ -59,7 +59,7 @@ def test_each_probe_plans_the_successes_it_gets_from_a_correct_server(api):
         target, api, examples=2, hypothesis_seed=0, reproducer=Reproducer("http://x", wrong_key="w")
     )
     runner.run()
-    from inpaint_conformance.harness.probes import probes_for
+    from inpaint_conformance.harness.probe_registry import probes_for
 
     for definition in probes_for(api):
         planned, got = definition.planned_successes(2), runner.successes.get(definition.name, 0)

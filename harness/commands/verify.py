@@ -21,11 +21,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from inpaint_conformance.contracts import Api
-from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, KEY_ENV_VARS
 
 from ..html_report import write_html
 from ..preflight import preflight
-from ..probes import planned_successes, probes_for
+from ..probe_registry import planned_successes, probes_for
 from ..reports import print_console, write_json, write_junit
 from ..reproduce import Reproducer
 from ..results import EXIT_CANNOT_RUN, ReportError, RunReport, tool_version
@@ -35,8 +35,8 @@ from ..target import WRONG_KEY, EmbeddedTarget, RemoteTarget, Target, TargetErro
 DEFAULT_EXAMPLES = 10  # per property: keeps a run against the embedded fake well under 10 s
 PREFLIGHT_SUCCESSES = 1  # per API: see harness/preflight.py
 # Where a remote run reads keys that were not given as flags; reproducers use the same names.
-KEY_ENV = {Api.AITHRIVING: ("AIT_API_KEY", "AIT_API_KEY_2"), Api.VYRO: ("VYRO_TOKEN", "VYRO_TOKEN_2")}
-LOW_KEY_ENV = "AIT_LOW_CREDIT_KEY"
+KEY_ENV = {api: (KEY_ENV_VARS[(api, "main")], KEY_ENV_VARS[(api, "second")]) for api in Api}
+LOW_KEY_ENV = KEY_ENV_VARS[(Api.AITHRIVING, "low")]
 
 
 @dataclass
@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--low-credit-key",
         metavar="KEY",
-        help=f"--base-url: a key with fewer than 6 credits, enables ait.credits.insufficient (default: ${LOW_KEY_ENV})",
+        help=f"--base-url: a key with fewer than {CREDITS_PER_SUCCESS} credits, enables ait.credits.insufficient (default: ${LOW_KEY_ENV})",
     )
     parser.add_argument(
         "--examples", type=int, default=None, help=f"hypothesis examples per property (default: {DEFAULT_EXAMPLES})"
@@ -226,7 +226,7 @@ def _run(
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     files_dir = Path(f"{args.json_report}.probes") if args.json_report else None
     note = (
-        "embedded fake: `inpaint-conformance serve --api-key $AIT_API_KEY` serves it at 127.0.0.1:8000"
+        f"embedded fake: `inpaint-conformance serve --api-key ${KEY_ENV[Api.AITHRIVING][0]}` serves it at 127.0.0.1:8000"
         if target.embedded
         else None
     )
