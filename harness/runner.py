@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import traceback
 from collections.abc import Callable
 
 import httpx
@@ -66,7 +67,9 @@ class Runner:
         reproducer: Reproducer,
         max_retries: int = MAX_RETRIES,
         pictures: bool = True,
+        debug: bool = False,
     ) -> None:
+        """``debug``: a crashed probe's error keeps its whole traceback, not only `type: message`."""
         self.target, self.api, self.p = target, api, api.prefix
         self.examples, self.hypothesis_seed = examples, hypothesis_seed
         self.tally = Tally(api)
@@ -74,6 +77,7 @@ class Runner:
         self.max_retries = max_retries
         self.current_probe = "?"
         self.harness_errors: list[str] = []
+        self.debug = debug
         keys = [self.target.key(api, role) for role in CHARGED_ROLES]
         self.redactor = Redactor([*keys, *(near_miss(role, k) for k in keys for role in NEAR_MISSES)])
         # Pictures cost about a quarter of a default run: kept only for a report that shows them.
@@ -264,8 +268,9 @@ class Runner:
             try:
                 definition.run(self)
             except Exception as exc:  # a harness bug must not pass for a server's verdict
+                error = f"probe {definition.name} ({self.api.value}) crashed: {type(exc).__name__}: {exc}"
                 self.harness_errors.append(
-                    f"probe {definition.name} ({self.api.value}) crashed: {type(exc).__name__}: {exc}"
+                    f"{error}\n{traceback.format_exc().rstrip()}" if self.debug else f"{error} (--debug shows where)"
                 )
             if on_probe_done:
                 on_probe_done(definition.name)

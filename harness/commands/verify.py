@@ -110,6 +110,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="embedded fake only: turn on a named deviation (repeatable)",
     )
     parser.add_argument("--yes", action="store_true", help="do not ask before spending credits")
+    parser.add_argument(
+        "--debug", action="store_true", help="keep the full traceback of a probe that crashes (for a bug report)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -239,6 +242,7 @@ def _run(
             hypothesis_seed=args.hypothesis_seed,
             reproducer=reproducer,
             pictures=bool(args.json_report or args.html_report),  # the JSON report carries them for `report`
+            debug=args.debug,
         )
         for api in apis
     ]
