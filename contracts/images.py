@@ -14,6 +14,7 @@ import struct
 import warnings
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -25,6 +26,29 @@ MAX_PIXELS = MAX_SIDE * MAX_SIDE
 # Probes that expect success use no side under this (B4 allows refusing smaller images;
 # the drawn sides stay far under its 1024 px upper bound).
 SAFE_MIN_SIDE = 64
+
+
+# Keyword arguments of Image.save for every format the project writes (the probes, the published
+# strategies and the tests encode through `encode_image`, so they send the same kind of bytes).
+SAVE_OPTIONS: dict[str, dict[str, Any]] = {
+    "png": {"format": "PNG", "compress_level": 1},  # B6: any level is a PNG; 1 keeps big images cheap
+    # 4:4:4: decoders differ in how they upsample chroma; without subsampling they agree to +-1.
+    "jpeg": {"format": "JPEG", "quality": 95, "subsampling": 0},
+    "webp": {"format": "WEBP", "lossless": True},  # lossless, so an alpha channel stays exact
+    "gif": {"format": "GIF"},
+    "bmp": {"format": "BMP"},
+}
+
+
+def encode_image(image: Image.Image, fmt: str) -> bytes:
+    """The picture as ``fmt`` bytes (png, jpeg, webp, gif, bmp); a JPEG of a mode it cannot hold is made from RGB."""
+    if fmt not in SAVE_OPTIONS:
+        raise ValueError(f"unknown image format {fmt!r}: expected one of {', '.join(SAVE_OPTIONS)}")
+    if fmt == "jpeg" and image.mode not in ("RGB", "L", "CMYK"):
+        image = image.convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, **SAVE_OPTIONS[fmt])
+    return buffer.getvalue()
 
 
 class ImageDecodeError(ValueError):

@@ -7,10 +7,11 @@ an upload over the size limit: refuse or serve), only the floor is judged.
 from __future__ import annotations
 
 from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.images import encode_image
 from inpaint_conformance.contracts.rules import MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES
 
 from .probe_context import ProbeContext
-from .probe_images import ROUND_SIZE, encode, padded, patterned, png_claiming
+from .probe_images import ROUND_SIZE, padded, patterned, png_claiming
 from .probes import probe, upload, valid_spec
 
 BOTH = (Api.AITHRIVING, Api.VYRO)
@@ -48,6 +49,6 @@ def limits(ctx: ProbeContext) -> None:
 @probe(*BOTH, successes=1)
 def upload_limit(ctx: ProbeContext) -> None:
     """B2: an upload just over the fake's limit (a small PNG padded with zeros) may get 413, or be served."""
-    image = padded(encode(patterned(ROUND_SIZE), "png"), MAX_UPLOAD_BYTES + 1024)
+    image = padded(encode_image(patterned(ROUND_SIZE), "png"), MAX_UPLOAD_BYTES + 1024)
     spec = valid_spec().but(files={"image": upload(image, "png")})
     ctx.send(spec, expect="any", focus=(f"{ctx.p}.limits.size", _malformed(ctx)), label=f"{len(image) // 1024} KiB")

@@ -15,22 +15,23 @@ from collections.abc import Callable
 from PIL import Image
 
 from inpaint_conformance.contracts import Api, Outcome, Violation
+from inpaint_conformance.contracts.images import encode_image
 from inpaint_conformance.contracts.response_validation import allowed_failure_statuses
 
 from .probe_checks import ignored_other_size_mask
 from .probe_context import ProbeContext
-from .probe_images import LARGE_SIZE, ROUND_SIZE, encode, full_mask, half_mask, in_mode, patterned, png16
+from .probe_images import LARGE_SIZE, ROUND_SIZE, full_mask, half_mask, in_mode, patterned, png16
 from .probes import FIXED_SEED, probe, upload, valid_spec
 
 BOTH = (Api.AITHRIVING, Api.VYRO)
 
 # (label, the image's bytes from an RGB picture, whether its pixels can be judged)
 INPUT_MODES: tuple[tuple[str, Callable[[Image.Image], bytes], bool], ...] = (
-    ("L-png", lambda image: encode(in_mode(image, "L"), "png"), True),
-    ("L-jpeg", lambda image: encode(in_mode(image, "L"), "jpeg"), True),
-    ("P-png", lambda image: encode(in_mode(image, "P"), "png"), True),
-    ("LA-png", lambda image: encode(in_mode(image, "LA"), "png"), True),  # opaque: the mask part decides
-    ("CMYK-jpeg", lambda image: encode(in_mode(image, "CMYK"), "jpeg"), False),
+    ("L-png", lambda image: encode_image(in_mode(image, "L"), "png"), True),
+    ("L-jpeg", lambda image: encode_image(in_mode(image, "L"), "jpeg"), True),
+    ("P-png", lambda image: encode_image(in_mode(image, "P"), "png"), True),
+    ("LA-png", lambda image: encode_image(in_mode(image, "LA"), "png"), True),  # opaque: the mask part decides
+    ("CMYK-jpeg", lambda image: encode_image(in_mode(image, "CMYK"), "jpeg"), False),
     ("16bit-grey-png", lambda image: png16(image, grey=True), False),
     ("16bit-rgb-png", lambda image: png16(image, grey=False), False),
 )

@@ -79,6 +79,14 @@ class Tally:
             return "passed"
         return "not_exercised" if entry.not_exercised and not entry.unverified else "unverified"
 
+    def observed(self, clause_id: str) -> dict[str, int]:
+        """What the checks of this clause saw that held, and how often."""
+        return dict(self._entry(clause_id).observed)
+
+    def violations(self, clause_id: str) -> list[str]:
+        """The messages of the checks of this clause that found it broken, first one first."""
+        return [b.message for b in self._entry(clause_id).broken]
+
     def failing_exchanges(self) -> dict[str, list[Exchange]]:
         """Clause id -> the exchanges recorded as breaking it, first one first (clauses without one left out)."""
         found = {
