@@ -39,5 +39,10 @@ def clauses(
     ]
 
 
+def credit_clauses(api: Api) -> list[str]:
+    """The ids of an API's credit clauses: the ones a run judges only where balances are observable."""
+    return [c.id for c in clauses(api) if c.id.startswith(f"{api.prefix}.credits.")]
+
+
 def ids(items: Iterable[Clause]) -> list[str]:
     return [c.id for c in items]

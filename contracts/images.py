@@ -14,9 +14,10 @@ import struct
 import warnings
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 # Dimension limits any server MAY enforce (B4); the fake and the validators use them.
 MIN_SIDE = 1
@@ -26,7 +27,28 @@ MAX_PIXELS = MAX_SIDE * MAX_SIDE
 # the drawn sides stay far under its 1024 px upper bound).
 SAFE_MIN_SIDE = 64
 
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+# Keyword arguments of Image.save for every format the project writes (the probes, the published
+# strategies and the tests encode through `encode_image`, so they send the same kind of bytes).
+SAVE_OPTIONS: dict[str, dict[str, Any]] = {
+    "png": {"format": "PNG", "compress_level": 1},  # B6: any level is a PNG; 1 keeps big images cheap
+    # 4:4:4: decoders differ in how they upsample chroma; without subsampling they agree to +-1.
+    "jpeg": {"format": "JPEG", "quality": 95, "subsampling": 0},
+    "webp": {"format": "WEBP", "lossless": True},  # lossless, so an alpha channel stays exact
+    "gif": {"format": "GIF"},
+    "bmp": {"format": "BMP"},
+}
+
+
+def encode_image(image: Image.Image, fmt: str) -> bytes:
+    """The picture as ``fmt`` bytes (png, jpeg, webp, gif, bmp); a JPEG of a mode it cannot hold is made from RGB."""
+    if fmt not in SAVE_OPTIONS:
+        raise ValueError(f"unknown image format {fmt!r}: expected one of {', '.join(SAVE_OPTIONS)}")
+    if fmt == "jpeg" and image.mode not in ("RGB", "L", "CMYK"):
+        image = image.convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, **SAVE_OPTIONS[fmt])
+    return buffer.getvalue()
 
 
 class ImageDecodeError(ValueError):
@@ -89,6 +111,8 @@ def decode_image(data: bytes, allowed: frozenset[str] | set[str], *, max_pixels:
             image.load()
             if untouched is not None and _last_row(image) == untouched:
                 _check_png_rows(data)  # the last row may just look like the filler: count the rows to be sure
+            if fmt == "jpeg":
+                _check_jpeg_end(data)
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -100,6 +124,18 @@ def decode_image(data: bytes, allowed: frozenset[str] | set[str], *, max_pixels:
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... for corrupt data
         raise ImageDecodeError(f"{fmt.upper()} bytes do not decode: {_plain(exc)}") from None
     return image
+
+
+def _check_jpeg_end(data: bytes) -> None:
+    """Refuse a JPEG whose scan is cut off, whatever Pillow's process-wide setting says.
+
+    Pillow refuses one by default, but a program may set `ImageFile.LOAD_TRUNCATED_IMAGES`
+    (this project never does), and Pillow then fills the missing rows with grey. Scan data
+    escapes every 0xFF byte, so an end-of-image marker after the last start-of-scan is the
+    end of the picture; a thumbnail's marker (in a header segment) comes before it.
+    """
+    if data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+        raise ImageDecodeError("JPEG bytes do not decode: image file is truncated (no end-of-image marker)")
 
 
 def _plain(exc: Exception) -> str:

@@ -6,7 +6,6 @@ structure and its failures into one exception with a readable reason.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,11 +17,6 @@ from .exchange import is_secret_name, redact_secret
 
 if TYPE_CHECKING:  # a TypedDict the library declares for type checkers only
     from python_multipart.multipart import MultipartCallbacks
-
-# python-multipart logs each malformed byte it meets; the FormError below says it once.
-logging.getLogger("python_multipart").setLevel(logging.ERROR)
-logging.getLogger("python_multipart.multipart").setLevel(logging.ERROR)
-
 
 # RFC 2046 says 70; python-multipart accepts up to 256, and so does this module.
 MAX_BOUNDARY = 256

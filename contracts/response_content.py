@@ -17,7 +17,7 @@ from .images import ImageDecodeError, decode_image, describe_bytes, has_alpha, r
 from .rules import KEPT_PSNR_DB, OUTPUT_FORMATS, RANDOM_SEED_MIN, SEED_MAX, kept_and_repainted
 
 if TYPE_CHECKING:
-    from .response_validation import _Context
+    from .response_verdicts import Judging
 
 # The clauses check_pixels may judge: a success alone says nothing about them.
 _PIXEL_CLAUSES = {
@@ -39,7 +39,7 @@ def pixel_clauses(api: Api) -> frozenset[str]:
     return _PIXEL_CLAUSES[api]
 
 
-def check_image(ctx: _Context) -> None:
+def check_image(ctx: Judging) -> None:
     """A4/A10/A11, V3: the image is there, in the right format, at the input's size."""
     request = ctx.verdict.request
     duplicated = set(request.duplicated) if request else set()
@@ -103,7 +103,7 @@ def check_image(ctx: _Context) -> None:
         ctx.fail(f"{ctx.p}.output.size", f"output is {w}x{h}, expected the input's {iw}x{ih}")
 
 
-def check_seed(ctx: _Context) -> None:
+def check_seed(ctx: Judging) -> None:
     """A14/A15: a given seed is echoed; a random one is reported and replayable."""
     if ctx.api is not Api.AITHRIVING or not isinstance(ctx.body, dict) or not isinstance(ctx.body.get("data"), dict):
         return
@@ -132,7 +132,7 @@ def check_seed(ctx: _Context) -> None:
         )
 
 
-def check_pixels(ctx: _Context) -> None:
+def check_pixels(ctx: Judging) -> None:
     """A8/A9/A12, V7/V9: kept pixels are kept, repainted ones are not (lossless output only).
 
     Whether the mask means what it should is judged at the clause that gives the mask its
@@ -190,7 +190,7 @@ def check_pixels(ctx: _Context) -> None:
         )
 
 
-def _meaning_clauses(ctx: _Context) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _meaning_clauses(ctx: Judging) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The clauses that say what this request's mask means, and those of the form it came in."""
     request = ctx.verdict.request
     assert request is not None and request.image is not None
@@ -208,7 +208,7 @@ def _meaning_clauses(ctx: _Context) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(meaning), tuple(context)
 
 
-def _why_not_judged(ctx: _Context, image: Image.Image) -> str | None:
+def _why_not_judged(ctx: Judging, image: Image.Image) -> str | None:
     request = ctx.verdict.request
     assert request is not None and request.image is not None
     duplicated = {"image", "mask"} & set(request.duplicated)

@@ -11,71 +11,21 @@ caller passes a clause only where a check of it ran and held.
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-
-from PIL import Image
 
 from .catalog import clause as catalog_clause
 from .clauses import Api, Level
 from .exchange import HttpResponse
 from .request_validation import RequestVerdict
 from .response_content import check_image, check_pixels, check_seed, pixel_clauses
+from .response_verdicts import Expectation, Judging, Outcome, ResponseVerdict
+from .rules import VYRO_ANY_4XX, VYRO_DEFAULT_FAILURE_STATUS, VYRO_FAILURE_STATUSES
 from .violations import Violation
 
 # Answers a server may give to any request (B2, B5) that say "not now", not "wrong".
 REFUSAL_STATUSES = {Api.AITHRIVING: {413, 429}, Api.VYRO: {402, 413, 429}}
 _ANY_4XX = frozenset(range(400, 500))
-# V4/V5/V2 name the status for these caller errors; other Vyro caller errors are any 4xx (V8).
-_VYRO_FAILURE_STATUS = {"vyro.auth.missing": {401}, "vyro.auth.invalid": {401}, "vyro.limits.size": {400, 413}}
-_VYRO_ANY_4XX = {
-    "vyro.robust.malformed",
-    "vyro.limits.dimensions",
-    "vyro.transport.multipart",
-    "vyro.transport.post",
-    "vyro.text.non_utf8",
-}
-
-
-class Outcome(str, enum.Enum):
-    SUCCESS = "success"
-    FAILURE = "failure"
-    REFUSED = "refused"  # 429/413/402: allowed at any time, judged by no other clause
-    ANY = "any"
-
-
-@dataclass(frozen=True)
-class Expectation:
-    """What a correct server answers, and what the exchange is about.
-
-    ``because``: the request's violations; a FAILURE expectation must be refused for
-    them, an ANY expectation may be (MAY clauses: a limit, non-UTF-8 text).
-    ``clauses``: the clauses a probe is about (its focus): a success probe's clauses
-    fail on a wrong answer; on a refusal they are judged like the floor (no 5xx).
-    """
-
-    outcome: Outcome
-    because: tuple[Violation, ...] = ()
-    clauses: tuple[str, ...] = ()
-
-    @classmethod
-    def success(cls, *clauses: str) -> Expectation:
-        return cls(Outcome.SUCCESS, clauses=clauses)
-
-    @classmethod
-    def failure(cls, *because: Violation) -> Expectation:
-        return cls(Outcome.FAILURE, because=because)
-
-    @classmethod
-    def from_request(cls, verdict: RequestVerdict, *clauses: str) -> Expectation:
-        """FAILURE when the request breaks a MUST or SHOULD a server refuses for; otherwise
-        ANY, carrying the MAY clauses a server may refuse it for (B2, B4, B1's non-UTF-8 text)."""
-        refused = tuple(v for v in verdict.refused if v.level is not Level.MAY)
-        if refused:
-            return cls(Outcome.FAILURE, because=refused, clauses=clauses)
-        return cls(Outcome.ANY, because=tuple(verdict.refused), clauses=clauses)
 
 
 def allowed_failure_statuses(api: Api, because: tuple[Violation, ...]) -> frozenset[int]:
@@ -84,59 +34,11 @@ def allowed_failure_statuses(api: Api, because: tuple[Violation, ...]) -> frozen
         return frozenset({200}) | _ANY_4XX  # A5: 200 and 4xx equally allowed
     allowed: set[int] = set()
     for violation in because:
-        if violation.clause in _VYRO_ANY_4XX:
+        if violation.clause in VYRO_ANY_4XX:
             allowed |= _ANY_4XX
         else:
-            allowed |= _VYRO_FAILURE_STATUS.get(violation.clause, {400})
+            allowed |= VYRO_FAILURE_STATUSES.get(violation.clause, {VYRO_DEFAULT_FAILURE_STATUS})
     return frozenset(allowed or _ANY_4XX)
-
-
-@dataclass
-class ResponseVerdict:
-    outcome: Outcome
-    violations: list[Violation] = field(default_factory=list)
-    observations: dict = field(default_factory=dict)
-    image_bytes: bytes | None = None
-    image: Image.Image | None = None
-    checked: set[str] = field(default_factory=set)  # every clause a check evaluated here, held or broken
-    pictured: set[str] = field(default_factory=set)  # of those, the ones judged on the output's pixels
-    unjudged: dict[str, str] = field(default_factory=dict)  # clause -> why this answer could not judge it
-
-    @property
-    def seed(self) -> int | None:
-        return self.observations.get("seed")
-
-    def held(self) -> set[str]:
-        """The clauses a check evaluated and found kept."""
-        return self.checked - {v.clause for v in self.violations}
-
-
-@dataclass
-class _Context:
-    api: Api
-    verdict: RequestVerdict
-    response: HttpResponse
-    expect: Expectation
-    result: ResponseVerdict
-    quote: Callable[[str], str]  # server text passes through it before it is quoted (B3)
-    body: object = None
-
-    def fail(self, clause: str, message: str) -> None:
-        self.result.violations.append(Violation(clause, message))
-        self.result.checked.add(clause)
-
-    def check(self, *clauses: str) -> None:
-        self.result.checked.update(clauses)
-
-    def cannot_judge(self, clause: str, why: str) -> None:
-        self.result.unjudged.setdefault(clause, why)
-
-    def excerpt(self, limit: int) -> str:
-        return self.quote(self.response.excerpt(limit))
-
-    @property
-    def p(self) -> str:
-        return self.api.prefix
 
 
 def validate_response(
@@ -154,7 +56,7 @@ def validate_response(
     """
     api = Api.parse(api)
     expect = expect or Expectation.from_request(request)
-    ctx = _Context(api, request, response, expect, ResponseVerdict(Outcome.ANY), quote)
+    ctx = Judging(api, request, response, expect, ResponseVerdict(Outcome.ANY), quote)
     ctx.result.observations.update(status=response.status, content_type=response.headers.get("content-type"))
     classify = _classify_aithriving if api is Api.AITHRIVING else _classify_vyro
     classify(ctx)
@@ -171,7 +73,7 @@ def validate_response(
     return ctx.result
 
 
-def _refusal(ctx: _Context, status: int) -> None:
+def _refusal(ctx: Judging, status: int) -> None:
     """B2/B5: a 413, 429 (or Vyro's 402) may come at any time; a 429 should say when to retry."""
     ctx.result.outcome = Outcome.REFUSED
     ctx.check(f"{ctx.p}.limits.size" if status == 413 else f"{ctx.p}.rate.limit")
@@ -181,7 +83,7 @@ def _refusal(ctx: _Context, status: int) -> None:
             ctx.fail(f"{ctx.p}.rate.retry_after", "429 without a Retry-After header")
 
 
-def _classify_aithriving(ctx: _Context) -> None:
+def _classify_aithriving(ctx: Judging) -> None:
     """A3/A4/A5: read the envelope; decide success, failure or refusal."""
     res, status = ctx.response, ctx.response.status
     try:
@@ -230,7 +132,7 @@ def _classify_aithriving(ctx: _Context) -> None:
             ctx.fail("ait.failure.status", f"a failure came with HTTP {status}: expected 200 or a 4xx")
 
 
-def _classify_vyro(ctx: _Context) -> None:
+def _classify_vyro(ctx: Judging) -> None:
     """V3/V8: any 2xx is a success (V3 names 200: another 2xx fails vyro.success.status)."""
     status = ctx.response.status
     if status in REFUSAL_STATUSES[ctx.api]:
@@ -247,7 +149,7 @@ def _classify_vyro(ctx: _Context) -> None:
     ctx.check("vyro.errors.body")  # V8: any body; it is shown, never judged
 
 
-def check_outcome(ctx: _Context) -> None:
+def check_outcome(ctx: Judging) -> None:
     """The answer's kind matches the request: failures for broken requests, success otherwise."""
     res, status, expect = ctx.result, ctx.response.status, ctx.expect
     got = f"HTTP {status}" + (f" {res.observations.get('message')!r}" if res.outcome is Outcome.FAILURE else "")
@@ -293,7 +195,7 @@ def check_outcome(ctx: _Context) -> None:
             _server_error_floor(ctx, focus, got)
 
 
-def _floor(ctx: _Context, clauses: tuple[str, ...], message: str) -> None:
+def _floor(ctx: Judging, clauses: tuple[str, ...], message: str) -> None:
     """Clauses judged here only on the answer not being a server error (B1): ``message`` when it is."""
     for clause_id in clauses:
         if ctx.response.status >= 500:
@@ -302,7 +204,7 @@ def _floor(ctx: _Context, clauses: tuple[str, ...], message: str) -> None:
             ctx.check(clause_id)
 
 
-def _focus_of_success(ctx: _Context, clauses: tuple[str, ...]) -> None:
+def _focus_of_success(ctx: Judging, clauses: tuple[str, ...]) -> None:
     """A success shows what the probe was about once its image decoded; clauses about the
     output's pixels are judged by check_pixels alone."""
     pixels = pixel_clauses(ctx.api)
@@ -325,7 +227,7 @@ def server_error_floor(api: Api, focus: tuple[str, ...] | list[str]) -> str | No
     return f"{api.prefix}.robust.malformed"
 
 
-def _server_error_floor(ctx: _Context, focus: tuple[str, ...], got: str) -> None:
+def _server_error_floor(ctx: Judging, focus: tuple[str, ...], got: str) -> None:
     floor = server_error_floor(ctx.api, focus)
     if floor is not None:
         ctx.fail(floor, f"no input may be answered with a server error (B1), got {got}")

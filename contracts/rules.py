@@ -7,6 +7,7 @@ export never write these values themselves.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -17,6 +18,9 @@ from .images import alpha_channel, has_alpha
 
 PATHS = {Api.AITHRIVING: "/api/edit/inpaint", Api.VYRO: "/v1/imagine/api/edits/inpaint"}
 PROVIDER_HOSTS = {Api.AITHRIVING: "www.aithriving.com", Api.VYRO: "api.vyro.ai"}
+# Not a provider rule: where the fake (and only the fake) answers its inspection API; no
+# provider path starts with it, so a client calling it is never judged as an inpaint call.
+FAKE_PREFIX = "/__fake__"
 PROVIDER_ORIGINS = {Api.AITHRIVING: "https://www.aithriving.com", Api.VYRO: "https://api.vyro.ai/v1/imagine/api"}
 
 # A13/A15: the seed range, and the range a server-picked seed falls in.
@@ -37,8 +41,47 @@ KEPT_PSNR_DB = 40.0
 MAX_PROMPT_CHARS = 10_000
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
+# V4/V5/V2 name the status for these caller errors (in this order of precedence); other
+# Vyro caller errors are answered 400, or any 4xx for the clauses in VYRO_ANY_4XX (V8).
+VYRO_FAILURE_STATUSES = {
+    "vyro.auth.missing": frozenset({401}),
+    "vyro.auth.invalid": frozenset({401}),
+    "vyro.limits.size": frozenset({400, 413}),
+}
+VYRO_DEFAULT_FAILURE_STATUS = 400
+VYRO_ANY_4XX = frozenset(
+    {
+        "vyro.robust.malformed",
+        "vyro.limits.dimensions",
+        "vyro.transport.multipart",
+        "vyro.transport.post",
+        "vyro.text.non_utf8",
+    }
+)
+
+
+def vyro_failure_status(clause_ids: Iterable[str]) -> int:
+    """The status a Vyro server answers a refusal for these clauses with: the one the decisions name
+    for the first of VYRO_FAILURE_STATUSES among them (the highest where two are allowed), else 400."""
+    refused = set(clause_ids)
+    for clause_id, statuses in VYRO_FAILURE_STATUSES.items():
+        if clause_id in refused:
+            return max(statuses)
+    return VYRO_DEFAULT_FAILURE_STATUS
+
+
 MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 AUTH_HEADER = {Api.AITHRIVING: "authorization", Api.VYRO: "bearer"}
+# Not a provider rule: the environment variable each key role is read from (by verify, the
+# pytest plugin's docs and every curl reproducer), so a printed command runs as printed.
+KEY_ENV_VARS = {
+    (Api.AITHRIVING, "main"): "AIT_API_KEY",
+    (Api.AITHRIVING, "second"): "AIT_API_KEY_2",
+    (Api.AITHRIVING, "low"): "AIT_LOW_CREDIT_KEY",
+    (Api.VYRO, "main"): "VYRO_TOKEN",
+    (Api.VYRO, "second"): "VYRO_TOKEN_2",
+    (Api.VYRO, "low"): "VYRO_LOW_CREDIT_TOKEN",
+}
 
 
 def api_for_path(path: str) -> Api | None:
@@ -55,7 +98,7 @@ def near_miss_api(url: str, path: str, headers) -> Api | None:
     header tell the API.
     """
     lowered = path.lower()
-    if "inpaint" not in lowered or lowered.startswith("/__fake__") or api_for_path(path):
+    if "inpaint" not in lowered or lowered.startswith(FAKE_PREFIX) or api_for_path(path):
         return None
     host = urlsplit(url).hostname or ""
     by_host = next((api for api, h in PROVIDER_HOSTS.items() if host == h), None)

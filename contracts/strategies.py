@@ -25,9 +25,7 @@ the library both documents' examples use, so the bytes are what a real client se
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import requests
@@ -36,7 +34,16 @@ from PIL import Image
 
 from .clauses import Api
 from .exchange import HttpRequest
-from .images import SAFE_MIN_SIDE, sniff_format
+from .images import SAFE_MIN_SIDE, encode_image, sniff_format
+from .request_spec import (
+    UPLOAD_MEDIA_TYPES,
+    RequestSpec,
+    Upload,
+    as_http_request,
+    endpoint,
+    upload,
+)
+from .request_spec import build_request as build_request  # published here before the model had its module
 from .rules import (
     AUTH_HEADER,
     INPUT_FORMATS,
@@ -48,7 +55,6 @@ from .rules import (
     SEED_MIN,
     VYRO_MODEL_VERSIONS,
 )
-from .rules import MEDIA_TYPES as DOCUMENTED_MEDIA_TYPES
 
 # Largest side the strategies draw: big enough for odd sizes, small enough to stay fast.
 MAX_DRAWN_SIDE = 256
@@ -62,14 +68,7 @@ ENCODABLE_MODES: dict[str, tuple[str, ...]] = {
     "gif": ("P", "L"),
     "bmp": ("RGB", "L", "P"),
 }
-MEDIA_TYPES = {**DOCUMENTED_MEDIA_TYPES, "gif": "image/gif", "bmp": "image/bmp"}
-_SAVE_OPTIONS: dict[str, dict[str, Any]] = {
-    "png": {},
-    "jpeg": {"quality": 90},
-    "webp": {"lossless": True},
-    "gif": {},
-    "bmp": {},
-}
+MEDIA_TYPES = UPLOAD_MEDIA_TYPES
 MASK_KINDS = ("grey", "colour", "other_size")
 # How clients label uploads: honestly, or as the official Vyro SDK does (image.jpeg, image/jpeg, whatever it holds).
 _LABELS = (None, ("image.jpeg", "image/jpeg"), ("upload", "application/octet-stream"))
@@ -120,15 +119,6 @@ def picture(size: tuple[int, int], mode: str = "RGB", seed: int = 0) -> Image.Im
     if mode == "P":
         return image.quantize(64)
     return image.convert(mode)
-
-
-def encode_image(image: Image.Image, fmt: str) -> bytes:
-    """The picture as ``fmt`` bytes (png, jpeg, webp, gif, bmp); WebP is lossless so alpha stays exact."""
-    if fmt not in _SAVE_OPTIONS:
-        raise ValueError(f"unknown image format {fmt!r}: expected one of {', '.join(_SAVE_OPTIONS)}")
-    buffer = io.BytesIO()
-    image.save(buffer, fmt.upper(), **_SAVE_OPTIONS[fmt])
-    return buffer.getvalue()
 
 
 def images(
@@ -222,77 +212,11 @@ def prompts(max_size: int = 80) -> st.SearchStrategy[str]:
 
 
 # -- requests ----------------------------------------------------------------------------
-Upload = tuple[str | None, bytes, str | None]  # (filename, bytes, Content-Type), as requests takes files
-
-
-def upload(data: bytes, name: str = "image", label: tuple[str, str] | None = None) -> Upload:
-    """A file part; ``label`` overrides (filename, content type), else they match the bytes."""
-    if label is not None:
-        return label[0], data, label[1]
-    fmt = sniff_format(data)
-    return (f"{name}.{fmt}" if fmt else name), data, MEDIA_TYPES.get(fmt or "", "application/octet-stream")
-
-
-def endpoint(api: Api | str, base_url: str | None = None) -> str:
-    """The inpaint URL at ``base_url`` (default: the provider's own host)."""
-    api = Api.parse(api)
-    base = (base_url or f"https://{PROVIDER_HOSTS[api]}").rstrip("/")
-    return base + PATHS[api]
-
-
-def build_request(
-    api: Api | str,
-    fields: Mapping[str, str | bytes] | None = None,
-    files: Mapping[str, Upload] | None = None,
-    *,
-    key: str | None = "test-key",
-    base_url: str | None = None,
-    method: str = "POST",
-    url: str | None = None,
-) -> HttpRequest:
-    """A multipart request as `requests` encodes it, with the credential in the API's header.
-
-    Every part goes through ``files=`` (text fields as ``(None, value)``), so the body
-    is multipart even without a file part; ``key=None`` sends no credentials.
-    """
-    api = Api.parse(api)
-    headers = {AUTH_HEADER[api]: key} if key is not None else {}
-    parts = [(name, (None, value)) for name, value in (fields or {}).items()] + list((files or {}).items())
-    # requests takes None as a part's Content-Type (the part then has none); its stubs say str.
-    return _neutral(requests.Request(method, url or endpoint(api, base_url), headers=headers, files=parts))  # type: ignore[arg-type, unused-ignore]
-
-
-def _neutral(request: requests.Request) -> HttpRequest:
-    """The bytes `requests` would send, as a neutral HttpRequest."""
-    prepared = request.prepare()
-    body = prepared.body or b""
-    if isinstance(body, str):
-        body = body.encode()
-    # Streams are bodies only for file-like data, which no request here is built from.
-    assert isinstance(body, bytes), f"requests prepared a {type(body).__name__} body"
-    return HttpRequest(prepared.method or "POST", prepared.url or "", dict(prepared.headers), body)
-
-
-@dataclass(frozen=True)
-class RequestSpec:
-    """What a request holds before encoding: fields, file parts and the key."""
-
-    api: Api
-    fields: dict[str, str | bytes] = field(default_factory=dict)
-    files: dict[str, Upload] = field(default_factory=dict)
-    key: str | None = "test-key"
-    base_url: str | None = None
-
-    def build(self, **overrides) -> HttpRequest:
-        return build_request(self.api, self.fields, self.files, key=self.key, base_url=self.base_url, **overrides)
-
-    def but(
-        self, *, fields: Mapping | None = None, files: Mapping | None = None, drop: Sequence[str] = (), **changes
-    ) -> RequestSpec:
-        """A copy with some fields or files replaced, others dropped."""
-        new_fields = {k: v for k, v in {**self.fields, **(fields or {})}.items() if k not in drop}
-        new_files = {k: v for k, v in {**self.files, **(files or {})}.items() if k not in drop}
-        return replace(self, fields=new_fields, files=new_files, **changes)
+def _labelled(data: bytes, name: str, label: tuple[str, str] | None) -> Upload:
+    """A part labelled honestly (None) or with a (filename, Content-Type) a client may send whatever it holds."""
+    return (
+        upload(data, name=name) if label is None else upload(data, name=name, filename=label[0], content_type=label[1])
+    )
 
 
 def valid_specs(
@@ -327,10 +251,12 @@ def _ait_spec(draw, key, base_url) -> RequestSpec:
         else [f for f in ("png", "webp") if f in INPUT_FORMATS[Api.AITHRIVING]]
     )
     image = draw(images(formats, ("RGB", "RGBA", "L", "P") if with_mask else ("RGBA",)))
-    files = {"image": upload(image, "image", draw(st.sampled_from(_LABELS)))}
+    files = {"image": _labelled(image, "image", draw(st.sampled_from(_LABELS)))}
     if with_mask:
-        files["mask"] = upload(draw(masks(image_size(image), formats=sorted(INPUT_FORMATS[Api.AITHRIVING]))), "mask")
-    return RequestSpec(Api.AITHRIVING, fields, files, key, base_url)
+        files["mask"] = upload(
+            draw(masks(image_size(image), formats=sorted(INPUT_FORMATS[Api.AITHRIVING]))), name="mask"
+        )
+    return RequestSpec(fields, files, api=Api.AITHRIVING, key=key, base_url=base_url)
 
 
 @st.composite
@@ -342,8 +268,8 @@ def _vyro_spec(draw, key, base_url) -> RequestSpec:
     image = draw(images(formats))
     mask = draw(masks(image_size(image), formats=formats))
     label = draw(st.sampled_from(_LABELS))
-    files = {"image": upload(image, "image", label), "mask": upload(mask, "mask", label)}
-    return RequestSpec(Api.VYRO, fields, files, key, base_url)
+    files = {"image": _labelled(image, "image", label), "mask": _labelled(mask, "mask", label)}
+    return RequestSpec(fields, files, api=Api.VYRO, key=key, base_url=base_url)
 
 
 # -- invalid requests ---------------------------------------------------------------------
@@ -403,7 +329,7 @@ def _breakages(api: Api) -> dict[str, Breakage]:
                     fields={"output_format": draw(st.sampled_from(_BAD_OUTPUT_FORMATS))}
                 ).build(),
                 "ait.mask.format": lambda draw, s: s.but(
-                    files={"mask": upload(draw(_unusable_bytes(allowed)), "mask")}
+                    files={"mask": upload(draw(_unusable_bytes(allowed)), name="mask")}
                 ).build(),
                 "ait.mask.absent": lambda draw, s: s.but(
                     files={"image": upload(draw(images(sorted(allowed), ("RGB", "L"))))}, drop=["mask"]
@@ -415,7 +341,7 @@ def _breakages(api: Api) -> dict[str, Breakage]:
             {
                 "vyro.mask.required": lambda draw, s: s.but(drop=["mask"]).build(),
                 "vyro.mask.invalid": lambda draw, s: s.but(
-                    files={"mask": upload(draw(_unusable_bytes(allowed)), "mask")}
+                    files={"mask": upload(draw(_unusable_bytes(allowed)), name="mask")}
                 ).build(),
                 "vyro.model_version.unknown": lambda draw, s: s.but(
                     fields={"model_version": draw(st.sampled_from(_BAD_MODEL_VERSIONS))}
@@ -458,17 +384,19 @@ def _invalid(draw, api, key, base_url, wanted, breaks) -> tuple[HttpRequest, str
 
 def _not_multipart(draw, spec: RequestSpec) -> HttpRequest:
     """The same fields as JSON or URL-encoded (the document's prose says "a JSON object")."""
+    assert spec.api is not None, "valid_specs bind their api"
     text = {k: v if isinstance(v, str) else v.decode("latin-1") for k, v in spec.fields.items()}
     headers = {AUTH_HEADER[spec.api]: spec.key} if spec.key is not None else {}
     url = endpoint(spec.api, spec.base_url)
     if draw(st.booleans()):
-        return _neutral(requests.Request("POST", url, headers=headers, json=text))
-    return _neutral(requests.Request("POST", url, headers=headers, data=text))
+        return as_http_request(requests.Request("POST", url, headers=headers, json=text))
+    return as_http_request(requests.Request("POST", url, headers=headers, data=text))
 
 
 def _wrong_method_or_path(draw, spec: RequestSpec) -> HttpRequest:
     if draw(st.booleans()):
         return spec.build(method=draw(st.sampled_from(("GET", "PUT", "PATCH", "DELETE"))))
+    assert spec.api is not None, "valid_specs bind their api"
     base = (spec.base_url or f"https://{PROVIDER_HOSTS[spec.api]}").rstrip("/")
     return spec.build(url=base + PATHS[spec.api].rsplit("/", 1)[0] + "/outpaint")
 

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 
+from inpaint_conformance.contracts.rules import FAKE_PREFIX
+
 ADMIN_HEADER = "x-admin-token"
 LOOPBACK_NAMES = ("localhost",)
 _WRITES = ("POST", "PUT", "PATCH")
@@ -52,7 +54,7 @@ def check_admin_call(request: Request, *, admin_token: str | None, loopback_only
         raise HTTPException(
             403,
             f"admin calls from a web page of another origin ({origin}) are refused; use the dashboard at "
-            f"/__fake__/ or call from a script (it sends no Origin)",
+            f"{FAKE_PREFIX}/ or call from a script (it sends no Origin)",
         )
     if request.method in _WRITES and not _json_or_empty(request):
         shown = request.headers.get("content-type") or "no Content-Type"

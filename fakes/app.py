@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 import anyio
 from fastapi import FastAPI
@@ -59,16 +58,6 @@ def to_http_request(scope, body: bytes) -> HttpRequest:
 
 class InjectedDisconnect(Exception):
     """Raised by the app to make the server close the connection without a byte of answer."""
-
-
-class _HideInjectedDisconnects(logging.Filter):
-    """An injected drop is the fault working, not a server error: keep it out of the log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], InjectedDisconnect))
-
-
-logging.getLogger("uvicorn.error").addFilter(_HideInjectedDisconnects())
 
 
 async def _close_without_answer(send, why: str) -> None:

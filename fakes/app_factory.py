@@ -14,6 +14,7 @@ import os
 from fastapi import FastAPI
 
 from .app import create_app
+from .logging_setup import configure_logging
 from .memory_budget import MemoryBudget
 from .provider import FakeProvider
 from .store import open_store
@@ -58,6 +59,7 @@ def settings_env(
 
 def create_app_from_env() -> FastAPI:
     """One worker's app: the fake engine over the shared store named in the environment."""
+    configure_logging()
     db = os.environ.get(ENV_DB)
     if not db:
         raise RuntimeError(

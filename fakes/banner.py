@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Mapping
 
 from inpaint_conformance.contracts import Api
-from inpaint_conformance.contracts.rules import AUTH_HEADER, PATHS
+from inpaint_conformance.contracts.rules import AUTH_HEADER, FAKE_PREFIX, PATHS
 
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
@@ -64,7 +64,7 @@ def banner(
     probe = " ".join(
         [
             "curl -s",
-            shlex.quote(base_url + "/__fake__/credits"),
+            shlex.quote(f"{base_url}{FAKE_PREFIX}/credits"),
             "-H",
             shlex.quote(f"{AUTH_HEADER[Api.AITHRIVING]}: {first_key}"),
         ]
@@ -73,8 +73,8 @@ def banner(
         [
             f"inpaint-conformance {title}",
             *_endpoints(base_url),
-            f"  credits     GET  {base_url}/__fake__/credits",
-            f"  admin       {base_url}/__fake__/ (keys, journal, faults, reset): {admin}",
+            f"  credits     GET  {base_url}{FAKE_PREFIX}/credits",
+            f"  admin       {base_url}{FAKE_PREFIX}/ (keys, journal, faults, reset): {admin}",
             f"  ledger      {ledger}",
             "  keys",
             *key_lines,
@@ -99,7 +99,7 @@ def replay_banner(*, base_url: str, source: str, replays: str, matching: str, ad
             f"  replays     {replays}",
             f"  matching    {matching}",
             "  keys        not checked, nothing charged: every answer is the recorded one",
-            f"  journal     {base_url}/__fake__/ (each replayed request, with the client's verdict): {admin}",
+            f"  journal     {base_url}{FAKE_PREFIX}/ (each replayed request, with the client's verdict): {admin}",
             "  Ctrl-C stops the server.",
         ]
     )

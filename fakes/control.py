@@ -13,6 +13,7 @@ import threading
 from collections.abc import Mapping
 
 from inpaint_conformance.contracts import Api, Level, redact_secret
+from inpaint_conformance.contracts.rules import FAKE_PREFIX
 
 from .faults import KINDS, TRANSPORT_FAULTS, Fault
 from .ledger import DEFAULT_CREDITS
@@ -50,7 +51,7 @@ class FakeControl:
         with self._lock:
             if self.provider.ledger.balance(key) is not None:
                 raise KeyExists(
-                    "that key exists already: set its balance instead (set_credits, or PUT /__fake__/keys/{key})"
+                    f"that key exists already: set its balance instead (set_credits, or PUT {FAKE_PREFIX}/keys/{{key}})"
                 )
             balance = self.provider.add_key(key, credits, keep_existing=True)
         return key, balance

@@ -29,6 +29,8 @@ from fastapi.params import Depends
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from inpaint_conformance.contracts.rules import FAKE_PREFIX as PREFIX
+
 from .control import FakeControl
 from .faults import DEVIATIONS
 from .provider import FakeProvider
@@ -51,7 +53,6 @@ def install_dashboard(app: FastAPI, provider: FakeProvider, guards: Sequence[Dep
 
     ``guards``: FastAPI dependencies every route of /__fake__/ has (its access rule).
     """
-    from .inspection import PREFIX  # here, not at the top: inspection installs the dashboard
 
     control = FakeControl(provider)
     page = _page(PREFIX)

@@ -13,48 +13,46 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import asdict, dataclass
+from enum import Enum
 
-TRANSPORT_FAULTS = {
-    "latency": "answer after `seconds` more (default 1.0)",
-    "status_500": "answer 500 (AIThriving: with the failure envelope)",
-    "status_429": "answer 429 with Retry-After: `seconds` (default 1)",
-    "status_401": "answer as if the key were wrong",
-    "timeout": "never answer (the server holds the request for `seconds`, default 30; mocks raise a timeout)",
-    "drop": "close the connection without an answer",
-    "truncate": "send only the first half of the body",
-    "malformed": "send a body that is not what the Content-Type says",
-    "wrong_content_type": "send the right body with a wrong Content-Type",
+from inpaint_conformance.contracts import Api
+
+from .deviations import REGISTRY as DEVIATION_REGISTRY
+
+
+class TransportFault(str, Enum):
+    """Transport trouble the fake can be told to make; each member's `description` says what it does."""
+
+    LATENCY = "latency"
+    STATUS_500 = "status_500"
+    STATUS_429 = "status_429"
+    STATUS_401 = "status_401"
+    TIMEOUT = "timeout"
+    DROP = "drop"
+    TRUNCATE = "truncate"
+    MALFORMED = "malformed"
+    WRONG_CONTENT_TYPE = "wrong_content_type"
+
+    @property
+    def description(self) -> str:
+        return _TRANSPORT_DESCRIPTIONS[self]
+
+
+_TRANSPORT_DESCRIPTIONS = {
+    TransportFault.LATENCY: "answer after `seconds` more (default 1.0)",
+    TransportFault.STATUS_500: "answer 500 (AIThriving: with the failure envelope)",
+    TransportFault.STATUS_429: "answer 429 with Retry-After: `seconds` (default 1)",
+    TransportFault.STATUS_401: "answer as if the key were wrong",
+    TransportFault.TIMEOUT: "never answer (the server holds the request for `seconds`, default 30; mocks raise a timeout)",
+    TransportFault.DROP: "close the connection without an answer",
+    TransportFault.TRUNCATE: "send only the first half of the body",
+    TransportFault.MALFORMED: "send a body that is not what the Content-Type says",
+    TransportFault.WRONG_CONTENT_TYPE: "send the right body with a wrong Content-Type",
 }
 
-# Each deviation breaks at least one clause; harness self-tests prove verify catches it.
-DEVIATIONS = {
-    "seed_echo_wrong": "report data.seed one more than the seed sent",
-    "charge_on_failure": "charge 6 credits for failed requests too",
-    "charge_twice": "charge 12 credits per success",
-    "overdraw": "charge keys below zero instead of refusing",
-    "wrong_output_format": "encode JPEG where PNG was asked, PNG otherwise",
-    "bare_string_data": "answer data as a bare base64 string, as the document's example does",
-    "success_message_wrong": "answer message 'ok' instead of 'success'",
-    "size_rounded": "round the output size down to a multiple of 8",
-    "mask_inverted": "repaint where the mask is black, keep where it is white",
-    "alpha_ignored": "ignore the alpha channel: repaint everything when no mask is sent",
-    "alpha_wins": "prefer the alpha channel over the mask part",
-    "kept_pixels_drift": "add a little noise to the pixels the mask keeps",
-    "random_seed_zero": "report seed 0 when a random seed was asked for",
-    "random_seed_constant": "use the same seed every time a random one is asked for",
-    "not_reproducible": "ignore the seed when painting",
-    "seed_range_unchecked": "accept seeds outside [0, 4294967294]",
-    "prompt_optional": "accept requests without a prompt",
-    "no_auth": "accept requests without a key, or with an unknown one",
-    "server_error_on_bad_input": "answer caller errors with HTTP 500",
-    "vyro_422": "Vyro: answer 422 instead of 400 for caller errors",
-    "vyro_jpeg_content_type": "Vyro: label the PNG answer image/jpeg",
-    "webp_rejected": "AIThriving: refuse WebP input",
-    "format_from_filename": "decide the image format from the filename, not the bytes",
-    "mask_size_500": "answer 500 when the mask size differs from the image's",
-    "model_version_required": "Vyro: refuse requests without model_version",
-    "unknown_field_500": "answer 500 when a form field is unknown",
-}
+# Names and descriptions, as the inspection API, the dashboard and `--deviation` list them.
+TRANSPORT_FAULTS = {fault.value: fault.description for fault in TransportFault}
+DEVIATIONS = {deviation.name: deviation.description for deviation in DEVIATION_REGISTRY}
 KINDS = {**TRANSPORT_FAULTS, **DEVIATIONS}
 
 
@@ -74,7 +72,7 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault {self.kind!r}: expected one of {', '.join(sorted(KINDS))}")
-        if self.api not in (None, "aithriving", "vyro"):
+        if self.api is not None and self.api not in {api.value for api in Api}:
             raise ValueError(f"fault api must be aithriving, vyro or omitted, got {self.api!r}")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"probability must be in [0, 1], got {self.probability}")

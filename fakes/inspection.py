@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from inpaint_conformance.contracts import Api
-from inpaint_conformance.contracts.rules import credential
+from inpaint_conformance.contracts.rules import FAKE_PREFIX, credential
 
 from .admin_access import ADMIN_HEADER, check_admin_call
 from .control import FakeControl, KeyExists
@@ -27,7 +27,7 @@ from .journal import dumps_jsonl
 from .ledger import DEFAULT_CREDITS
 from .provider import FakeProvider
 
-PREFIX = "/__fake__"
+PREFIX = FAKE_PREFIX
 
 
 def install_inspection(app: FastAPI, provider: FakeProvider, *, admin_token: str | None, loopback_only: bool) -> None:
@@ -77,7 +77,7 @@ def install_inspection(app: FastAPI, provider: FakeProvider, *, admin_token: str
         try:
             credits = control.set_credits(key, body["credits"], create=False)
         except KeyError:
-            raise HTTPException(404, "no such key: create it with POST /__fake__/keys") from None
+            raise HTTPException(404, f"no such key: create it with POST {PREFIX}/keys") from None
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         return {"credits": credits}
@@ -116,7 +116,7 @@ def install_inspection(app: FastAPI, provider: FakeProvider, *, admin_token: str
     @app.delete(f"{PREFIX}/faults/{{fault_id}}", dependencies=guarded)
     def clear_fault(fault_id: str):
         if not fault_id.isdigit() or not control.clear_faults(int(fault_id)):
-            raise HTTPException(404, f"no active fault with id {fault_id!r}: GET /__fake__/faults lists them")
+            raise HTTPException(404, f"no active fault with id {fault_id!r}: GET {PREFIX}/faults lists them")
         return {"cleared": int(fault_id)}
 
     @app.post(f"{PREFIX}/reset", dependencies=guarded)

@@ -29,7 +29,7 @@ from yarl import URL
 from inpaint_conformance.contracts import HttpRequest
 from inpaint_conformance.contracts.rules import PROVIDER_HOSTS
 
-from .mocks import _METHODS, FaultDrop, FaultTimeout, _Door
+from .mock_door import _METHODS, FaultDrop, FaultTimeout, _Door
 
 
 class AiohttpDoor(_Door):

@@ -27,9 +27,10 @@ from inpaint_conformance.contracts import (
     validate_request,
 )
 from inpaint_conformance.contracts.envelopes import ait_failure, ait_success, vyro_error
-from inpaint_conformance.contracts.images import has_alpha, to_rgb
+from inpaint_conformance.contracts.images import to_rgb
 from inpaint_conformance.contracts.rules import (
     CREDITS_PER_SUCCESS,
+    FAKE_PREFIX,
     INPUT_FORMATS,
     MAX_UPLOAD_BYTES,
     MEDIA_TYPES,
@@ -38,14 +39,15 @@ from inpaint_conformance.contracts.rules import (
     SEED_MAX,
     api_for_path,
     credential,
-    effective_mask,
     near_miss_api,
+    vyro_failure_status,
 )
 from inpaint_conformance.contracts.violations import Violation
 
+from .deviations import Deviations
 from .engine import Engine, FakeEngine, InpaintJob
-from .faults import FaultBook
-from .imaging import add_noise, composite_into, encode, thumbnail_uri
+from .faults import FaultBook, TransportFault
+from .imaging import composite_into, encode, thumbnail_uri
 from .journal import Journal
 from .journal_entry import request_summary, summary_without_keys
 from .ledger import DEFAULT_CREDITS, Ledger, MemoryLedger
@@ -136,12 +138,13 @@ class FakeProvider:
         before = self.ledger.balance(key) if key else None
         fired = self.faults.draw(api.value, key)
         trace = _Trace()
-        if "drop" in fired or "timeout" in fired:
-            kind = "drop" if "drop" in fired else "timeout"
+        if TransportFault.DROP in fired or TransportFault.TIMEOUT in fired:
+            kind = TransportFault.DROP if TransportFault.DROP in fired else TransportFault.TIMEOUT
             seconds = fired[kind].seconds
             if seconds is None:
                 seconds = 30.0
-            answer = Answer(HttpResponse(0), delay=seconds if kind == "timeout" else 0.0, transport=kind)
+            delay = seconds if kind is TransportFault.TIMEOUT else 0.0
+            answer = Answer(HttpResponse(0), delay=delay, transport=kind.value)
             self._record(api, request, key, before, trace, answer, fired, started)
             return answer
         cost = request_cost(request.headers.get("content-type", ""), request.body, INPUT_FORMATS[api])
@@ -186,12 +189,12 @@ class FakeProvider:
             self._record(api, request, key, before, trace, answer, {}, started)
         return answer
 
-    def _respond(self, api: Api, http: HttpRequest, key: str | None, dev_faults: dict, trace: _Trace) -> Answer:
-        dev = set(dev_faults)
-        if "status_500" in dev:
+    def _respond(self, api: Api, http: HttpRequest, key: str | None, fired: dict, trace: _Trace) -> Answer:
+        dev = Deviations(fired)
+        if TransportFault.STATUS_500 in fired:
             return self._fail(api, 500, "injected fault: internal server error")
-        if "status_429" in dev:
-            wait = dev_faults["status_429"].seconds or 1
+        if TransportFault.STATUS_429 in fired:
+            wait = fired[TransportFault.STATUS_429].seconds or 1
             return self._fail(
                 api,
                 429,
@@ -202,40 +205,36 @@ class FakeProvider:
         trace.request, trace.violations, trace.checked = verdict.request, verdict.violations, verdict.checked
         trace.summary = request_summary(verdict.request)
         request = verdict.request
-        refused = [v for v in verdict.refused if not _waived(v, dev)]
-        bent = _deviation_refusals(api, request, dev)
+        refused = [v for v in verdict.refused if not dev.waives(v)]
+        bent, server_error = dev.refusals(api, request) if dev else ([], False)
         refused += bent
-        if any(
-            v.clause.endswith((".unknown_fields", ".robust.malformed")) and v.message.startswith("deviation")
-            for v in bent
-        ):
+        if server_error:
             return self._fail(api, 500, "deviation: internal server error")
         if refused:
-            if "charge_on_failure" in dev and key and self.ledger.balance(key) is not None:
+            if dev.charges_failures and key and self.ledger.balance(key) is not None:
                 self.ledger.try_charge(key, CREDITS_PER_SUCCESS)
             return self._fail(api, self._failure_status(api, refused, dev), "; ".join(str(v) for v in refused[:3]))
-        if "no_auth" not in dev and ("status_401" in dev or key is None or self.ledger.balance(key) is None):
+        unknown = TransportFault.STATUS_401 in fired or key is None or self.ledger.balance(key) is None
+        if unknown and not dev.serves_strangers:
             # A key sent the wrong way (a 'Bearer ' prefix) is unknown as sent: say how to send it.
             how = next((f"; {v}" for v in verdict.violations if v.clause.endswith(".auth.header")), "")
             return self._fail(
                 api,
                 401,
-                f"unknown API key{how}; fake keys are made with --api-key KEY or POST /__fake__/keys",
+                f"unknown API key{how}; fake keys are made with --api-key KEY or POST {FAKE_PREFIX}/keys",
                 auth=True,
             )
-        if api is Api.AITHRIVING and "overdraw" not in dev:
+        if api is Api.AITHRIVING and not dev.ignores_credit_limit:
             balance = self.ledger.balance(key) if key else None
             if balance is not None and balance < CREDITS_PER_SUCCESS:
                 return self._fail(api, 402, f"insufficient credits: {CREDITS_PER_SUCCESS} needed, {balance} left")
         return self._paint(api, request, key, dev, trace)
 
-    def _paint(self, api: Api, request: InpaintRequest, key: str | None, dev: set[str], trace: _Trace) -> Answer:
+    def _paint(self, api: Api, request: InpaintRequest, key: str | None, dev: Deviations, trace: _Trace) -> Answer:
         random_seed = not request.seed
-        seed = request.seed or secrets.randbelow(SEED_MAX) + RANDOM_SEED_MIN
-        if random_seed and "random_seed_constant" in dev:
-            seed = 42
-        image, mask = _deviated_mask(request, dev)
-        paint_seed = secrets.randbelow(SEED_MAX) + 1 if "not_reproducible" in dev else seed
+        seed = request.seed or dev.random_seed(secrets.randbelow(SEED_MAX) + RANDOM_SEED_MIN)
+        image, mask = _mask_to_paint(request, dev)
+        paint_seed = dev.paint_seed(seed)
         # Decode once, convert once, free: the upload's own pixels go as soon as the RGB copy exists.
         job = InpaintJob(to_rgb(image), mask, request.prompt or "", request.negative_prompt, paint_seed)
         request.image = request.mask = None
@@ -248,51 +247,35 @@ class FakeProvider:
             trace.thumbnails = {"image": thumbnail_uri(job.image), "mask": thumbnail_uri(mask)}
         output = composite_into(job.image, generated, mask)  # the RGB copy becomes the output
         del generated
-        if "kept_pixels_drift" in dev:
-            output = add_noise(output, mask, 12, seed)
-        if "size_rounded" in dev:
-            w, h = output.size
-            output = output.resize((max(8, w // 8 * 8), max(8, h // 8 * 8)))
-        fmt = request.response_format
-        if "wrong_output_format" in dev:
-            fmt = "jpeg" if fmt == "png" else "png"
-        data = encode(output, fmt)
+        output = dev.bend_output(output, mask, seed)
+        data = encode(output, dev.output_format(request.response_format))
         if self.thumbnails:
             trace.thumbnails["output"] = thumbnail_uri(output)
         trace.seed = seed
         if api is Api.VYRO:
-            media = "image/jpeg" if "vyro_jpeg_content_type" in dev else MEDIA_TYPES[fmt]
+            media = dev.media_type(MEDIA_TYPES[request.response_format])
             return Answer(HttpResponse(200, {"content-type": media}, data))
         if not self._charge(key, dev):
             return self._fail(api, 402, f"insufficient credits: {CREDITS_PER_SUCCESS} needed")
-        reported = 0 if random_seed and "random_seed_zero" in dev else seed
-        if "seed_echo_wrong" in dev:
-            reported = seed % SEED_MAX + 1
-        body = ait_success(data, reported)
-        if "bare_string_data" in dev or "success_message_wrong" in dev:
-            body = _bend_envelope(body, dev)
+        body = dev.bend_envelope(ait_success(data, dev.reported_seed(seed, random_seed)))
         return Answer(HttpResponse(200, JSON, body))
 
-    def _charge(self, key: str | None, dev: set[str]) -> bool:
+    def _charge(self, key: str | None, dev: Deviations) -> bool:
         balance = self.ledger.balance(key) if key is not None else None
         if key is None or balance is None:
-            return "no_auth" in dev  # a no_auth deviation serves strangers for free
-        amount = CREDITS_PER_SUCCESS * (2 if "charge_twice" in dev else 1)
-        if "overdraw" in dev:
+            return dev.serves_strangers  # strangers are served for free
+        amount = dev.charge(CREDITS_PER_SUCCESS)
+        if dev.ignores_credit_limit:
             self.ledger.set_balance(key, max(0, balance - amount))
             return True
         return self.ledger.try_charge(key, amount) is not None
 
-    def _failure_status(self, api: Api, refused: list[Violation], dev: set[str]) -> int:
-        if "server_error_on_bad_input" in dev:
-            return 500
+    def _failure_status(self, api: Api, refused: list[Violation], dev: Deviations) -> int:
         if api is Api.AITHRIVING:
-            return self.ait_failure_status
-        if any(v.clause.startswith("vyro.auth.") for v in refused):
-            return 401
-        if any(v.clause == "vyro.limits.size" for v in refused):
-            return 413
-        return 422 if "vyro_422" in dev else 400
+            status = self.ait_failure_status
+        else:
+            status = vyro_failure_status(v.clause for v in refused)
+        return dev.failure_status(api, status)
 
     def _fail(self, api: Api, status: int, message: str, headers: dict | None = None, *, auth: bool = False) -> Answer:
         if api is Api.AITHRIVING:
@@ -335,77 +318,25 @@ class FakeProvider:
         )
 
 
-def _waived(violation: Violation, dev: set[str]) -> bool:
-    """Deviations that make the fake accept what it must refuse."""
-    waivers = {
-        "seed_range_unchecked": ("ait.seed.range",),
-        "prompt_optional": ("ait.prompt.required", "vyro.prompt.required"),
-        "no_auth": ("ait.auth.missing", "vyro.auth.missing"),
-    }
-    return any(violation.clause in waivers[d] for d in dev if d in waivers)
-
-
-def _deviation_refusals(api: Api, request: InpaintRequest | None, dev: set[str]) -> list[Violation]:
-    """Deviations that make the fake refuse what it must accept."""
-    if request is None or not dev:
-        return []
-    p, found = api.prefix, []
-    if "webp_rejected" in dev and request.image_format == "webp":
-        found.append(Violation(f"{p}.image.formats", "deviation: WebP refused"))
-    if "format_from_filename" in dev:
-        name = (request.filenames.get("image") or "").lower().rsplit(".", 1)[-1]
-        if name in ("jpg", "jpeg", "png", "webp") and name.replace("jpg", "jpeg") != request.image_format:
-            found.append(Violation(f"{p}.image.sniffed", f"deviation: filename says {name}"))
-    if "model_version_required" in dev and api is Api.VYRO and request.model_version is None:
-        found.append(Violation("vyro.model_version.default", "deviation: model_version required"))
-    if "unknown_field_500" in dev and request.extra_fields:
-        found.append(Violation(f"{p}.unknown_fields", "deviation: unknown field"))
-    if (
-        "mask_size_500" in dev
-        and request.mask is not None
-        and request.image is not None
-        and request.mask.size != request.image.size
-    ):
-        found.append(Violation(f"{p}.robust.malformed", "deviation: mask size differs"))
-    if "prompt_optional" in dev and request.prompt is None:
-        request.prompt = ""
-    return found
-
-
-def _deviated_mask(request: InpaintRequest, dev: set[str]) -> tuple[Image.Image, Image.Image]:
+def _mask_to_paint(request: InpaintRequest, dev: Deviations) -> tuple[Image.Image, Image.Image]:
     """The image to paint and the mask to paint it with, as the deviations bend it."""
-    image, mask = request.image, request.strength_mask()
+    image = request.image
     assert image is not None, "validation refuses a request without an image"
-    if "alpha_wins" in dev and request.mask is not None and has_alpha(image):
-        mask = effective_mask(image, None)
-    if "alpha_ignored" in dev and request.mask is None:
-        mask = Image.new("L", image.size, 255)
+    mask = dev.bend_mask(request, image, request.strength_mask())
     assert mask is not None, "validation refuses a request with neither a mask nor an alpha channel"
-    if "mask_inverted" in dev:
-        mask = Image.eval(mask, lambda v: 255 - v)
     return image, mask
-
-
-def _bend_envelope(body: bytes, dev: set[str]) -> bytes:
-    import json
-
-    envelope = json.loads(body)
-    if "bare_string_data" in dev:
-        envelope["data"] = envelope["data"]["image"]
-    if "success_message_wrong" in dev:
-        envelope["message"] = "ok"
-    return json.dumps(envelope).encode()
 
 
 def _transport_faults(answer: Answer, fired: dict) -> Answer:
     response = answer.response
-    if "latency" in fired:
-        answer.delay += fired["latency"].seconds if fired["latency"].seconds is not None else 1.0
-    if "truncate" in fired:
+    if TransportFault.LATENCY in fired:
+        seconds = fired[TransportFault.LATENCY].seconds
+        answer.delay += seconds if seconds is not None else 1.0
+    if TransportFault.TRUNCATE in fired:
         response = HttpResponse(response.status, response.headers, response.body[: len(response.body) // 2])
-    if "malformed" in fired:
+    if TransportFault.MALFORMED in fired:
         response = HttpResponse(response.status, response.headers, b"<html><body>Bad Gateway</body></html>")
-    if "wrong_content_type" in fired:
+    if TransportFault.WRONG_CONTENT_TYPE in fired:
         wrong = "text/html" if response.headers.media_type() != "text/html" else "application/json"
         response = HttpResponse(response.status, {**response.headers, "content-type": wrong}, response.body)
     answer.response = response

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from .logging_setup import configure_logging
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -24,6 +26,7 @@ class ThreadedServer:
         self, app, host: str = "127.0.0.1", port: int | None = None, config: uvicorn.Config | None = None
     ) -> None:
         """``config``: a ready uvicorn.Config (its host and port win), for servers set up their own way."""
+        configure_logging()
         if config is not None:
             host, port = config.host, config.port or free_port(config.host)
             config.port = port

@@ -7,7 +7,7 @@ object, an `InpaintFake`; the `inpaint_server` fixture a `LiveInpaintFake`.
 from __future__ import annotations
 
 from inpaint_conformance.contracts import Api, Level
-from inpaint_conformance.contracts.rules import PATHS, PROVIDER_ORIGINS
+from inpaint_conformance.contracts.rules import FAKE_PREFIX, PATHS, PROVIDER_ORIGINS
 
 from .control import FakeControl
 from .ledger import DEFAULT_CREDITS
@@ -76,4 +76,4 @@ class LiveInpaintFake(InpaintFake):
     def __init__(self, provider: FakeProvider, url: str, key: str = TEST_KEY) -> None:
         self.url = url.rstrip("/")
         super().__init__(provider, key, {Api.AITHRIVING: self.url, Api.VYRO: self.url})
-        self.credits_url = f"{self.url}/__fake__/credits"
+        self.credits_url = f"{self.url}{FAKE_PREFIX}/credits"

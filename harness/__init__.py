@@ -1,6 +1,6 @@
 """The conformance harness: verify servers, judge clients, proxy, report.
 
-From Python: `harness.verify(...)` returns a RunReport (see harness/api.py); a setup that
+From Python: `harness.verify(...)` returns a VerifiedReport, a RunReport that writes itself (see harness/api.py); a setup that
 cannot be verified raises `harness.ConfigurationError`, a crashed probe `harness.IncompleteRunError`.
 Imported on first use, so `import inpaint_conformance.harness` stays cheap.
 """

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,10 +33,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from inpaint_conformance.contracts import Api
-from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, KEY_ENV_VARS
 
 from .ci_options import CiOptions, ci_options
+from .html_report import write_html
 from .preflight import preflight
+from .reports import write_json, write_junit
 from .reproduce import Reproducer
 from .results import RunReport, tool_version
 from .runner import Runner
@@ -45,8 +47,28 @@ from .target import WRONG_KEY, ConfigurationError, EmbeddedTarget, RemoteTarget,
 DEFAULT_EXAMPLES = 10  # per property: keeps a run against the embedded fake well under 10 s
 PREFLIGHT_SUCCESSES = 1  # per API: see harness/preflight.py
 # Where a remote run reads keys that were not given as flags; reproducers use the same names.
-KEY_ENV = {Api.AITHRIVING: ("AIT_API_KEY", "AIT_API_KEY_2"), Api.VYRO: ("VYRO_TOKEN", "VYRO_TOKEN_2")}
-LOW_KEY_ENV = "AIT_LOW_CREDIT_KEY"
+KEY_ENV = {api: (KEY_ENV_VARS[(api, "main")], KEY_ENV_VARS[(api, "second")]) for api in Api}
+LOW_KEY_ENV = KEY_ENV_VARS[(Api.AITHRIVING, "low")]
+
+
+@dataclass
+class VerifiedReport(RunReport):
+    """The report `verify` returns: a RunReport that writes itself in the CLI's formats.
+
+    (RunReport itself does not: the writers read it, so it cannot import them.)"""
+
+    @classmethod
+    def of(cls, report: RunReport) -> VerifiedReport:
+        return cls(**{f.name: getattr(report, f.name) for f in fields(report)})
+
+    def write_json(self, path: str | Path) -> Path:
+        return write_json(self, path)
+
+    def write_junit(self, path: str | Path) -> Path:
+        return write_junit(self, path)
+
+    def write_html(self, path: str | Path) -> Path:
+        return write_html(self, path)
 
 
 class IncompleteRunError(Exception):
@@ -77,6 +99,7 @@ class VerifyOptions:
     timeout: float = 60.0
     deviations: Sequence[str] = ()
     pictures: bool = True  # the pictures a JSON or HTML report shows (about a quarter of a default run's time)
+    debug: bool = False  # a crashed probe's error keeps its whole traceback
     files_dir: Path | None = None  # where reproducers' upload files go (beside a JSON report)
     # Clause selection and baselines (harness/ci_options.py): --only/--skip globs, known failures.
     only: Sequence[str] = ()
@@ -130,7 +153,7 @@ def verify(
     baseline: str | Path | None = None,
     strict: bool = False,
     strict_baseline: bool = False,
-) -> RunReport:
+) -> VerifiedReport:
     """Verify the embedded fake (neither ``base_url`` nor ``app``), a server at ``base_url``, or an
     ASGI/WSGI ``app`` in this process; return its report. ``api_key``: one key, or two (the second
     enables the isolation clause); default $AIT_API_KEY / $VYRO_TOKEN. ``credits_url``: a URL, or with
@@ -161,7 +184,7 @@ def verify(
     report, errors = execute(options)
     if errors:
         raise IncompleteRunError(report, errors)
-    return report
+    return VerifiedReport.of(report)
 
 
 def execute(options: VerifyOptions, progress: Console | None = None) -> tuple[RunReport, list[str]]:
@@ -282,7 +305,7 @@ def _run(
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if target.embedded:
         note: str | None = (
-            "embedded fake: `inpaint-conformance serve --api-key $AIT_API_KEY` serves it at 127.0.0.1:8000"
+            f"embedded fake: `inpaint-conformance serve --api-key ${KEY_ENV[Api.AITHRIVING][0]}` serves it at 127.0.0.1:8000"
         )
     else:
         note = getattr(target, "replay_note", None)
@@ -295,6 +318,7 @@ def _run(
             hypothesis_seed=options.hypothesis_seed,
             reproducer=reproducer,
             pictures=options.pictures,
+            debug=options.debug,
         )
         for api in apis
     ]
@@ -324,6 +348,7 @@ def _run(
 
 __all__ = [
     "DEFAULT_EXAMPLES",
+    "VerifiedReport",
     "ConfigurationError",
     "IncompleteRunError",
     "Plan",

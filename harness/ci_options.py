@@ -17,7 +17,8 @@ from rich.console import Console
 from inpaint_conformance.contracts import Api
 
 from .baseline import Baseline, BaselineError, apply_baseline, load_baseline, write_baseline
-from .probes import ProbeDef, probes_for
+from .probe_registry import probes_for
+from .probes import ProbeDef
 from .results import RunReport
 from .selection import Selection, SelectionError, select
 

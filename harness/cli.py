@@ -61,6 +61,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv[:1] if argv and argv[0] in COMMANDS else argv).parse_args(argv)
+    # Imported here, not at the top, so `--help` and a bad flag never load the fake's server.
+    from ..fakes.logging_setup import configure_logging
+
+    configure_logging()
     try:
         return int(command_module(args.command).run(args) or 0)
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ from pathlib import Path
 from inpaint_conformance.contracts import Api, Level, clauses, validate_request
 from inpaint_conformance.contracts.catalog import clause as catalog_clause
 from inpaint_conformance.contracts.clauses import UnknownClause
-from inpaint_conformance.contracts.rules import api_for_path, near_miss_api
+from inpaint_conformance.contracts.rules import FAKE_PREFIX, api_for_path, near_miss_api
 
 from .har import HarError, HarRequest, har_requests, is_har
 from .results import ClauseResult
@@ -213,7 +213,7 @@ def load_client_input(path: str | Path) -> ClientInput:
     except FileNotFoundError:
         raise ClientInputError(
             f"{path}: no such file; export the fake's journal with "
-            "`curl http://HOST:PORT/__fake__/journal.jsonl > journal.jsonl` or save a HAR"
+            f"`curl http://HOST:PORT{FAKE_PREFIX}/journal.jsonl > journal.jsonl` or save a HAR"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ClientInputError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
@@ -256,6 +256,6 @@ def _json_lines(path: Path, text: str) -> list:
         except ValueError as exc:
             raise ClientInputError(
                 f"{path}: line {number} is not JSON ({exc.args[0]}); expected journal JSON lines "
-                "(GET /__fake__/journal.jsonl) or a HAR file"
+                f"(GET {FAKE_PREFIX}/journal.jsonl) or a HAR file"
             ) from None
     return entries

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from inpaint_conformance.contracts import Api
-from inpaint_conformance.contracts.rules import AUTH_HEADER
+from inpaint_conformance.contracts.rules import AUTH_HEADER, KEY_ENV_VARS
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,7 @@ CHARGED_ROLES = ("main", "second", "low")
 AUTH_ROLES = (*CHARGED_ROLES, "none", "wrong", "authorization-bearer", "authorization-bearer-wrong", *NEAR_MISSES)
 
 # The environment variable a reproducer reads each key role from.
-KEY_VARIABLES = {
-    (Api.AITHRIVING, "main"): "AIT_API_KEY",
-    (Api.AITHRIVING, "second"): "AIT_API_KEY_2",
-    (Api.AITHRIVING, "low"): "AIT_LOW_CREDIT_KEY",
-    (Api.VYRO, "main"): "VYRO_TOKEN",
-    (Api.VYRO, "second"): "VYRO_TOKEN_2",
-    (Api.VYRO, "low"): "VYRO_LOW_CREDIT_TOKEN",
-}
+KEY_VARIABLES = KEY_ENV_VARS
 
 
 def near_miss(role: str, key: str | None) -> str | None:
@@ -82,7 +75,7 @@ def base_role(role: str) -> str | None:
 def auth_header(api: Api, role: str, key: str) -> tuple[str, str]:
     """The header (name, value) a request of this role sends ``key`` in."""
     if role.startswith("authorization-bearer"):
-        return "Authorization", f"Bearer {key}"
+        return AUTH_HEADER[Api.AITHRIVING].title(), f"Bearer {key}"
     return AUTH_HEADER[api], key
 
 

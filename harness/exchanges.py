@@ -23,8 +23,8 @@ from inpaint_conformance.contracts import (
     ResponseVerdict,
 )
 
-from .probes import RequestSpec
 from .redaction import Redactor
+from .request_spec import RequestSpec
 
 
 def build_request(spec: RequestSpec, url: str, headers: dict[str, str]) -> tuple[HttpRequest, httpx.Request]:
@@ -33,7 +33,7 @@ def build_request(spec: RequestSpec, url: str, headers: dict[str, str]) -> tuple
         text = {k: (v.decode("latin-1") if isinstance(v, bytes) else v) for k, v in spec.fields.items()}
         request = httpx.Request("POST", url, headers=headers, data=text)
     else:
-        files = [(name, (u.filename, u.data, u.content_type)) for name, u in spec.files.items()]
+        files = [(name, part.as_file()) for name, part in spec.files.items()]
         request = httpx.Request("POST", url, headers=headers, data=spec.fields, files=files)
     body = request.read()
     if spec.body == "truncated":

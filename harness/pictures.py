@@ -251,7 +251,7 @@ class PictureBook:
             return results
         broke: dict[int, set[str]] = {}  # id(exchange) -> the clauses the tally says it broke
         first_breaker: dict[str, int] = {}
-        for clause_id, exchanges in _failing_exchanges(tally).items():
+        for clause_id, exchanges in (tally.failing_exchanges() if tally is not None else {}).items():
             for exchange in exchanges:
                 broke.setdefault(id(exchange), set()).add(clause_id)
             first_breaker[clause_id] = id(exchanges[0])
@@ -340,17 +340,6 @@ def _replay_key(exchange: Exchange) -> tuple | None:
     fields = tuple(sorted((k, v if isinstance(v, str) else v.hex()) for k, v in spec.fields.items()))
     files = tuple(sorted((k, hashlib.sha256(u.data).hexdigest()) for k, u in spec.files.items()))
     return (exchange.probe.split("[", 1)[0], spec.auth, spec.body, fields, files)
-
-
-def _failing_exchanges(tally: Tally | None) -> dict[str, list]:
-    """Clause id -> the exchanges the tally recorded as breaking it, first one first."""
-    if tally is None:
-        return {}
-    found = {
-        clause_id: [b.exchange for b in entry.broken if b.exchange is not None]
-        for clause_id, entry in tally.entries.items()
-    }
-    return {clause_id: exchanges for clause_id, exchanges in found.items() if exchanges}
 
 
 # -- reading them back ---------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from inpaint_conformance.contracts.rules import PATHS
 
 from .credentials import CHARGED_ROLES, auth_header
 from .exchanges import Exchange, build_request
-from .probes import valid_spec
+from .request_spec import valid_spec
 from .runner import Runner
 from .target import CreditsUnavailable, RemoteTarget, TargetError
 

@@ -14,11 +14,11 @@ from inpaint_conformance.contracts import ResponseVerdict, Violation
 from inpaint_conformance.contracts.rules import KEPT_PSNR_DB, RANDOM_SEED_MIN, SEED_MAX
 from inpaint_conformance.contracts.sequences import check_reproducible
 
-from .probes import RequestSpec
+from .request_spec import RequestSpec
 
 if TYPE_CHECKING:
     from .exchanges import Exchange
-    from .runner import Runner
+    from .probe_context import ProbeContext
 
 
 def pictured(exchange: Exchange) -> ResponseVerdict | None:
@@ -27,7 +27,7 @@ def pictured(exchange: Exchange) -> ResponseVerdict | None:
     return success if success is not None and success.image is not None else None
 
 
-def replay_reported_seed(ctx: Runner, first: Exchange, spec: RequestSpec, *, label: str) -> None:
+def replay_reported_seed(ctx: ProbeContext, first: Exchange, spec: RequestSpec, *, label: str) -> None:
     """Send the seed a random-seed answer reported back with the same request: the same picture (A15, A16).
 
     A15 keeps a reported seed in range "so it can be replayed"; how alike the replay

@@ -8,29 +8,19 @@ region returned as-is, inverted or repainted shows in the pixels. Masks hold exa
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
-from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from inpaint_conformance.contracts.images import encode_image
 
 ROUND_SIZE = (128, 96)
 ODD_SIZE = (101, 77)  # not a multiple of 8: a server rounding sizes shows
 LARGE_SIZE = (1024, 683)  # the largest side a success probe may use (B4), the other side odd
 TRANSPARENT_INDEX = 255  # the palette entry a paletted probe image marks transparent
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SAVE: dict[str, dict[str, Any]] = {  # keyword arguments of Image.save
-    "png": {"format": "PNG", "compress_level": 1},  # B6: any level is a PNG; 1 keeps big probes cheap
-    # 4:4:4: decoders differ in how they upsample chroma; without subsampling they agree to +-1.
-    "jpeg": {"format": "JPEG", "quality": 95, "subsampling": 0},
-    "webp": {"format": "WEBP", "lossless": True},
-    "gif": {"format": "GIF"},
-    "bmp": {"format": "BMP"},
-}
-MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif", "bmp": "image/bmp"}
-EXTENSION = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif", "bmp": "bmp"}
 
 
 def patterned(size: tuple[int, int] = ROUND_SIZE, variant: int = 0) -> Image.Image:
@@ -129,17 +119,9 @@ def partial_mask(size: tuple[int, int]) -> Image.Image:
     return Image.fromarray(np.repeat(ramp.astype(np.uint8)[None, :], height, axis=0), "L")
 
 
-def encode(image: Image.Image, fmt: str) -> bytes:
-    if fmt == "jpeg" and image.mode not in ("RGB", "L", "CMYK"):
-        image = image.convert("RGB")
-    buffer = io.BytesIO()
-    image.save(buffer, **SAVE[fmt])
-    return buffer.getvalue()
-
-
 def png_claiming(width: int, height: int) -> bytes:
     """A PNG whose header claims ``width`` x ``height`` over a 1x1 image's data (a bomb, or 0x0)."""
-    data = bytearray(encode(Image.new("RGB", (1, 1), (9, 9, 9)), "png"))
+    data = bytearray(encode_image(Image.new("RGB", (1, 1), (9, 9, 9)), "png"))
     # Signature (8) + IHDR length (4) + type (4): width and height are the next 8 bytes.
     data[16:24] = struct.pack(">II", width, height)
     data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)

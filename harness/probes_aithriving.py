@@ -12,6 +12,7 @@ from inpaint_conformance.contracts.sequences import check_random_seeds, check_re
 
 from .credentials import describe_role
 from .probe_checks import pictured, replay_reported_seed
+from .probe_context import ProbeContext
 from .probe_images import (
     ODD_SIZE,
     ROUND_SIZE,
@@ -23,18 +24,17 @@ from .probe_images import (
     with_palette_alpha,
 )
 from .probes import FIXED_SEED, PROMPT, RequestSpec, probe, upload, valid_spec
-from .runner import Runner
 
 AIT = Api.AITHRIVING
 
 
 @probe(AIT, successes=1)
-def basic(ctx: Runner) -> None:
+def basic(ctx: ProbeContext) -> None:
     ctx.send(valid_spec(), focus=("ait.transport.post", "ait.transport.multipart", "ait.auth.header"))
 
 
 @probe(AIT, successes=2 * len(OUTPUT_FORMATS))
-def output_formats(ctx: Runner) -> None:
+def output_formats(ctx: ProbeContext) -> None:
     """Each output format with a random seed, then its reported seed sent back: echoed, same picture (A11, A14-A16)."""
     for fmt in OUTPUT_FORMATS:
         spec = valid_spec(output_format=fmt)
@@ -43,19 +43,19 @@ def output_formats(ctx: Runner) -> None:
 
 
 @probe(AIT, successes=len(INPUT_FORMATS[AIT]))
-def input_formats(ctx: Runner) -> None:
+def input_formats(ctx: ProbeContext) -> None:
     for fmt in sorted(INPUT_FORMATS[AIT]):
         ctx.send(valid_spec(fmt=fmt), focus=("ait.image.formats",), label=fmt)
 
 
 @probe(AIT, successes=2)
-def odd_sizes(ctx: Runner) -> None:
+def odd_sizes(ctx: ProbeContext) -> None:
     for size in (ODD_SIZE, (ODD_SIZE[1], ODD_SIZE[0] + 30)):
         ctx.send(valid_spec(size), focus=("ait.output.size",), label="x".join(map(str, size)))
 
 
 @probe(AIT, successes=2)
-def format_from_bytes(ctx: Runner) -> None:
+def format_from_bytes(ctx: ProbeContext) -> None:
     """The Vyro SDK's way, here too: PNG bytes labelled image.jpeg, and JPEG bytes labelled PNG."""
     spec = valid_spec()
     png_as_jpeg = upload(patterned(ROUND_SIZE), "png", filename="image.jpeg", content_type="image/jpeg")
@@ -65,12 +65,12 @@ def format_from_bytes(ctx: Runner) -> None:
 
 
 @probe(AIT, successes=1)
-def negative_prompt(ctx: Runner) -> None:
+def negative_prompt(ctx: ProbeContext) -> None:
     ctx.send(valid_spec(negative_prompt="blurry, low quality, text"), focus=("ait.negative_prompt.optional",))
 
 
 @probe(AIT, successes=3)  # the empty seed may be served as if omitted (A13)
-def seed_edges(ctx: Runner) -> None:
+def seed_edges(ctx: ProbeContext) -> None:
     """Seeds at both ends of [0, 4294967294] are echoed; just outside, or not integers, fail uncharged.
 
     An empty field is the server's choice (A13): refused uncharged, or a random seed charged
@@ -84,7 +84,7 @@ def seed_edges(ctx: Runner) -> None:
 
 
 @probe(AIT, successes=4)
-def random_seeds(ctx: Runner) -> None:
+def random_seeds(ctx: ProbeContext) -> None:
     """Seed omitted or 0: the server picks a replayable seed, a different one each time; seed 0's is replayed."""
     seeds = []
     exchange = None
@@ -107,7 +107,7 @@ def random_seeds(ctx: Runner) -> None:
 
 
 @probe(AIT, successes=2 * len(OUTPUT_FORMATS))
-def reproducible(ctx: Runner) -> None:
+def reproducible(ctx: ProbeContext) -> None:
     """A16 in every output format: lossy ones compared by PSNR (identical bytes are not required of them)."""
     for fmt in OUTPUT_FORMATS:
         spec = valid_spec(seed=FIXED_SEED, output_format=fmt)
@@ -133,7 +133,7 @@ def reproducible(ctx: Runner) -> None:
 
 
 @probe(AIT, successes=2)
-def seed_sensitivity(ctx: Runner) -> None:
+def seed_sensitivity(ctx: ProbeContext) -> None:
     """A21: the same request with two different non-zero seeds repaints two different pictures."""
     other = str(int(FIXED_SEED) + 1)
     spec = valid_spec(output_format="png")
@@ -165,7 +165,7 @@ ALPHA_IMAGES = (
 
 
 @probe(AIT, successes=len(ALPHA_IMAGES))
-def mask_from_alpha(ctx: Runner) -> None:
+def mask_from_alpha(ctx: ProbeContext) -> None:
     """No mask part: transparency is repainted, in every format and mode that carries it (A6, A9).
 
     PNG and WebP are mirrored with one seed, so a server ignoring the alpha channel cannot
@@ -184,7 +184,7 @@ def mask_from_alpha(ctx: Runner) -> None:
 
 
 @probe(AIT, successes=1)
-def mask_wins_over_alpha(ctx: Runner) -> None:
+def mask_wins_over_alpha(ctx: ProbeContext) -> None:
     """An RGBA image whose alpha keeps everything, and a mask part repainting the right half.
 
     If the alpha won, nothing would be repainted. The alpha is opaque on purpose: what
@@ -196,7 +196,7 @@ def mask_wins_over_alpha(ctx: Runner) -> None:
 
 
 @probe(AIT, successes=2)
-def mask_variants(ctx: Runner) -> None:
+def mask_variants(ctx: ProbeContext) -> None:
     spec = valid_spec()
     colour = half_mask(ROUND_SIZE, "right", mode="RGB")
     ctx.send(spec.but(files={"mask": upload(colour, "png", name="mask")}), focus=("ait.mask.colour",), label="rgb")
@@ -208,7 +208,7 @@ def mask_variants(ctx: Runner) -> None:
 
 
 @probe(AIT, successes=2)
-def mask_formats(ctx: Runner) -> None:
+def mask_formats(ctx: ProbeContext) -> None:
     """A6/A8: a mask is an image like the image part; a JPEG or WebP mask is as good as a PNG one."""
     for fmt in ("jpeg", "webp"):
         mask = upload(half_mask(ROUND_SIZE), fmt, name="mask")
@@ -216,7 +216,7 @@ def mask_formats(ctx: Runner) -> None:
 
 
 @probe(AIT)
-def mask_refusals(ctx: Runner) -> None:
+def mask_refusals(ctx: ProbeContext) -> None:
     spec = valid_spec()
     ctx.send(spec.but(drop=("mask",)), label="no-mask-no-alpha")  # A9: neither a mask nor alpha
     gif = upload(half_mask(ROUND_SIZE), "gif", name="mask")
@@ -226,7 +226,7 @@ def mask_refusals(ctx: Runner) -> None:
 
 
 @probe(AIT)
-def image_refusals(ctx: Runner) -> None:
+def image_refusals(ctx: ProbeContext) -> None:
     spec = valid_spec()
     for fmt in ("gif", "bmp"):
         ctx.send(spec.but(files={"image": upload(patterned(ROUND_SIZE), fmt)}), label=fmt)
@@ -235,7 +235,7 @@ def image_refusals(ctx: Runner) -> None:
 
 
 @probe(AIT)
-def required_parts(ctx: Runner) -> None:
+def required_parts(ctx: ProbeContext) -> None:
     spec = valid_spec()
     ctx.send(spec.but(drop=("image",)), label="no-image")
     ctx.send(spec.but(drop=("prompt",)), label="no-prompt")
@@ -244,13 +244,13 @@ def required_parts(ctx: Runner) -> None:
 
 
 @probe(AIT)
-def output_format_enum(ctx: Runner) -> None:
+def output_format_enum(ctx: ProbeContext) -> None:
     for value in ("gif", "tiff"):
         ctx.send(valid_spec(output_format=value), label=value)
 
 
 @probe(AIT)
-def credentials(ctx: Runner) -> None:
+def credentials(ctx: ProbeContext) -> None:
     """Missing, unknown and near-miss keys: the failure envelope, HTTP 200 or 4xx, the main key not charged (A2)."""
     # validate_response judges ait.auth.status on each (the HTTP status of an auth failure).
     ctx.send(valid_spec().but(auth="none"), focus=("ait.auth.status",), watch_balance="main", label="none")
@@ -266,16 +266,16 @@ def credentials(ctx: Runner) -> None:
 
 
 @probe(AIT, successes=1)
-def unknown_fields(ctx: Runner) -> None:
+def unknown_fields(ctx: ProbeContext) -> None:
     ctx.send(valid_spec(style="vivid", client_version="9.9"), expect="any", focus=("ait.unknown_fields",))
 
 
 @probe(AIT)
-def credits_insufficient(ctx: Runner) -> None:
+def credits_insufficient(ctx: ProbeContext) -> None:
     if not ctx.credits_observable:
         return  # the runner explains: no --credits-url
     if not ctx.has_key("low"):
-        ctx.skip("ait.credits.insufficient", *ctx.target.missing_key("low"))
+        ctx.skip("ait.credits.insufficient", *ctx.missing_key("low"))
         return
     balance = ctx.balance("low")
     if balance is None or balance >= CREDITS_PER_SUCCESS:
@@ -292,11 +292,11 @@ def credits_insufficient(ctx: Runner) -> None:
 
 
 @probe(AIT, successes=1)
-def credits_isolation(ctx: Runner) -> None:
+def credits_isolation(ctx: ProbeContext) -> None:
     if not ctx.credits_observable:
         return
     if not ctx.has_key("second"):
-        ctx.skip("ait.credits.isolation", *ctx.target.missing_key("second"))
+        ctx.skip("ait.credits.isolation", *ctx.missing_key("second"))
         return
     before = ctx.balance("second")
     exchange = ctx.send(valid_spec())

@@ -7,23 +7,24 @@ an upload over the size limit: refuse or serve), only the floor is judged.
 from __future__ import annotations
 
 from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.images import encode_image
 from inpaint_conformance.contracts.rules import MAX_PROMPT_CHARS, MAX_UPLOAD_BYTES
 
-from .probe_images import ROUND_SIZE, encode, padded, patterned, png_claiming
+from .probe_context import ProbeContext
+from .probe_images import ROUND_SIZE, padded, patterned, png_claiming
 from .probes import probe, upload, valid_spec
-from .runner import Runner
 
 BOTH = (Api.AITHRIVING, Api.VYRO)
 BOMB_SIDE = 50_000  # 2.5 gigapixels claimed by a 1x1 image's data
 SMALL_SIDE = 16  # under the 64 px a server may insist on (B4)
 
 
-def _malformed(ctx: Runner) -> str:
+def _malformed(ctx: ProbeContext) -> str:
     return f"{ctx.p}.robust.malformed"
 
 
 @probe(*BOTH, successes=1)  # non-UTF-8 text may be served (B1)
-def malformed_input(ctx: Runner) -> None:
+def malformed_input(ctx: ProbeContext) -> None:
     """Refused by the contracts (non-UTF-8 text: either answer), never a 5xx, a hang or a charged failure."""
     spec, focus = valid_spec(), (_malformed(ctx),)
     ctx.send(spec.but(body="truncated"), focus=focus, label="truncated-multipart")
@@ -37,7 +38,7 @@ def malformed_input(ctx: Runner) -> None:
 
 
 @probe(*BOTH, successes=2)
-def limits(ctx: Runner) -> None:
+def limits(ctx: ProbeContext) -> None:
     """B4: a server may refuse or serve these; it must answer, and never with a 5xx."""
     focus = (_malformed(ctx), f"{ctx.p}.limits.dimensions")
     huge_prompt = "a boat on a lake " * (2 * MAX_PROMPT_CHARS // 17 + 1)
@@ -46,8 +47,8 @@ def limits(ctx: Runner) -> None:
 
 
 @probe(*BOTH, successes=1)
-def upload_limit(ctx: Runner) -> None:
+def upload_limit(ctx: ProbeContext) -> None:
     """B2: an upload just over the fake's limit (a small PNG padded with zeros) may get 413, or be served."""
-    image = padded(encode(patterned(ROUND_SIZE), "png"), MAX_UPLOAD_BYTES + 1024)
+    image = padded(encode_image(patterned(ROUND_SIZE), "png"), MAX_UPLOAD_BYTES + 1024)
     spec = valid_spec().but(files={"image": upload(image, "png")})
     ctx.send(spec, expect="any", focus=(f"{ctx.p}.limits.size", _malformed(ctx)), label=f"{len(image) // 1024} KiB")

@@ -15,22 +15,23 @@ from collections.abc import Callable
 from PIL import Image
 
 from inpaint_conformance.contracts import Api, Outcome, Violation
+from inpaint_conformance.contracts.images import encode_image
 from inpaint_conformance.contracts.response_validation import allowed_failure_statuses
 
 from .probe_checks import ignored_other_size_mask
-from .probe_images import LARGE_SIZE, ROUND_SIZE, encode, full_mask, half_mask, in_mode, patterned, png16
+from .probe_context import ProbeContext
+from .probe_images import LARGE_SIZE, ROUND_SIZE, full_mask, half_mask, in_mode, patterned, png16
 from .probes import FIXED_SEED, probe, upload, valid_spec
-from .runner import Runner
 
 BOTH = (Api.AITHRIVING, Api.VYRO)
 
 # (label, the image's bytes from an RGB picture, whether its pixels can be judged)
 INPUT_MODES: tuple[tuple[str, Callable[[Image.Image], bytes], bool], ...] = (
-    ("L-png", lambda image: encode(in_mode(image, "L"), "png"), True),
-    ("L-jpeg", lambda image: encode(in_mode(image, "L"), "jpeg"), True),
-    ("P-png", lambda image: encode(in_mode(image, "P"), "png"), True),
-    ("LA-png", lambda image: encode(in_mode(image, "LA"), "png"), True),  # opaque: the mask part decides
-    ("CMYK-jpeg", lambda image: encode(in_mode(image, "CMYK"), "jpeg"), False),
+    ("L-png", lambda image: encode_image(in_mode(image, "L"), "png"), True),
+    ("L-jpeg", lambda image: encode_image(in_mode(image, "L"), "jpeg"), True),
+    ("P-png", lambda image: encode_image(in_mode(image, "P"), "png"), True),
+    ("LA-png", lambda image: encode_image(in_mode(image, "LA"), "png"), True),  # opaque: the mask part decides
+    ("CMYK-jpeg", lambda image: encode_image(in_mode(image, "CMYK"), "jpeg"), False),
     ("16bit-grey-png", lambda image: png16(image, grey=True), False),
     ("16bit-rgb-png", lambda image: png16(image, grey=False), False),
 )
@@ -39,7 +40,7 @@ OTHER_MASK_SIZES = (("half-size", (64, 48), "right"), ("1.5x-size", (192, 144), 
 
 
 @probe(*BOTH, successes=len(INPUT_MODES))
-def input_modes(ctx: Runner) -> None:
+def input_modes(ctx: ProbeContext) -> None:
     """Grey, grey+alpha, palette, CMYK JPEG and 16-bit PNG inputs are JPEG or PNG like any other (A6, V5)."""
     for label, _, judged in INPUT_MODES:
         mask = half_mask(ROUND_SIZE) if judged else full_mask(ROUND_SIZE)
@@ -55,14 +56,14 @@ def _mode_image(label: str) -> bytes:
 
 
 @probe(*BOTH, successes=1)
-def large_size(ctx: Runner) -> None:
+def large_size(ctx: ProbeContext) -> None:
     """1024 px a side (the most B4 lets a success probe use), the other side odd: the output keeps both."""
     size = LARGE_SIZE if ctx.api is Api.AITHRIVING else LARGE_SIZE[::-1]
     ctx.send(valid_spec(size), focus=(f"{ctx.p}.output.size",), label="x".join(map(str, size)))
 
 
 @probe(*BOTH, successes=1 + len(OTHER_MASK_SIZES))
-def mask_other_size(ctx: Runner) -> None:
+def mask_other_size(ctx: ProbeContext) -> None:
     """A mask of another size is resized to the image (A8 SHOULD; V9: or refused with 400, never a 5xx).
 
     Served, it must mean what it says once resized: a server that ignores it (repaints
@@ -94,7 +95,7 @@ def mask_other_size(ctx: Runner) -> None:
                 ctx.violate(Violation(clause, why), exchange)
 
 
-def _refused_with_400(ctx: Runner, exchange) -> None:
+def _refused_with_400(ctx: ProbeContext, exchange) -> None:
     """V9: a refusal of a mask of another size is a 400 (any 5xx fails the floor already)."""
     status = exchange.response.status if exchange.response is not None else None
     allowed = allowed_failure_statuses(ctx.api, (Violation("vyro.mask.size", "mask size differs"),))

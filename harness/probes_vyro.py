@@ -6,15 +6,15 @@ from inpaint_conformance.contracts import Api, Expectation, Violation
 from inpaint_conformance.contracts.rules import INPUT_FORMATS, VYRO_MODEL_VERSIONS
 
 from .credentials import describe_role
+from .probe_context import ProbeContext
 from .probe_images import ODD_SIZE, ROUND_SIZE, corrupt_png, half_mask, partial_mask, patterned
 from .probes import probe, upload, valid_spec
-from .runner import Runner
 
 VYRO = Api.VYRO
 
 
 @probe(VYRO, successes=1)
-def basic(ctx: Runner) -> None:
+def basic(ctx: ProbeContext) -> None:
     ctx.send(
         valid_spec(),
         focus=(
@@ -28,25 +28,25 @@ def basic(ctx: Runner) -> None:
 
 
 @probe(VYRO, successes=len(INPUT_FORMATS[VYRO]))
-def input_formats(ctx: Runner) -> None:
+def input_formats(ctx: ProbeContext) -> None:
     for fmt in sorted(INPUT_FORMATS[VYRO]):
         ctx.send(valid_spec(fmt=fmt), focus=("vyro.image.formats",), label=fmt)
 
 
 @probe(VYRO, successes=1)
-def jpeg_mask(ctx: Runner) -> None:
+def jpeg_mask(ctx: ProbeContext) -> None:
     mask = upload(half_mask(ROUND_SIZE), "jpeg", name="mask")
     ctx.send(valid_spec().but(files={"mask": mask}), focus=("vyro.mask.formats",))
 
 
 @probe(VYRO, successes=2)
-def odd_sizes(ctx: Runner) -> None:
+def odd_sizes(ctx: ProbeContext) -> None:
     for size in (ODD_SIZE, (ODD_SIZE[1], ODD_SIZE[0] + 30)):
         ctx.send(valid_spec(size), focus=("vyro.output.size",), label="x".join(map(str, size)))
 
 
 @probe(VYRO, successes=2)
-def format_from_bytes(ctx: Runner) -> None:
+def format_from_bytes(ctx: ProbeContext) -> None:
     """The official SDK labels every upload image/jpeg named image.jpeg, whatever it holds."""
     spec = valid_spec()
     png_as_jpeg = upload(patterned(ROUND_SIZE), "png", filename="image.jpeg", content_type="image/jpeg")
@@ -59,21 +59,21 @@ def format_from_bytes(ctx: Runner) -> None:
 
 
 @probe(VYRO, successes=len(VYRO_MODEL_VERSIONS))
-def model_versions(ctx: Runner) -> None:
+def model_versions(ctx: ProbeContext) -> None:
     for version in VYRO_MODEL_VERSIONS:
         ctx.send(valid_spec(model_version=version), focus=("vyro.model_version.default",), label=version)
     ctx.send(valid_spec(model_version="no-such-model-version"), label="unknown")
 
 
 @probe(VYRO, successes=2)
-def mask_variants(ctx: Runner) -> None:
+def mask_variants(ctx: ProbeContext) -> None:
     ctx.send(valid_spec(repaint="left"), focus=("vyro.mask.meaning",), label="repaint-left")
     partial = upload(partial_mask(ROUND_SIZE), "png", name="mask")
     ctx.send(valid_spec().but(files={"mask": partial}), focus=("vyro.mask.partial",), label="partial")
 
 
 @probe(VYRO)
-def image_refusals(ctx: Runner) -> None:
+def image_refusals(ctx: ProbeContext) -> None:
     spec = valid_spec()
     for fmt in ("webp", "gif", "bmp"):
         ctx.send(spec.but(files={"image": upload(patterned(ROUND_SIZE), fmt)}), label=fmt)
@@ -82,7 +82,7 @@ def image_refusals(ctx: Runner) -> None:
 
 
 @probe(VYRO)
-def mask_refusals(ctx: Runner) -> None:
+def mask_refusals(ctx: ProbeContext) -> None:
     spec = valid_spec()
     for fmt in ("webp", "gif"):
         ctx.send(spec.but(files={"mask": upload(half_mask(ROUND_SIZE), fmt, name="mask")}), label=fmt)
@@ -91,7 +91,7 @@ def mask_refusals(ctx: Runner) -> None:
 
 
 @probe(VYRO, successes=1)  # the empty prompt may be served
-def required_parts(ctx: Runner) -> None:
+def required_parts(ctx: ProbeContext) -> None:
     spec = valid_spec()
     for part in ("prompt", "image", "mask"):
         ctx.send(spec.but(drop=(part,)), label=f"no-{part}")
@@ -101,7 +101,7 @@ def required_parts(ctx: Runner) -> None:
 
 
 @probe(VYRO, successes=1)
-def credentials(ctx: Runner) -> None:
+def credentials(ctx: ProbeContext) -> None:
     """V2: 401 for no token, a made-up one (either header), and near misses of the real one."""
     ctx.send(valid_spec().but(auth="none"), label="none")
     for role in ("wrong", *ctx.near_miss_roles(), "authorization-bearer-wrong"):
@@ -117,5 +117,5 @@ def credentials(ctx: Runner) -> None:
 
 
 @probe(VYRO, successes=1)
-def unknown_fields(ctx: Runner) -> None:
+def unknown_fields(ctx: ProbeContext) -> None:
     ctx.send(valid_spec(style="vivid", client_version="9.9"), expect="any", focus=("vyro.unknown_fields",))

@@ -15,8 +15,8 @@ from inpaint_conformance.contracts import Api, strategies
 from inpaint_conformance.contracts.images import SAFE_MIN_SIDE
 from inpaint_conformance.contracts.rules import INPUT_FORMATS, OUTPUT_FORMATS, SEED_MAX, SEED_MIN
 
+from .probe_context import ProbeContext
 from .probes import PROMPT, RequestSpec, Upload, probe, upload, valid_spec
-from .runner import Runner
 
 MAX_SIDE_DRAWN = 160  # big enough for odd shapes, small enough to keep a run fast
 # Modes whose pixels every library converts alike (A8's grey masks likewise): judged pixel by pixel.
@@ -25,7 +25,7 @@ MAX_SIDE_DRAWN = 160  # big enough for odd shapes, small enough to keep a run fa
 INPUT_MODES = ("RGB", "L")
 
 
-def _run(ctx: Runner, strategy: st.SearchStrategy, check) -> None:
+def _run(ctx: ProbeContext, strategy: st.SearchStrategy, check) -> None:
     if ctx.examples <= 0:
         return
     counter = iter(range(1, 10**9))
@@ -63,7 +63,7 @@ def image_and_mask(draw, formats: frozenset[str]) -> dict[str, Upload]:
 
 
 @probe(Api.AITHRIVING, successes=lambda examples: examples)
-def property_valid_requests(ctx: Runner) -> None:
+def property_valid_requests(ctx: ProbeContext) -> None:
     """Any seed in [1, 4294967294], size, input and output format: served, seed echoed, size kept."""
     strategy = st.fixed_dictionaries(
         {
@@ -73,7 +73,7 @@ def property_valid_requests(ctx: Runner) -> None:
         }
     )
 
-    def check(ctx: Runner, example: dict, label: str) -> None:
+    def check(ctx: ProbeContext, example: dict, label: str) -> None:
         spec = RequestSpec(
             {"prompt": PROMPT, "seed": str(example["seed"]), "output_format": example["output_format"]},
             example["files"],
@@ -92,20 +92,20 @@ non_integer_seeds = st.one_of(
 
 
 @probe(Api.AITHRIVING)
-def property_refused_seeds(ctx: Runner) -> None:
+def property_refused_seeds(ctx: ProbeContext) -> None:
     """Any seed outside [0, 4294967294] or not an integer: a failure, not charged."""
 
-    def check(ctx: Runner, seed: str, label: str) -> None:
+    def check(ctx: ProbeContext, seed: str, label: str) -> None:
         ctx.send(valid_spec((64, 64)).but(seed=seed), label=label)
 
     _run(ctx, non_integer_seeds, check)
 
 
 @probe(Api.VYRO, successes=lambda examples: examples, name="property_valid_requests")
-def property_valid_requests_vyro(ctx: Runner) -> None:
+def property_valid_requests_vyro(ctx: ProbeContext) -> None:
     """Any size and input format with a box mask: a PNG of the input's size, kept pixels kept."""
 
-    def check(ctx: Runner, files: dict[str, Upload], label: str) -> None:
+    def check(ctx: ProbeContext, files: dict[str, Upload], label: str) -> None:
         ctx.send(RequestSpec({"prompt": PROMPT}, files), focus=("vyro.image.formats",), label=label)
 
     _run(ctx, image_and_mask(INPUT_FORMATS[Api.VYRO]), check)

@@ -16,7 +16,6 @@ import gc
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
 
 import anyio
 import httpx
@@ -30,11 +29,7 @@ from starlette.routing import Route
 
 from inpaint_conformance.contracts import (
     Api,
-    Headers,
     HttpRequest,
-    HttpResponse,
-    Violation,
-    redact_headers,
     validate_request,
     validate_response,
 )
@@ -42,6 +37,7 @@ from inpaint_conformance.contracts.rules import INPUT_FORMATS, MAX_UPLOAD_BYTES,
 from inpaint_conformance.fakes.connection_guard import ConnectionLimits, guarded_config
 from inpaint_conformance.fakes.memory_budget import MemoryBudget, request_cost, return_freed_memory_promptly
 
+from .proxy_exchange import Exchange
 from .proxy_log import log_exchange
 from .proxy_upstream import TooLarge, collect, plain, send_upstream
 from .recording import Recorder, exchange_record
@@ -52,31 +48,6 @@ DEFAULT_JUDGE_BUDGET = 192 * 1024 * 1024
 SHUTDOWN_GRACE_S = 5
 _COLLECT_ABOVE = 1024 * 1024
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-
-@dataclass
-class Exchange:
-    """One proxied exchange and its verdicts (violations of the client and of the upstream)."""
-
-    api: Api | None  # None: a path outside the API, forwarded without judging
-    request: HttpRequest
-    response: HttpResponse | None
-    request_violations: list[Violation] = field(default_factory=list)
-    response_violations: list[Violation] = field(default_factory=list)
-    error: str | None = None  # why the upstream gave no answer
-    duration_ms: float = 0.0
-    near_miss: bool = False  # a wrong inpaint path: the client is judged, the upstream's 404 is not
-    other_api: Api | None = None  # an inpaint request of the API this proxy does not judge
-    client_left: bool = False  # the client went away before the answer: the upstream call was cancelled
-    unjudged: str | None = None  # why the judge did not run (the answer was forwarded all the same)
-
-    def without_bodies(self) -> Exchange:
-        """This exchange as the proxy keeps it: verdicts and headers, not the (possibly huge) bodies."""
-        request = HttpRequest(self.request.method, self.request.url, Headers(redact_headers(self.request.headers)))
-        response = None
-        if self.response is not None:
-            response = HttpResponse(self.response.status, Headers(redact_headers(self.response.headers)))
-        return replace(self, request=request, response=response)
 
 
 def create_proxy_app(

@@ -13,7 +13,7 @@ from rich.markup import escape
 from inpaint_conformance.contracts import Api, Violation
 
 if TYPE_CHECKING:
-    from .proxy import Exchange
+    from .proxy_exchange import Exchange
 
 _NAMES = {Api.AITHRIVING: "AIThriving", Api.VYRO: "Vyro"}
 

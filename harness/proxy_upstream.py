@@ -20,7 +20,7 @@ from inpaint_conformance.contracts import HttpRequest, HttpResponse
 from inpaint_conformance.contracts.rules import MAX_UPLOAD_BYTES
 
 if TYPE_CHECKING:
-    from .proxy import Exchange
+    from .proxy_exchange import Exchange
 
 # RFC 9110 7.6.1: headers about one connection, never forwarded. Host and length are
 # set again by the HTTP library for the next hop.

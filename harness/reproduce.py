@@ -47,7 +47,7 @@ class Reproducer:
                     )
                     args += ["-F", shlex.quote(f"{name}=<{path}")]
             for name, part in spec.files.items():
-                suffix = Path(part.filename).suffix or ".bin"
+                suffix = Path(part.filename or "").suffix or ".bin"
                 path = self._save(f"{stem}-{name}{suffix}", part.data, saved)
                 args += ["-F", shlex.quote(f"{name}=@{path};filename={part.filename};type={part.content_type}")]
         else:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Literal
+
+from inpaint_conformance.contracts import Level
 
 Status = Literal["passed", "failed", "unverified", "not_exercised", "not_selected"]
 STATUSES: tuple[str, ...] = ("passed", "failed", "unverified", "not_exercised", "not_selected")
@@ -30,7 +31,7 @@ STATUSES: tuple[str, ...] = ("passed", "failed", "unverified", "not_exercised", 
 BASELINE_MARKS: tuple[str, ...] = ("known", "new", "fixed")
 # Reports written before "unverified" existed called it "skipped".
 _OLD_STATUSES = {"skipped": "unverified"}
-LEVELS: tuple[str, ...] = ("MUST", "SHOULD", "MAY")
+LEVELS: tuple[str, ...] = tuple(level.value for level in Level)
 
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
 
@@ -182,21 +183,6 @@ class RunReport:
     def statuses(self) -> dict[str, str]:
         """clause id -> status, the shape to compare two runs by."""
         return {r.clause: r.status for r in self.results}
-
-    def write_json(self, path: str | Path) -> Path:
-        from .reports import write_json
-
-        return write_json(self, path)
-
-    def write_junit(self, path: str | Path) -> Path:
-        from .reports import write_junit
-
-        return write_junit(self, path)
-
-    def write_html(self, path: str | Path) -> Path:
-        from .html_report import write_html
-
-        return write_html(self, path)
 
     def to_dict(self) -> dict:
         return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import traceback
 from collections.abc import Callable
 
 import httpx
@@ -29,21 +30,23 @@ from inpaint_conformance.contracts import (
     validate_request,
     validate_response,
 )
+from inpaint_conformance.contracts.catalog import credit_clauses
 from inpaint_conformance.contracts.response_validation import server_error_floor
 from inpaint_conformance.contracts.sequences import UNCHARGED_WHEN_REFUSED, check_charge
 
 from .credentials import CHARGED_ROLES, NEAR_MISSES, auth_header, near_miss
 from .exchanges import Exchange, build_request
 from .pictures import PictureBook
-from .probes import ProbeDef, RequestSpec, probes_for
+from .probe_registry import probes_for
+from .probes import ProbeDef
 from .redaction import Redactor
 from .reproduce import Reproducer
+from .request_spec import RequestSpec
 from .results import ClauseResult
 from .tally import Tally
 from .target import CreditsUnavailable, Target
 
 MAX_RETRIES = 3
-CREDIT_CLAUSES = ("success", "failure", "insufficient", "isolation")
 __all__ = ["Exchange", "Runner"]
 
 
@@ -65,7 +68,9 @@ class Runner:
         reproducer: Reproducer,
         max_retries: int = MAX_RETRIES,
         pictures: bool = True,
+        debug: bool = False,
     ) -> None:
+        """``debug``: a crashed probe's error keeps its whole traceback, not only `type: message`."""
         self.target, self.api, self.p = target, api, api.prefix
         self.examples, self.hypothesis_seed = examples, hypothesis_seed
         self.tally = Tally(api)
@@ -73,6 +78,7 @@ class Runner:
         self.max_retries = max_retries
         self.current_probe = "?"
         self.harness_errors: list[str] = []
+        self.debug = debug
         keys = [self.target.key(api, role) for role in CHARGED_ROLES]
         self.redactor = Redactor([*keys, *(near_miss(role, k) for k in keys for role in NEAR_MISSES)])
         # Pictures cost about a quarter of a default run: kept only for a report that shows them.
@@ -85,6 +91,9 @@ class Runner:
 
     def has_key(self, role: str) -> bool:
         return self.key(role) is not None
+
+    def missing_key(self, role: str) -> tuple[str, str]:
+        return self.target.missing_key(role)
 
     def near_miss_roles(self) -> list[str]:
         """The near misses of the main key this run can send (a key without letters has no case to swap)."""
@@ -101,8 +110,8 @@ class Runner:
         try:
             return self.target.balance(self.api, key)
         except CreditsUnavailable as exc:
-            for name in CREDIT_CLAUSES:
-                self.tally.unverified(f"{self.p}.credits.{name}", str(exc), exc.fix)
+            for clause_id in credit_clauses(self.api):
+                self.tally.unverified(clause_id, str(exc), exc.fix)
             return None
 
     def skip(self, clause_id: str, reason: str, fix: str | None = None) -> None:
@@ -263,8 +272,9 @@ class Runner:
             try:
                 definition.run(self)
             except Exception as exc:  # a harness bug must not pass for a server's verdict
+                error = f"probe {definition.name} ({self.api.value}) crashed: {type(exc).__name__}: {exc}"
                 self.harness_errors.append(
-                    f"probe {definition.name} ({self.api.value}) crashed: {type(exc).__name__}: {exc}"
+                    f"{error}\n{traceback.format_exc().rstrip()}" if self.debug else f"{error} (--debug shows where)"
                 )
             if on_probe_done:
                 on_probe_done(definition.name)
@@ -280,8 +290,8 @@ class Runner:
         self.not_exercised(f"{p}.rate.retry_after", "no 429 came, so there was no Retry-After to check")
         if self.api is Api.AITHRIVING and not self.credits_observable:
             reason, fix = self.target.credits_missing()
-            for name in CREDIT_CLAUSES:
-                self.skip(f"{p}.credits.{name}", reason, fix)
+            for clause_id in credit_clauses(self.api):
+                self.skip(clause_id, reason, fix)
 
 
 def _note(clause_id: str, observed: str, exchange: Exchange) -> str:

@@ -25,7 +25,8 @@ from fnmatch import fnmatchcase
 
 from inpaint_conformance.contracts import Api, clauses
 
-from .probes import ProbeDef, probes_for
+from .probe_registry import probes_for
+from .probes import ProbeDef
 from .reproduce import Reproducer
 from .results import ClauseResult, RunReport
 from .tally import Tally

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from inpaint_conformance.contracts import Api, clause, clauses
 
 from .results import ClauseResult
+
+if TYPE_CHECKING:
+    from .exchanges import Exchange
 
 MAX_SHOWN = 2
 
@@ -23,7 +26,7 @@ MAX_SHOWN = 2
 class _Broken:
     message: str
     probe: str
-    exchange: Any = None  # the runner's Exchange, to build the reproducer from
+    exchange: Exchange | None = None  # to build the reproducer and the pictures from
 
 
 @dataclass
@@ -38,20 +41,20 @@ class _Entry:
 class Tally:
     def __init__(self, api: Api) -> None:
         self.api = api
-        self.entries: dict[str, _Entry] = {c.id: _Entry() for c in clauses(api)}
+        self._entries: dict[str, _Entry] = {c.id: _Entry() for c in clauses(api)}
 
     def _entry(self, clause_id: str) -> _Entry:
-        if clause_id not in self.entries:
+        if clause_id not in self._entries:
             clause(clause_id)  # raises UnknownClause for a typo
             raise ValueError(f"clause {clause_id} is not a {self.api.value} clause")
-        return self.entries[clause_id]
+        return self._entries[clause_id]
 
     def exercise(self, clause_id: str, observed: str) -> None:
         entry = self._entry(clause_id)
         entry.exercised += 1
         entry.observed[observed] = entry.observed.get(observed, 0) + 1
 
-    def violate(self, clause_id: str, message: str, probe: str, exchange: Any = None) -> None:
+    def violate(self, clause_id: str, message: str, probe: str, exchange: Exchange | None = None) -> None:
         entry = self._entry(clause_id)
         entry.exercised += 1
         entry.broken.append(_Broken(message, probe, exchange))
@@ -76,10 +79,25 @@ class Tally:
             return "passed"
         return "not_exercised" if entry.not_exercised and not entry.unverified else "unverified"
 
-    def results(self, reproduce: Callable[[Any], str | None]) -> list[ClauseResult]:
-        return [self._result(clause_id, entry, reproduce) for clause_id, entry in self.entries.items()]
+    def observed(self, clause_id: str) -> dict[str, int]:
+        """What the checks of this clause saw that held, and how often."""
+        return dict(self._entry(clause_id).observed)
 
-    def _result(self, clause_id: str, entry: _Entry, reproduce: Callable[[Any], str | None]) -> ClauseResult:
+    def violations(self, clause_id: str) -> list[str]:
+        """The messages of the checks of this clause that found it broken, first one first."""
+        return [b.message for b in self._entry(clause_id).broken]
+
+    def failing_exchanges(self) -> dict[str, list[Exchange]]:
+        """Clause id -> the exchanges recorded as breaking it, first one first (clauses without one left out)."""
+        found = {
+            cid: [b.exchange for b in entry.broken if b.exchange is not None] for cid, entry in self._entries.items()
+        }
+        return {clause_id: exchanges for clause_id, exchanges in found.items() if exchanges}
+
+    def results(self, reproduce: Callable[[Exchange], str | None]) -> list[ClauseResult]:
+        return [self._result(clause_id, entry, reproduce) for clause_id, entry in self._entries.items()]
+
+    def _result(self, clause_id: str, entry: _Entry, reproduce: Callable[[Exchange], str | None]) -> ClauseResult:
         level = clause(clause_id).level.value
         make = lambda status, detail, **kw: ClauseResult(self.api.value, clause_id, level, status, detail, **kw)  # noqa: E731
         if entry.broken:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 
 from inpaint_conformance.contracts import Api, HttpRequest
-from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, PATHS, api_for_path
+from inpaint_conformance.contracts.rules import AUTH_HEADER, CREDITS_PER_SUCCESS, PATHS, api_for_path
 from inpaint_conformance.fakes import DEVIATIONS, FakeProvider, Fault
 
 from .credentials import NEAR_MISSES, base_role, near_miss
@@ -229,7 +229,7 @@ class RemoteTarget(Target):
     def balance(self, api: Api, key: str) -> int:
         assert self.credits_url is not None
         try:
-            response = self.get(self.credits_url, headers={"authorization": key})
+            response = self.get(self.credits_url, headers={AUTH_HEADER[Api.AITHRIVING]: key})
         except httpx.TransportError as exc:
             raise CreditsUnavailable(
                 f"--credits-url {self.credits_url} did not answer: {_reason(exc)}", "check --credits-url"

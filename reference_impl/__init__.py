@@ -10,21 +10,11 @@ so the rest of the project (fakes, harness, CLI) works without the 'reference' e
 from __future__ import annotations
 
 import importlib
-import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .engine import DiffusersEngine
 
-
-def _drop_torchvision_fallback_notice(record: logging.LogRecord) -> bool:
-    # The pipelines import CLIP's image processor, which falls back to its Pillow version
-    # without torchvision and says so at every start (and in every Ray replica). The
-    # engine never uses it (no safety checker), so the notice is noise; nothing else is muted.
-    return "requires torchvision (not installed); falling back" not in record.getMessage()
-
-
-logging.getLogger("transformers.utils.import_utils").addFilter(_drop_torchvision_fallback_notice)
 
 INSTALL_HINT = (
     "the reference engine needs the 'reference' extra: pip install 'inpaint-conformance[reference]' "

@@ -28,6 +28,7 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
+from ..fakes.logging_setup import configure_logging
 from .ray_engine import Painted, RemoteEngine, ReplicaHeader, build_engine, paint_jobs
 from .ray_front import ForwardedAnswer, ForwardedRequest, FrontDoor, RequestChargingLedger, run_forwarded
 from .ray_options import ADMIN_TOKEN_ENV, engine_options, front_options, gpus_per_replica, ingress_options
@@ -48,6 +49,7 @@ class InpaintEngineReplica:
     """One engine replica: the model, loaded once, painting Serve's batches."""
 
     def __init__(self, args: dict) -> None:
+        configure_logging()
         settings = RaySettings.from_args(args)
         self.engine = build_engine(settings)
         self.replica = _replica_id()
@@ -100,6 +102,7 @@ class InpaintIngressReplica:
     """The shared HTTP layer of `serve`, with a remote engine; the front door forwards requests here."""
 
     def __init__(self, engine_handle: Any, args: dict) -> None:
+        configure_logging()
         from inpaint_conformance.fakes.app import create_app
         from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS
         from inpaint_conformance.fakes.provider import FakeProvider
@@ -143,6 +146,7 @@ class InpaintFrontReplica:
     """The front door (reference_impl.ray_front): forwards to ingress replicas, voids what a lost one charged."""
 
     def __init__(self, ingress_handle: Any, args: dict) -> None:
+        configure_logging()
         from ray.exceptions import RayActorError
 
         from inpaint_conformance.fakes.sql_database import is_postgres_url

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from inpaint_conformance.contracts.rules import FAKE_PREFIX
 from inpaint_conformance.fakes.sql_database import url_has_password
 
 from .ray_settings import (
@@ -79,7 +80,7 @@ def serve_config_yaml(
         "#   pip install 'inpaint-conformance[reference,cluster]'",
         "# (or add a runtime_env with pip/py_modules to the application below).",
         "# API keys are not kept in this file: create them through the ingress with",
-        "#   curl -X POST http://HEAD:PORT/__fake__/keys -H 'x-admin-token: TOKEN' -d '{\"key\": \"...\"}'",
+        f"#   curl -X POST http://HEAD:PORT{FAKE_PREFIX}/keys -H 'x-admin-token: TOKEN' -d '{{\"key\": \"...\"}}'",
         "# where TOKEN is the INPAINT_CONFORMANCE_ADMIN_TOKEN environment variable of the ingress",
         "# (set it on the nodes, or under runtime_env.env_vars), or point `db` at a prepared ledger.",
         "# Several ingress replicas share one PostgreSQL store (db: postgresql://USER@HOST/DB); its",

@@ -98,7 +98,7 @@ def test_a_resized_mask_read_wrongly_fails_the_mask_clause_and_leaves_the_resize
     """One answer cannot tell a resize gone wrong from a mask read wrongly everywhere (a SHOULD on
     Vyro): the resize clause is neither passed nor failed on it."""
     resize = "ait.mask.resize" if api is AIT else "vyro.mask.size"
-    request = spec(api, files={"mask": upload(png(half_mask((48, 32))), "mask")})
+    request = spec(api, files={"mask": upload(png(half_mask((48, 32))), name="mask")})
     _, good = judged(api, request, answer())
     assert {f"{api.prefix}.mask.meaning", resize} <= good.checked and broken(good) == set()
     _, bad = judged(api, request, answer(invert=True))

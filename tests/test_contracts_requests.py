@@ -57,8 +57,12 @@ def png(image: Image.Image) -> bytes:
 
 MASK = half_mask()
 BASE = {
-    AIT: RequestSpec(AIT, {"prompt": PROMPT}, {"image": upload(png(IMAGE)), "mask": upload(png(MASK), "mask")}, KEY),
-    VYRO: RequestSpec(VYRO, {"prompt": PROMPT}, {"image": upload(png(IMAGE)), "mask": upload(png(MASK), "mask")}, KEY),
+    AIT: RequestSpec(
+        {"prompt": PROMPT}, {"image": upload(png(IMAGE)), "mask": upload(png(MASK), name="mask")}, api=AIT, key=KEY
+    ),
+    VYRO: RequestSpec(
+        {"prompt": PROMPT}, {"image": upload(png(IMAGE)), "mask": upload(png(MASK), name="mask")}, api=VYRO, key=KEY
+    ),
 }
 
 
@@ -154,8 +158,8 @@ REQUEST_CASES: list[RequestCase] = [
     case("ait.prompt.blank", spec(AIT, fields={"prompt": " x "}), spec(AIT, fields={"prompt": " \t "})),
     case(
         "ait.mask.format",
-        spec(AIT, files={"mask": upload(encode_image(MASK, "jpeg"), "mask")}),
-        spec(AIT, files={"mask": upload(encode_image(MASK.convert("P"), "gif"), "mask")}),
+        spec(AIT, files={"mask": upload(encode_image(MASK, "jpeg"), name="mask")}),
+        spec(AIT, files={"mask": upload(encode_image(MASK.convert("P"), "gif"), name="mask")}),
     ),
     case(
         "ait.mask.absent", spec(AIT, files={"image": upload(png(TRANSPARENT))}, drop=["mask"]), spec(AIT, drop=["mask"])
@@ -213,8 +217,8 @@ REQUEST_CASES: list[RequestCase] = [
     case("vyro.image.invalid", BASE[VYRO], spec(VYRO, files={"image": upload(encode_image(IMAGE, "bmp"))}), "bmp"),
     case(
         "vyro.mask.invalid",
-        spec(VYRO, files={"mask": upload(encode_image(MASK, "jpeg"), "mask")}),
-        spec(VYRO, files={"mask": upload(encode_image(MASK.convert("RGB"), "webp"), "mask")}),
+        spec(VYRO, files={"mask": upload(encode_image(MASK, "jpeg"), name="mask")}),
+        spec(VYRO, files={"mask": upload(encode_image(MASK.convert("RGB"), "webp"), name="mask")}),
         "webp",
     ),
     case(

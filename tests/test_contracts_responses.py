@@ -237,7 +237,7 @@ RESPONSE_CASES: list[ResponseCase] = [
     ),
     row(
         "ait.image.sniffed",
-        spec(AIT, files={"image": upload(png(IMAGE), label=SDK_LABEL)}),
+        spec(AIT, files={"image": upload(png(IMAGE), filename=SDK_LABEL[0], content_type=SDK_LABEL[1])}),
         ait_ok(),
         ait_fail(),
         expect=probe("ait.image.sniffed"),
@@ -260,21 +260,21 @@ RESPONSE_CASES: list[ResponseCase] = [
     ),
     row(
         "ait.mask.partial",
-        spec(AIT, files={"mask": upload(png(partial_mask()), "mask")}),
+        spec(AIT, files={"mask": upload(png(partial_mask()), name="mask")}),
         ait_ok(),
         ait_fail(),
         expect=probe("ait.mask.partial"),
     ),
     row(
         "ait.mask.colour",
-        spec(AIT, files={"mask": upload(png(half_mask(mode="RGB")), "mask")}),
+        spec(AIT, files={"mask": upload(png(half_mask(mode="RGB")), name="mask")}),
         ait_ok(),
         ait_fail(),
         expect=probe("ait.mask.colour"),
     ),
     row(
         "ait.mask.resize",
-        spec(AIT, files={"mask": upload(png(SMALL_MASK), "mask")}),
+        spec(AIT, files={"mask": upload(png(SMALL_MASK), name="mask")}),
         ait_ok(),
         ait_fail(),
         expect=probe("ait.mask.resize"),
@@ -346,14 +346,20 @@ RESPONSE_CASES: list[ResponseCase] = [
     ),
     row(
         "vyro.image.sniffed",
-        spec(VYRO, files={"image": upload(png(IMAGE), label=SDK_LABEL), "mask": upload(png(MASK), label=SDK_LABEL)}),
+        spec(
+            VYRO,
+            files={
+                "image": upload(png(IMAGE), filename=SDK_LABEL[0], content_type=SDK_LABEL[1]),
+                "mask": upload(png(MASK), filename=SDK_LABEL[0], content_type=SDK_LABEL[1]),
+            },
+        ),
         vyro_ok(),
         vyro_fail(),
         expect=probe("vyro.image.sniffed"),
     ),
     row(
         "vyro.mask.formats",
-        spec(VYRO, files={"mask": upload(encode_image(MASK, "jpeg"), "mask")}),
+        spec(VYRO, files={"mask": upload(encode_image(MASK, "jpeg"), name="mask")}),
         vyro_ok(),
         vyro_fail(),
         expect=probe("vyro.mask.formats"),
@@ -361,7 +367,7 @@ RESPONSE_CASES: list[ResponseCase] = [
     row("vyro.model_version.default", BASE[VYRO], vyro_ok(), vyro_fail(), expect=probe("vyro.model_version.default")),
     row(
         "vyro.mask.partial",
-        spec(VYRO, files={"mask": upload(png(partial_mask()), "mask")}),
+        spec(VYRO, files={"mask": upload(png(partial_mask()), name="mask")}),
         vyro_ok(),
         vyro_fail(),
         expect=probe("vyro.mask.partial"),
@@ -371,7 +377,7 @@ RESPONSE_CASES: list[ResponseCase] = [
     row("vyro.errors.4xx", VYRO_NO_PROMPT, vyro_fail(400), vyro_fail(500)),
     row(
         "vyro.mask.size",
-        spec(VYRO, files={"mask": upload(png(SMALL_MASK), "mask")}),
+        spec(VYRO, files={"mask": upload(png(SMALL_MASK), name="mask")}),
         vyro_fail(400),
         vyro_fail(500),
         expect=floor("vyro.mask.size"),

@@ -16,12 +16,11 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from inpaint_conformance.contracts import Api, Outcome, ResponseVerdict
-from inpaint_conformance.contracts.images import has_alpha, psnr, region_psnr, to_rgb
+from inpaint_conformance.contracts.images import encode_image, has_alpha, psnr, region_psnr, to_rgb
 from inpaint_conformance.contracts.rules import effective_mask
 from inpaint_conformance.fakes.server import serving
 from inpaint_conformance.harness.probe_checks import ignored_other_size_mask
 from inpaint_conformance.harness.probe_images import (
-    encode,
     in_mode,
     patterned,
     png16,
@@ -59,7 +58,7 @@ def test_each_probe_plans_the_successes_it_gets_from_a_correct_server(api):
         target, api, examples=2, hypothesis_seed=0, reproducer=Reproducer("http://x", wrong_key="w")
     )
     runner.run()
-    from inpaint_conformance.harness.probes import probes_for
+    from inpaint_conformance.harness.probe_registry import probes_for
 
     for definition in probes_for(api):
         planned, got = definition.planned_successes(2), runner.successes.get(definition.name, 0)
@@ -120,7 +119,7 @@ def test_sixteen_bit_pngs_hold_the_picture_in_their_high_bytes():
 def test_transparent_images_mark_exactly_the_half_to_repaint(mode, fmt):
     picture = patterned()
     image = with_palette_alpha(picture, "right") if mode == "P" else with_alpha(picture, "right", mode)
-    sent = decoded(encode(image, fmt))
+    sent = decoded(encode_image(image, fmt))
     assert has_alpha(sent)
     strength = np.asarray(effective_mask(sent, None))
     width = picture.width

@@ -46,7 +46,7 @@ def test_a_near_miss_charged_to_the_main_key_breaks_the_auth_clause_and_the_fail
     )
     assert exchange.credits is not None and exchange.credits[0] - exchange.credits[1] == CREDITS_PER_SUCCESS
     assert status(runner, "ait.auth.invalid") == status(runner, "ait.credits.failure") == "failed"
-    message = runner.tally.entries["ait.auth.invalid"].broken[0].message
+    message = runner.tally.violations("ait.auth.invalid")[0]
     assert "charged 6 credits" in message and "on the main key, which did not send it" in message
 
 
@@ -54,9 +54,7 @@ def test_a_near_miss_left_uncharged_passes_both_halves_of_the_auth_clause():
     runner = runner_for(EmbeddedTarget(inject_429=False))
     runner.send(valid_spec().but(auth="near-miss-case"), expect=Expectation.failure(UNKNOWN), watch_balance="main")
     assert status(runner, "ait.auth.invalid") == "passed"
-    assert any(
-        "charged 0 credits on the main key" in seen for seen in runner.tally.entries["ait.auth.invalid"].observed
-    )
+    assert any("charged 0 credits on the main key" in seen for seen in runner.tally.observed("ait.auth.invalid"))
 
 
 def test_a_charged_refusal_breaks_the_clause_that_says_not_charged():
@@ -71,7 +69,7 @@ def test_without_observable_credits_nothing_about_charges_is_claimed():
     runner = runner_for(target)
     exchange = runner.send(valid_spec().but(auth="none"), watch_balance="main")
     assert exchange.credits is None
-    assert all("charged" not in seen for seen in runner.tally.entries["ait.auth.missing"].observed)
+    assert all("charged" not in seen for seen in runner.tally.observed("ait.auth.missing"))
 
 
 def test_near_miss_roles_are_only_those_that_differ_from_the_key():

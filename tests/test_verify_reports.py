@@ -19,9 +19,10 @@ from inpaint_conformance.fakes.app import create_app
 from inpaint_conformance.fakes.server import serving
 from inpaint_conformance.harness.cli import main
 from inpaint_conformance.harness.credentials import NEAR_MISSES, near_miss, shell_value
-from inpaint_conformance.harness.probes import RequestSpec, planned_successes, probes_for, valid_spec
+from inpaint_conformance.harness.probe_registry import planned_successes, probes_for
 from inpaint_conformance.harness.reports import load_json, print_console, write_json, write_junit
 from inpaint_conformance.harness.reproduce import Reproducer
+from inpaint_conformance.harness.request_spec import RequestSpec, valid_spec
 from inpaint_conformance.harness.results import ClauseResult, ReportError, RunReport
 from inpaint_conformance.harness.runner import Runner
 from inpaint_conformance.harness.target import EMBEDDED_KEYS, WRONG_KEY, EmbeddedTarget

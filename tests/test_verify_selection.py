@@ -8,7 +8,7 @@ import pytest
 
 from inpaint_conformance.contracts import Api, clauses
 from inpaint_conformance.harness.cli import main
-from inpaint_conformance.harness.probes import planned_successes, probes_for
+from inpaint_conformance.harness.probe_registry import planned_successes, probes_for
 from inpaint_conformance.harness.selection import judged_by, select
 
 AIT = Api.AITHRIVING

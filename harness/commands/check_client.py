@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from inpaint_conformance.contracts import Api
-from inpaint_conformance.contracts.rules import PATHS
+from inpaint_conformance.contracts.rules import FAKE_PREFIX, PATHS
 
 from .. import reports
 from ..client_check import ClientInputError, judge, load_client_input
@@ -18,7 +18,7 @@ from ..results import EXIT_CANNOT_RUN, RunReport, tool_version
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", help="the fake's journal (GET /__fake__/journal.jsonl) or a HAR file")
+    parser.add_argument("file", help=f"the fake's journal (GET {FAKE_PREFIX}/journal.jsonl) or a HAR file")
     parser.add_argument("--json-report", metavar="PATH", help="write every verdict and its evidence as JSON")
     parser.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report (one test case per clause)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any clause fails, not only a MUST one")
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # a file shaped in a way no reader expected: the input's problem, said in one line
         errors.print(
             f"[red]error:[/] cannot judge {escape(args.file)}: {escape(type(exc).__name__)}: {escape(str(exc))}; "
-            "expected the fake's journal (GET /__fake__/journal.jsonl) or a HAR file as a browser or proxy saves it"
+            f"expected the fake's journal (GET {FAKE_PREFIX}/journal.jsonl) or a HAR file as a browser or proxy saves it"
         )
         return EXIT_CANNOT_RUN
     ignored = (

@@ -28,6 +28,7 @@ import httpx
 import uvicorn
 
 from inpaint_conformance.contracts.exchange import key_hint
+from inpaint_conformance.contracts.rules import FAKE_PREFIX
 from inpaint_conformance.fakes.banner import banner, display_base_url, replay_banner
 from inpaint_conformance.fakes.connection_guard import (
     ConnectionLimits,
@@ -90,7 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep keys, balances, journal and faults in a SQLite file or a postgresql:// database "
         "(balances survive restarts; --workers and Ray ingress replicas share it)",
     )
-    parser.add_argument("--admin-token", help="allow /__fake__/ admin calls from non-loopback clients that send it")
+    parser.add_argument(
+        "--admin-token", help=f"allow {FAKE_PREFIX}/ admin calls from non-loopback clients that send it"
+    )
     parser.add_argument(
         "--ait-failure-status",
         choices=("200", "4xx"),
@@ -353,7 +356,7 @@ def _announce_when_serving(base_url: str, text: str, served: threading.Event, ti
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            httpx.get(f"{base_url}/__fake__/credits", timeout=1.0, trust_env=False)
+            httpx.get(f"{base_url}{FAKE_PREFIX}/credits", timeout=1.0, trust_env=False)
         except httpx.HTTPError:
             time.sleep(0.1)
             continue

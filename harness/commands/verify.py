@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from inpaint_conformance.contracts import Api
+from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
 
 from ..api import DEFAULT_EXAMPLES, LOW_KEY_ENV, Plan, VerifyOptions, execute
 from ..ci_options import CI_ERRORS, add_ci_arguments, record_baseline
@@ -65,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--low-credit-key",
         metavar="KEY",
-        help=f"--base-url / --app: a key with fewer than 6 credits, enables ait.credits.insufficient (default: ${LOW_KEY_ENV})",
+        help=f"--base-url / --app: a key with fewer than {CREDITS_PER_SUCCESS} credits, enables ait.credits.insufficient (default: ${LOW_KEY_ENV})",
     )
     parser.add_argument(
         "--examples", type=int, default=None, help=f"hypothesis examples per property (default: {DEFAULT_EXAMPLES})"
@@ -90,6 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--yes", action="store_true", help="do not ask before spending credits")
     add_ci_arguments(parser)  # --only/--skip, --baseline/--write-baseline/--strict-baseline
+    parser.add_argument(
+        "--debug", action="store_true", help="keep the full traceback of a probe that crashes (for a bug report)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,6 +122,7 @@ def options_from(args: argparse.Namespace, err: Console) -> VerifyOptions:
         timeout=args.timeout,
         deviations=args.deviation,
         pictures=bool(args.json_report or args.html_report),  # the JSON report carries them for `report`
+        debug=args.debug,
         files_dir=Path(f"{args.json_report}.probes") if args.json_report else None,
         announce=lambda line: err.print(line, soft_wrap=True, highlight=False, markup=False),
         confirm=lambda plan: _confirm(args, plan),
