@@ -29,6 +29,7 @@ PROBE_MODULES = (
     "inpaint_conformance.harness.probes_vyro",
     "inpaint_conformance.harness.probes_robust",
     "inpaint_conformance.harness.properties",
+    "inpaint_conformance.harness.probes_credits",  # last: it sets the embedded fake's balances, then restores them
 )
 
 

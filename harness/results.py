@@ -93,6 +93,8 @@ class RunReport:
     results: list[ClauseResult]
     started: str  # ISO 8601, UTC
     tool_version: str
+    # Per API, per key role: the balance event by event (harness/credit_log.py); empty where none was seen.
+    credits: dict[str, dict] = field(default_factory=dict)
 
     def summary(self) -> dict[str, int]:
         """Clauses per status, plus the MUST clauses failed and not verified (what the exit code reads)."""
@@ -135,6 +137,7 @@ class RunReport:
             "tool_version": self.tool_version,
             "summary": self.summary(),
             "results": [r.to_dict() for r in self.results],
+            "credits": self.credits,
         }
 
     @classmethod
@@ -143,12 +146,16 @@ class RunReport:
             raise ReportError("not an inpaint-conformance report: expected a JSON object with a 'results' list")
         results = [ClauseResult.from_dict(item) for item in data["results"]]
         apis = data.get("apis") or list(dict.fromkeys(r.api for r in results))
+        credits = data.get("credits") or {}
+        if not isinstance(credits, dict):
+            raise ReportError(f"'credits' must be an object of per-key timelines, got {type(credits).__name__}")
         return cls(
             apis=[str(a) for a in apis],
             target=str(data.get("target", "")),
             results=results,
             started=str(data.get("started", "")),
             tool_version=str(data.get("tool_version", "")),
+            credits=credits,
         )
 
 

@@ -48,12 +48,18 @@ class Plan:
     def credits(self) -> int:
         return self.successes.get(Api.AITHRIVING, 0) * CREDITS_PER_SUCCESS
 
-    def describe(self) -> str:
+    def describe(self, max_credits: int | None = None) -> str:
+        spare = max(0, max_credits - self.credits) if max_credits is not None else 0
         parts = []
         if Api.AITHRIVING in self.successes:
             n = self.successes[Api.AITHRIVING]
             parts.append(
                 f"aithriving: up to {n} charged requests x {CREDITS_PER_SUCCESS} credits = {self.credits} credits"
+                + (
+                    f" (and what --max-credits leaves over it, to drain the second key: {spare} credits)"
+                    if spare
+                    else ""
+                )
             )
         if Api.VYRO in self.successes:
             parts.append(f"vyro: up to {self.successes[Api.VYRO]} successful requests (Vyro's price is not documented)")
@@ -122,7 +128,12 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
     plan = Plan(apis, {api: planned_successes(api, examples) + extra for api in apis})
     try:
         if not target.embedded:
-            err.print(f"verify {target.description}: {plan.describe()}", soft_wrap=True, highlight=False, markup=False)
+            err.print(
+                f"verify {target.description}: {plan.describe(args.max_credits)}",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
         if args.max_credits is not None and plan.credits > args.max_credits:
             raise TargetError(
                 f"this run would spend up to {plan.credits} credits, over --max-credits {args.max_credits}: "
@@ -130,7 +141,7 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
             )
         if not target.embedded:
             _confirm(args, plan)
-        report, errors = _run(target, apis, args, examples, err)
+        report, errors = _run(target, apis, args, examples, err, plan)
     finally:
         target.close()
     print_console(report, out, strict=args.strict)
@@ -187,8 +198,9 @@ def _target(args: argparse.Namespace, apis: list[Api]) -> Target:
 def _confirm(args: argparse.Namespace, plan: Plan) -> None:
     if args.yes or not sys.stdin.isatty() or plan.credits == 0:
         return
+    most = args.max_credits if args.max_credits is not None else plan.credits  # what is left over may drain a key
     try:
-        answer = input(f"spend up to {plan.credits} credits? [y/N] ").strip().lower()
+        answer = input(f"spend up to {most} credits? [y/N] ").strip().lower()
     except EOFError:
         answer = ""
     if answer not in ("y", "yes"):
@@ -196,7 +208,7 @@ def _confirm(args: argparse.Namespace, plan: Plan) -> None:
 
 
 def _run(
-    target: Target, apis: list[Api], args: argparse.Namespace, examples: int, err: Console
+    target: Target, apis: list[Api], args: argparse.Namespace, examples: int, err: Console, plan: Plan
 ) -> tuple[RunReport, list[str]]:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     files_dir = Path(f"{args.json_report}.probes") if args.json_report else None
@@ -214,6 +226,8 @@ def _run(
             hypothesis_seed=args.hypothesis_seed,
             reproducer=reproducer,
             pictures=bool(args.json_report or args.html_report),  # the JSON report carries them for `report`
+            # What --max-credits leaves over the plan: a probe may drain a key with it (probes_credits.py).
+            spare_credits=max(0, args.max_credits - plan.credits) if args.max_credits is not None else 0,
         )
         for api in apis
     ]
@@ -236,4 +250,6 @@ def _run(
 
             results += runner.run(advance)
             errors += runner.harness_errors
-    return RunReport([a.value for a in apis], target.description, results, started, tool_version()), errors
+    credits = {runner.api.value: runner.credit_log.to_dict() for runner in runners if runner.credit_log.events}
+    report = RunReport([a.value for a in apis], target.description, results, started, tool_version(), credits)
+    return report, errors
