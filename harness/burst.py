@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -86,7 +87,7 @@ class Burst:
 
 
 def send_together(
-    runner: Runner, requests: list[tuple[str, RequestSpec, str | Expectation]], role: str
+    runner: Runner, requests: Sequence[tuple[str, RequestSpec, str | Expectation]], role: str
 ) -> Burst | None:
     """Send every (label, spec, expectation) at once; ``role``: the key whose balance is read around them
     and meanwhile. None when that balance cannot be read (the runner has marked the credit clauses)."""

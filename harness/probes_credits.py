@@ -8,8 +8,9 @@
   it holds 6 to 17 credits, or drained down to that within what --max-credits leaves
   over the plan): at most that many succeed, never below 0 (ait.credits.no_overdraft).
 - `credits_sequences`: the state machine of harness/ledger_machine.py, --examples
-  sequences of up to SEQUENCE_STEPS steps (ait.credits.sequence); on a remote server
-  its successes are capped by the budget declared here.
+  sequences of up to SEQUENCE_STEPS steps (ait.credits.sequence); on a remote server its
+  successes are capped by the budget declared here (one per sequence, and the replays'
+  reserve); on the embedded fake, whose credits cost nothing, they are not.
 
 Each failure carries the timeline (or the shortest failing sequence) as evidence and a
 script that replays it (harness/credit_scripts.py).
@@ -32,7 +33,7 @@ from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, PATHS
 
 from .burst import Burst, send_together
 from .credit_scripts import ScriptBook
-from .ledger_machine import REPLAY_SUCCESSES, SIZE, request_for, run_ledger_machine
+from .ledger_machine import REPLAY_SUCCESSES, request_for, run_ledger_machine
 from .probes import probe
 from .runner import Runner
 
@@ -197,7 +198,7 @@ def credits_sequences(ctx: Runner) -> None:
     if ctx.examples <= 0:
         ctx.skip(SEQUENCE, "--examples 0: no sequence of requests was drawn", "pass --examples N with N > 0")
         return
-    budget = None if ctx.target.embedded else ctx.examples
+    budget = None if ctx.target.embedded else ctx.examples  # the embedded fake's credits cost nothing
     run = run_ledger_machine(ctx, examples=ctx.examples, steps=SEQUENCE_STEPS, budget=budget, seed=ctx.hypothesis_seed)
     if run.unavailable:
         return  # the runner marked the credit clauses unverified with the reason
@@ -208,7 +209,7 @@ def credits_sequences(ctx: Runner) -> None:
         steps = [(step.label, step.role, step.spec) for step in failure.steps]
         script = books.sequence(title, run.roles, steps) if books else None
         again = "failed twice more when replayed" if run.shortest else "did not fail again when replayed"
-        detail = f"{failure.message} (shortest failing sequence: {len(failure.steps)} steps, {again})"
+        detail = f"{failure.message} (shortest failing sequence: {_count(len(failure.steps), 'step')}, {again})"
         ctx.violate(Violation(SEQUENCE, detail), evidence=failure.evidence(), reproduce=script)
         return
     if run.requests == 0:
@@ -216,6 +217,10 @@ def credits_sequences(ctx: Runner) -> None:
         return
     ctx.exercise(
         SEQUENCE,
-        f"{run.sequences} sequences, {run.steps} steps over the {', '.join(run.roles)} keys ({SIZE[0]}x{SIZE[1]} "
-        "images): every balance followed the ledger after every step",
+        f"{_count(run.sequences, 'sequence')} of requests, {_count(run.steps, 'step')} over the "
+        f"{', '.join(run.roles)} keys: every balance followed the ledger after every step",
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"

@@ -180,12 +180,14 @@ class Runner:
         exchange.watched = watch_balance or (spec.auth if spec.auth in CHARGED_ROLES else None)
         return exchange, outgoing
 
-    def judge(self, exchange: Exchange, raw: httpx.Response) -> None:
-        """Judge the answer that came to a prepared exchange (read in full already)."""
-        exchange.response = HttpResponse(raw.status_code, Headers(raw.headers.multi_items()), raw.content)
+    def judge(self, exchange: Exchange, raw: httpx.Response) -> HttpResponse:
+        """Judge the answer that came to a prepared exchange (read in full already); the answer as kept."""
+        response = HttpResponse(raw.status_code, Headers(raw.headers.multi_items()), raw.content)
+        exchange.response = response
         exchange.result = validate_response(
-            self.api, exchange.verdict, exchange.response, exchange.expectation, quote=self.redactor.text
+            self.api, exchange.verdict, response, exchange.expectation, quote=self.redactor.text
         )
+        return response
 
     def finish(self, exchange: Exchange) -> None:
         """Hand the tally every clause the exchange was judged on (and the picture book its pictures)."""
@@ -226,16 +228,16 @@ class Runner:
             except httpx.TransportError as exc:
                 exchange.error = no_answer(exc, self.target.client)
                 return
-            self.judge(exchange, raw)
+            response = self.judge(exchange, raw)
             after = self.balance(exchange.watched) if tracked and exchange.watched else None
             exchange.credits = (before, after) if before is not None and after is not None else None
-            retry = exchange.outcome is Outcome.REFUSED and exchange.response.status == 429
+            retry = exchange.outcome is Outcome.REFUSED and response.status == 429
             if not retry or attempt == self.max_retries:
                 return
             # B5: the refusal is judged (rate clauses, not charged); the probe's own clauses wait for the retry.
-            exchange.refusals.append(exchange.response.status)
+            exchange.refusals.append(response.status)
             self._record(dataclasses.replace(exchange, refusals=list(exchange.refusals)))
-            time.sleep(min(_retry_after(exchange.response), self.target.retry_wait_cap))
+            time.sleep(min(_retry_after(response), self.target.retry_wait_cap))
 
     def _record(self, exchange: Exchange) -> None:
         if exchange.error:
