@@ -26,8 +26,9 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from inpaint_conformance.contracts import Api, HttpRequest  # noqa: E402
-from inpaint_conformance.contracts.envelopes import ait_success  # noqa: E402
-from inpaint_conformance.contracts.rules import AUTH_HEADER, PATHS  # noqa: E402
+from inpaint_conformance.contracts.envelopes import AIT_SUCCESS_CODE, ait_success  # noqa: E402
+from inpaint_conformance.contracts.images import sniff_format  # noqa: E402
+from inpaint_conformance.contracts.rules import AUTH_HEADER, MEDIA_TYPES, PATHS  # noqa: E402
 from inpaint_conformance.fakes.engine import FakeEngine, InpaintJob  # noqa: E402
 from inpaint_conformance.fakes.imaging import composite, encode  # noqa: E402
 
@@ -145,6 +146,34 @@ def build_call(api: Api, side: int) -> Call:
     body, content_type = encode_multipart_formdata(fields)
     headers = {"content-type": content_type, AUTH_HEADER[api]: BENCH_KEY}
     return Call(api, side, PATHS[api], headers, body)
+
+
+def not_served(api: Api, status: int, content_type: str | None, body: bytes) -> str | None:
+    """None when the answer is a served inpaint (it counts as throughput), else why not.
+
+    AIThriving answers failures with HTTP 200 too (A5), so a 200 is not enough: a
+    success is code 0 with a non-empty image. Vyro: 200 with an image/png body that
+    is a PNG. Any other answer is an error of the run, however fast it came.
+    """
+    import json
+
+    def said() -> str:
+        return f"HTTP {status}: {body[:160]!r}"
+
+    if status != 200:
+        return said()
+    if api is Api.AITHRIVING:
+        try:
+            envelope = json.loads(body)
+            ok = envelope["code"] == AIT_SUCCESS_CODE and isinstance(envelope["data"]["image"], str)
+            ok = ok and bool(envelope["data"]["image"])
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        return None if ok else f"not a success envelope (code {AIT_SUCCESS_CODE} with an image): {said()}"
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != MEDIA_TYPES["png"] or sniff_format(body) != "png":
+        return f"not a PNG answer (content-type {content_type!r}): {said()}"
+    return None
 
 
 # -- the floor -----------------------------------------------------------------------

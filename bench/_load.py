@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import BENCH_CREDITS, BENCH_KEY, REPO, Call, Sample
+from _common import BENCH_CREDITS, BENCH_KEY, REPO, Call, Sample, not_served
 
 LOOPBACK = "127.0.0.1"
 MAX_REQUESTS_PER_RUN = 100_000
@@ -123,26 +123,34 @@ def http_worker(
 ) -> Callable[[], Callable[[], str | None]]:
     """A factory of workers that POST ``call`` over one keep-alive connection each.
 
-    Success is a 200 with a body; ``any_2xx`` accepts any 2xx (Prism's canned answers).
+    Success is a served inpaint (`not_served`: AIThriving code 0 with an image, Vyro
+    200 image/png); ``any_2xx`` accepts any 2xx (Prism's canned answers, no image).
     """
 
     def make() -> Callable[[], str | None]:
         holder: dict = {}
 
         def once() -> str | None:
-            conn = holder.get("conn") or http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
-            holder["conn"] = conn
-            try:
-                conn.request("POST", call.path, body=call.body, headers=call.headers)
-                response = conn.getresponse()
-                body = response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                holder.pop("conn", None)
-                return f"{type(exc).__name__}: {exc}"
-            if not (200 <= response.status < 300 if any_2xx else response.status == 200 and body):
-                return f"HTTP {response.status}: {body[:160]!r}"
-            return None
+            for attempt in (1, 2):
+                reused = "conn" in holder
+                conn = holder.get("conn") or http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+                holder["conn"] = conn
+                try:
+                    conn.request("POST", call.path, body=call.body, headers=call.headers)
+                    response = conn.getresponse()
+                    body = response.read()
+                    break
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()
+                    holder.pop("conn", None)
+                    # A kept-alive connection idle past the server's keep-alive timeout is closed
+                    # by it: resend once on a new one, as HTTP clients do. Any other failure counts.
+                    stale = isinstance(exc, (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected))
+                    if not (reused and stale and attempt == 1):
+                        return f"{type(exc).__name__}: {exc}"
+            if any_2xx:
+                return None if 200 <= response.status < 300 else f"HTTP {response.status}: {body[:160]!r}"
+            return not_served(call.api, response.status, response.getheader("content-type"), body)
 
         return once
 

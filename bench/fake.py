@@ -8,8 +8,9 @@ from the exported OpenAPI document, no image work).
 
 Every compared thing is measured in the same run, interleaved round by round, so a
 busy machine slows all columns alike: read the ratios, not the absolute numbers.
-Targets (issue "Benchmarks"): at 1024x1024 the fake reaches >= 0.6x the floor's
-throughput; at 256x256 it reaches >= 1.0x Prism's while doing real image work.
+Targets: at 1024x1024 the fake reaches >= 0.9x the floor's throughput (best over the
+client counts); at 256x256 with 8 clients >= 0.75x the floor's, where per-request
+HTTP costs weigh most; and at 256x256 >= 1.0x Prism's while doing real image work.
 Numbers are printed, never asserted: the exit code is 0 whenever the bench could run.
 """
 
@@ -41,8 +42,9 @@ from _common import (
 )
 from _load import ServerProcess, fake_label, http_worker, process_tree_cpu, run_concurrently, start_fake
 
-FLOOR_TARGET_SIDE, FLOOR_TARGET = 1024, 0.6
-PRISM_TARGET_SIDE, PRISM_TARGET = 256, 1.0
+# (compared with, side, clients (None: the best over the client counts), target ratio)
+TARGETS = (("floor", 1024, None, 0.9), ("floor", 256, 8, 0.75), ("prism", 256, None, 1.0))
+PRISM_TARGET_SIDE = 256
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -286,27 +288,32 @@ def targets(args, con, results: dict[tuple, Sample]) -> list[dict]:
     """
     from rich.table import Table
 
-    table = Table(title="targets (throughput: best over client counts; CPU: pooled)", title_justify="left")
+    table = Table(title="targets (throughput: best over client counts or as named; CPU: pooled)", title_justify="left")
     for name in ("API", "comparison", "throughput ratio", "CPU-per-request ratio", "target"):
         table.add_column(name, justify="left" if name in ("API", "comparison") else "right")
     checks: list[dict] = []
     for api in args.apis:
-        for other, side, target in (
-            ("floor", FLOOR_TARGET_SIDE, FLOOR_TARGET),
-            ("prism", PRISM_TARGET_SIDE, PRISM_TARGET),
-        ):
-            if side not in args.sizes:
+        for other, side, clients, target in TARGETS:
+            if side not in args.sizes or (clients is not None and clients not in args.clients):
                 continue
-            fake, base = best(results, "fake", api, side), best(results, other, api, side)
-            value = ratio(fake.throughput, base.throughput) if fake and base else None
+            if clients is None:
+                fake, base = best(results, "fake", api, side), best(results, other, api, side)
+            else:
+                fake = results.get(("fake", api, side, clients))
+                base = results.get((other, api, side, min(clients, cores()) if other == "floor" else clients))
+            value = ratio(fake.throughput, base.throughput) if fake and base and fake.ok and base.ok else None
             fake_cpu, base_cpu = (pooled(results, k, api, side) or Sample() for k in ("fake", other))
             by_cpu = ratio(base_cpu.cpu_per_request, fake_cpu.cpu_per_request)
             label = f"fake / {'Prism' if other == 'prism' else 'floor'} at {side}x{side}"
-            table.add_row(api.value, label, fmt_ratio(value, target), fmt_ratio(by_cpu, target), f">= {target:.1f}x")
+            label += f", {clients} clients" if clients is not None else ""
+            table.add_row(api.value, label, fmt_ratio(value, target), fmt_ratio(by_cpu, target), f">= {target:.2f}x")
             checks.append(
                 {
                     "api": api.value,
                     "comparison": label,
+                    "side": side,
+                    "clients": clients,
+                    "other": other,
                     "ratio": value,
                     "cpu_ratio": by_cpu,
                     "target": target,

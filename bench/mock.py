@@ -31,6 +31,7 @@ from _common import (
     floor_once,
     fmt_ms,
     fmt_ratio,
+    not_served,
     print_machine,
     ratio,
     write_json,
@@ -69,24 +70,24 @@ def provider_url(api: Api) -> str:
 
 
 def callers(api: Api, side: int):
-    """name -> a function making one mocked call; each checks it got the fake's 200."""
+    """name -> a function making one mocked call; each checks the answer is a served inpaint."""
     import httpx
     import requests
 
     call, url = build_call(api, side), provider_url(api)
     session, client = requests.Session(), httpx.Client()
 
-    def check(status: int, body: bytes) -> None:
-        if status != 200 or not body:
-            raise RuntimeError(f"the mock answered {status}: {body[:200]!r}")
+    def check(status: int, content_type: str | None, body: bytes) -> None:
+        why = not_served(api, status, content_type, body)
+        if why:
+            raise RuntimeError(f"the mock did not serve the call: {why}")
+
+    def answer(r) -> tuple[int, str | None, bytes]:
+        return r.status_code, r.headers.get("content-type"), r.content
 
     return {
-        "httpx (respx)": lambda: check(
-            *(lambda r: (r.status_code, r.content))(client.post(url, content=call.body, headers=call.headers))
-        ),
-        "requests (responses)": lambda: check(
-            *(lambda r: (r.status_code, r.content))(session.post(url, data=call.body, headers=call.headers))
-        ),
+        "httpx (respx)": lambda: check(*answer(client.post(url, content=call.body, headers=call.headers))),
+        "requests (responses)": lambda: check(*answer(session.post(url, data=call.body, headers=call.headers))),
     }
 
 

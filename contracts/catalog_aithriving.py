@@ -238,10 +238,19 @@ CLAUSES: list[Clause] = [
     _c(
         "seed.integer",
         MUST,
-        '`seed` is an integer; "1.5", "abc" or "": failure, not charged.',
+        '`seed` is an integer; "1.5", "abc" or " ": failure, not charged.',
         quote="seednumberNo",
         decision="A13",
         sides=BOTH_SIDES,
+    ),
+    _c(
+        "seed.empty",
+        MAY,
+        (
+            "An empty `seed` field may be served as if it were omitted (a random seed, charged like any success) "
+            "or refused (a failure, not charged)."
+        ),
+        decision="A13",
     ),
     _c(
         "seed.echo",

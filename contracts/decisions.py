@@ -133,14 +133,18 @@ DECISIONS: tuple[Decision, ...] = (
         "A13",
         "seed range",
         "`seed` is an integer in [0, 4294967294]. Negative, larger, or not an integer "
-        '("1.5", "abc", "", "1e3", "0x1f"): a failure, not charged. Other spellings of an integer in '
+        '("1.5", "abc", " ", "1e3", "0x1f"): a failure, not charged. Other spellings of an integer in '
         'range (spaces around it `" 42 "`, a plus sign `+5`, `-0`, leading zeros `007`): a server MAY '
-        "accept them as that integer or refuse them; a client is not faulted for them.",
-        "MUST; other spellings MAY",
+        "accept them as that integer or refuse them; a client is not faulted for them. An empty field "
+        '(`seed=""`) is the server\'s choice too: served as if omitted (a random seed, charged like any '
+        "success) or refused (a failure, not charged).",
+        "MUST; other spellings and the empty field MAY",
         "The document's range, and a type (`number`) without a spelling. Form fields are text, and "
         "servers read them with their language's parser (Python's int() takes spaces and a sign, "
         "JavaScript's Number() too, Go's Atoi neither): judging those spellings either way would fault "
-        "correct servers, so neither answer is a violation. The fake accepts them (as int() reads them).",
+        "correct servers, so neither answer is a violation. The fake accepts them (as int() reads them). "
+        'Stock FastAPI reads an empty form field as absent, so `seed=""` is served with a random seed '
+        "there; the document does not say an empty field is an error, and a server that refuses it is as right.",
     ),
     Decision(
         "A14",

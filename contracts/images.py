@@ -282,22 +282,27 @@ _PSNR_CHUNK = 1 << 20
 def region_psnr(expected: Image.Image, actual: Image.Image, region: np.ndarray) -> float:
     """PSNR over the pixels where ``region`` (an HxW bool array) is True, RGB channels.
 
-    Strip by strip: whole-picture arrays and their masked copies took ~50 MB a call at 2300 px.
+    Strip by strip (whole-picture arrays and their masked copies took ~50 MB a call at 2300 px),
+    and within a strip the squared errors are summed per pixel in integers before the region is
+    picked: the same number as `psnr` over the region's pixels, several times faster than picking
+    RGB triples out by the mask first.
     """
     a, b = to_rgb(expected), to_rgb(actual)
-    squared, count = 0, 0
-    for top in range(0, a.height, _STRIP_ROWS):
-        box = (0, top, a.width, min(a.height, top + _STRIP_ROWS))
-        rows = region[box[1] : box[3]]
-        if not rows.any():
-            continue
-        diff = np.asarray(a.crop(box), dtype=np.int64)[rows] - np.asarray(b.crop(box), dtype=np.int64)[rows]
-        squared += int(np.einsum("ij,ij->", diff, diff))
-        count += diff.size
+    count = int(np.count_nonzero(region)) * 3  # RGB
     if count == 0:
         return math.inf
+    squared = 0
+    for top in range(0, a.height, _STRIP_ROWS):
+        bottom = min(a.height, top + _STRIP_ROWS)
+        rows = region[top:bottom]
+        if not rows.any():
+            continue
+        box = (0, top, a.width, bottom)
+        diff = np.subtract(np.asarray(a.crop(box)), np.asarray(b.crop(box)), dtype=np.int32)
+        per_pixel = np.einsum("ijk,ijk->ij", diff, diff)  # at most 3 * 255**2 per pixel: fits int32
+        squared += int(per_pixel[rows].sum(dtype=np.int64))
     mse = squared / count
     return math.inf if mse == 0 else 10 * math.log10(255.0 * 255.0 / mse)
 
 
-_STRIP_ROWS = 64
+_STRIP_ROWS = 256

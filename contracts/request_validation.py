@@ -207,7 +207,7 @@ def _exercised(api: Api, form: Form, request: InpaintRequest) -> set[str]:
             found.add("ait.mask.format")
         elif request.image is not None:
             found.add("ait.mask.absent")
-        found |= {"ait.seed.range", "ait.seed.integer"} if "seed" in present else set()
+        found |= {"ait.seed.range", "ait.seed.integer", "ait.seed.empty"} if "seed" in present else set()
         found |= {"ait.output_format.enum"} if "output_format" in present else set()
     else:
         found.add("vyro.mask.required")
@@ -371,7 +371,16 @@ def _aithriving_options(form: Form, request: InpaintRequest) -> list[Violation]:
     found: list[Violation] = []
     seed_text, bad = _text(Api.AITHRIVING, form, "seed")
     found += bad
-    if seed_text is not None:
+    if seed_text == "":
+        # A13: an empty field is the server's choice (stock FastAPI reads it as omitted): refused, or a random seed.
+        found.append(
+            Violation(
+                "ait.seed.empty",
+                "`seed` is empty: a server may read it as omitted (a random seed) or refuse it; "
+                "leave the field out for a random seed",
+            )
+        )
+    elif seed_text is not None:
         request.seed, bad = _seed(seed_text, request)
         found += bad
     fmt, bad = _text(Api.AITHRIVING, form, "output_format")

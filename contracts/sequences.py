@@ -74,6 +74,7 @@ UNCHARGED_WHEN_REFUSED = frozenset(
         "ait.auth.invalid",
         "ait.seed.range",
         "ait.seed.integer",
+        "ait.seed.empty",
         "ait.credits.insufficient",
         "ait.robust.malformed",
         "ait.text.non_utf8",

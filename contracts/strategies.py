@@ -73,7 +73,8 @@ _SAVE_OPTIONS: dict[str, dict[str, Any]] = {
 MASK_KINDS = ("grey", "colour", "other_size")
 # How clients label uploads: honestly, or as the official Vyro SDK does (image.jpeg, image/jpeg, whatever it holds).
 _LABELS = (None, ("image.jpeg", "image/jpeg"), ("upload", "application/octet-stream"))
-_NON_INTEGER_SEEDS = ("1.5", "abc", "", " ", "1e3", "0x1f", "+-1", "12 34", "٣")
+# Not "": an empty seed is a server's choice (A13), refused or served as if omitted.
+_NON_INTEGER_SEEDS = ("1.5", "abc", " ", "1e3", "0x1f", "+-1", "12 34", "٣")
 _BAD_OUTPUT_FORMATS = ("tiff", "gif", "bmp", "PNG", "jpg", "", " png", "webp ")
 _BAD_MODEL_VERSIONS = ("2", "0", "v1", "latest", "", "1.0")
 _BLANK_PROMPTS = ("", " ", "   ", "\t", " \r\n ")

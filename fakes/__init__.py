@@ -7,11 +7,15 @@ from .journal import Journal
 from .ledger import DEFAULT_CREDITS, MemoryLedger, SqliteLedger
 from .mocks import mock_providers
 from .provider import Answer, FakeProvider
+from .store import StateStore, open_store
+from .testing import TEST_KEY, InpaintFake
 
 __all__ = [
     "Answer",
     "DEFAULT_CREDITS",
     "FakeControl",
+    "InpaintFake",
+    "TEST_KEY",
     "mock_providers",
     "DEVIATIONS",
     "Engine",
@@ -23,5 +27,7 @@ __all__ = [
     "Journal",
     "MemoryLedger",
     "SqliteLedger",
+    "StateStore",
+    "open_store",
     "TRANSPORT_FAULTS",
 ]

@@ -109,12 +109,17 @@ async def _drain(receive, limit: int, seconds: float) -> None:
                 return
 
 
-class _ImageThreads:
-    """The worker threads of the inpaint endpoints: their own pool, so requests waiting for the
-    memory budget never hold up the /__fake__/ routes (which use anyio's default pool)."""
+class HandlerSlots:
+    """The worker threads of one app's inpaint endpoints: their own pool, so requests waiting for
+    the memory budget never hold up the /__fake__/ routes (which use anyio's default pool).
 
-    def __init__(self, size: int = IMAGE_THREADS) -> None:
-        self.size = size
+    Its size is the engine's `max_concurrency` where it declares one (the fake engine: one per
+    core, as more threads only contend for the same cores), else IMAGE_THREADS, most of which
+    wait for the memory budget, which bounds the work.
+    """
+
+    def __init__(self, provider: FakeProvider) -> None:
+        self.size: int = getattr(provider.engine, "max_concurrency", None) or IMAGE_THREADS
         self._limiter: anyio.CapacityLimiter | None = None
 
     def limiter(self) -> anyio.CapacityLimiter:
@@ -126,9 +131,9 @@ class _ImageThreads:
 class InpaintEndpoint:
     """Raw ASGI endpoint for one API (a class, so Starlette passes every method through)."""
 
-    def __init__(self, provider: FakeProvider, api: Api, threads: _ImageThreads | None = None) -> None:
+    def __init__(self, provider: FakeProvider, api: Api, slots: HandlerSlots | None = None) -> None:
         self.provider, self.api = provider, api
-        self.threads = threads or _ImageThreads()
+        self.slots = slots or HandlerSlots(provider)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -148,7 +153,7 @@ class InpaintEndpoint:
             return
         request = to_http_request(scope, body)
         del body
-        answer = await anyio.to_thread.run_sync(self.provider.handle, request, limiter=self.threads.limiter())
+        answer = await anyio.to_thread.run_sync(self.provider.handle, request, limiter=self.slots.limiter())
         await send_answer(send, answer)
 
 
@@ -160,20 +165,20 @@ def create_app(
     return_freed_memory_promptly()
     app = FastAPI(title="inpaint-conformance fake provider", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.provider = provider
-    threads = _ImageThreads()
+    slots = HandlerSlots(provider)
     for api, path in PATHS.items():
         # The path with a trailing slash is answered too, not redirected: the request's
         # verdict notes the slash (transport.post, not refused), so verdict and answer agree.
         for route in (path, path + "/"):
-            app.router.routes.append(Route(route, endpoint=InpaintEndpoint(provider, api, threads), methods=None))
+            app.router.routes.append(Route(route, endpoint=InpaintEndpoint(provider, api, slots), methods=None))
     from .inspection import install_inspection
 
     install_inspection(app, provider, admin_token=admin_token, loopback_only=loopback_only)
-    _journal_near_misses(app, provider, threads)
+    _journal_near_misses(app, provider, slots)
     return app
 
 
-def _journal_near_misses(app: FastAPI, provider: FakeProvider, threads: _ImageThreads) -> None:
+def _journal_near_misses(app: FastAPI, provider: FakeProvider, slots: HandlerSlots) -> None:
     """Requests no route matched go to the provider when they look like an inpaint call to a
     wrong path (`/api/edit/inpainting`): it answers 404 naming the endpoint and journals them,
     so check-client sees the mistake. Anything else gets the router's own 404."""
@@ -184,7 +189,7 @@ def _journal_near_misses(app: FastAPI, provider: FakeProvider, threads: _ImageTh
             probe = to_http_request(scope, b"")
             api = near_miss_api(probe.url, probe.path, probe.headers)
             if api is not None:
-                await InpaintEndpoint(provider, api, threads)(scope, receive, send)
+                await InpaintEndpoint(provider, api, slots)(scope, receive, send)
                 return
         await not_found(scope, receive, send)
 

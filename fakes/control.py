@@ -10,28 +10,20 @@ from __future__ import annotations
 
 import secrets
 import threading
-import weakref
 from collections.abc import Mapping
 
 from inpaint_conformance.contracts import Api, Level, redact_secret
 
-from .faults import KINDS, Fault
+from .faults import KINDS, TRANSPORT_FAULTS, Fault
 from .ledger import DEFAULT_CREDITS
 from .provider import FakeProvider
 
 FAULT_FIELDS = ("kind", "api", "key", "count", "probability", "seed", "seconds")
-
-
-class _Shared:
-    """State every control of one provider shares: the initial balances `reset` restores."""
-
-    def __init__(self, provider: FakeProvider) -> None:
-        self.lock = threading.Lock()
-        self.initial: dict[str, int] = dict(provider.ledger.balances())
-
-
-_shared: weakref.WeakKeyDictionary[FakeProvider, _Shared] = weakref.WeakKeyDictionary()
-_shared_lock = threading.Lock()
+# A transport fault (timeout, 500, drop...) fires for one request unless a count is given:
+# a client's retry then meets a healthy fake, which is what "test your retry code" needs.
+# A deviation stays on until cleared: it describes a server that is broken, not a hiccup.
+# An explicit count of None (JSON null) keeps any fault on until cleared.
+TRANSPORT_DEFAULT_COUNT = 1
 
 
 class KeyExists(ValueError):
@@ -41,19 +33,14 @@ class KeyExists(ValueError):
 class FakeControl:
     """Operations on one FakeProvider's state.
 
-    Balances restored by ``reset(balances=True)`` are the ones keys had when the
-    first control of this provider was made (for a server: at start-up, stored
-    balances included) or when they were created through a control. Every control
-    of one provider shares that record, so the HTTP face and a test's agree.
+    Balances restored by ``reset(balances=True)`` are the ones keys had when they were
+    created, or when the server run started (stored balances included): the ledger
+    keeps them with the keys, so every control and every process sharing the ledger agree.
     """
 
     def __init__(self, provider: FakeProvider) -> None:
         self.provider = provider
-        with _shared_lock:
-            shared = _shared.get(provider)
-            if shared is None:
-                shared = _shared[provider] = _Shared(provider)
-        self._lock, self._initial = shared.lock, shared.initial
+        self._lock = threading.Lock()
 
     # -- keys and credits ------------------------------------------------------------
     def create_key(self, key: str | None = None, credits: int = DEFAULT_CREDITS) -> tuple[str, int]:
@@ -66,7 +53,6 @@ class FakeControl:
                     "that key exists already: set its balance instead (set_credits, or PUT /__fake__/keys/{key})"
                 )
             balance = self.provider.add_key(key, credits, keep_existing=True)
-            self._initial[key] = balance
         return key, balance
 
     def set_credits(self, key: str, credits: int, *, create: bool = True) -> int:
@@ -78,7 +64,6 @@ class FakeControl:
                 if not create:
                     raise KeyError(key)
                 self.provider.add_key(key, credits, keep_existing=True)
-                self._initial[key] = credits
             else:
                 self.provider.ledger.set_balance(key, credits)
         return credits
@@ -118,7 +103,11 @@ class FakeControl:
 
     # -- faults ----------------------------------------------------------------------
     def add_fault(self, fields: Mapping[str, object]) -> Fault:
-        """Add a fault from its fields (kind, api, key, count, probability, seed, seconds)."""
+        """Add a fault from its fields (kind, api, key, count, probability, seed, seconds).
+
+        Without a ``count`` field a transport fault fires once and a deviation stays on
+        until cleared; ``count`` None keeps either on until cleared.
+        """
         unknown = sorted(set(fields) - set(FAULT_FIELDS))
         if unknown:
             raise ValueError(f"unknown fault field(s) {', '.join(unknown)}: expected {', '.join(FAULT_FIELDS)}")
@@ -131,11 +120,12 @@ class FakeControl:
         key = fields.get("key")
         if key is not None:
             key = check_key(key)
+        count = fields["count"] if "count" in fields else default_count(kind)
         fault = Fault(
             kind=kind,
             api=Api.parse(api).value if api is not None else None,
             key=key,
-            count=_check_int("count", fields["count"], minimum=1) if fields.get("count") is not None else None,
+            count=_check_int("count", count, minimum=1) if count is not None else None,
             probability=_check_number("probability", fields.get("probability", 1.0)),
             seed=_check_int("seed", fields["seed"]) if fields.get("seed") is not None else None,
             seconds=_check_number("seconds", fields["seconds"]) if fields.get("seconds") is not None else None,
@@ -143,7 +133,13 @@ class FakeControl:
         return self.provider.faults.add(fault)
 
     def inject(self, kind: str, **fields: object) -> Fault:
-        """Shorthand for tests: ``inject("status_429", api="aithriving", count=1, seconds=2)``."""
+        """Shorthand for tests: ``inject("timeout")`` fails the next request only, so a retry succeeds.
+
+        Transport faults fire once by default (``count=3``: the next three requests,
+        ``count=None``: until cleared); deviations stay on until cleared. Other fields:
+        ``api``, ``key``, ``probability``, ``seed``, ``seconds``, e.g.
+        ``inject("status_429", api="aithriving", seconds=2)``.
+        """
         return self.add_fault({"kind": kind, **fields})
 
     def faults(self) -> list[dict]:
@@ -169,14 +165,13 @@ class FakeControl:
     def reset(self, *, balances: bool = False) -> dict:
         """Clear the journal and faults; with ``balances``, put keys back to their initial credits."""
         self.provider.reset()
-        restored = 0
-        if balances:
-            with self._lock:
-                for key, credits in self._initial.items():
-                    if self.provider.ledger.balance(key) is not None:
-                        self.provider.ledger.set_balance(key, credits)
-                        restored += 1
+        restored = self.provider.ledger.restore_initial_balances() if balances else 0
         return {"journal": "cleared", "faults": "cleared", "balances_restored": restored}
+
+
+def default_count(kind: str) -> int | None:
+    """How many requests a fault of ``kind`` fires for when no count is given (None: until cleared)."""
+    return TRANSPORT_DEFAULT_COUNT if kind in TRANSPORT_FAULTS else None
 
 
 def check_key(key: object) -> str:

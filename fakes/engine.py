@@ -10,6 +10,7 @@ holds for every engine by construction, not by each engine's diligence.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -58,6 +59,11 @@ class FakeEngine:
     """
 
     name = "fake"
+    # Requests the server runs at once (None: no limit). The fill is CPU-bound and so is
+    # the decoding and encoding around it: more threads than cores only add cache misses,
+    # page faults and GIL hand-offs (bench/hotpath.py), where an engine that batches
+    # (the reference) needs many requests waiting together.
+    max_concurrency: int | None = max(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
 
     def inpaint(self, job: InpaintJob) -> Image.Image:
         digest = hashlib.blake2b(

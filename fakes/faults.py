@@ -1,8 +1,9 @@
 """Scriptable faults: transport trouble and named contract deviations.
 
 A fault matches an API and/or a key and fires for the next N matching requests, or
-with a probability drawn from its own seeded generator (so a scripted chaos run
-replays). Transport faults test a client's resilience; deviations make the fake
+with a probability: its n-th draw is a number derived from its seed and n alone, so a
+scripted chaos run replays, and processes sharing one fault list (fakes.sql_faults)
+draw the same sequence between them. Transport faults test a client's resilience; deviations make the fake
 break one contract rule, so users can test their client's defences and the harness
 can prove it catches each one.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 TRANSPORT_FAULTS = {
     "latency": "answer after `seconds` more (default 1.0)",
@@ -68,7 +69,7 @@ class Fault:
     seconds: float | None = None
     id: int = 0
     fired: int = 0
-    _rng: random.Random = field(init=False, repr=False, compare=False)  # seeded in __post_init__
+    draws: int = 0  # probability draws made so far (the index of the next one)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -79,11 +80,9 @@ class Fault:
             raise ValueError(f"probability must be in [0, 1], got {self.probability}")
         if self.count is not None and self.count < 1:
             raise ValueError(f"count must be >= 1 or omitted, got {self.count}")
-        self._rng = random.Random(self.seed)
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data.pop("_rng", None)
         data["description"] = KINDS[self.kind]
         return data
 
@@ -118,8 +117,10 @@ class FaultBook:
             for fault in list(self._faults):
                 if fault.api not in (None, api) or fault.key not in (None, key):
                     continue
-                if fault.probability < 1.0 and fault._rng.random() >= fault.probability:
-                    continue
+                if fault.probability < 1.0:
+                    fault.draws += 1
+                    if not draw_fires(fault, fault.draws - 1):
+                        continue
                 fired.setdefault(fault.kind, fault)
                 fault.fired += 1
                 if fault.count is not None:
@@ -127,3 +128,10 @@ class FaultBook:
                     if fault.count == 0:
                         self._faults.remove(fault)
         return fired
+
+
+def draw_fires(fault: Fault, index: int) -> bool:
+    """Whether the ``index``-th probability draw of ``fault`` fires: from its seed and the index
+    only (no generator state to share between processes); unseeded faults draw at random."""
+    value = random.random() if fault.seed is None else random.Random(f"{fault.seed}:{index}").random()
+    return value < fault.probability

@@ -6,8 +6,8 @@ state, so it is served only when the server is bound to a loopback address (nobo
 else can reach it) or to callers sending the `--admin-token` in `x-admin-token`;
 on loopback, web pages of other origins are kept out too (fakes.admin_access).
 Every operation is a call on `FakeControl`; this module only speaks HTTP. Under
-`serve --workers N` (app.state.multi_process) the journal, faults and reset are
-refused with 409: each worker has its own.
+`serve --workers N` or several Ray ingress replicas every process reads and writes
+one shared store (fakes.store), so any of them answers for all.
 """
 
 from __future__ import annotations
@@ -37,19 +37,8 @@ def install_inspection(app: FastAPI, provider: FakeProvider, *, admin_token: str
     def admin(request: Request) -> None:
         check_admin_call(request, admin_token=admin_token, loopback_only=loopback_only)
 
-    def one_process(request: Request) -> None:
-        # Under `serve --workers N` each worker has its own journal and faults: an answer
-        # from whichever worker took the call would be silently partial.
-        if getattr(request.app.state, "multi_process", False):
-            raise HTTPException(
-                409,
-                "the journal and faults live in each worker process: "
-                "restart with --workers 1 to read the journal or set faults",
-            )
-
     guarded = [Depends(admin)]
-    per_process = [Depends(admin), Depends(one_process)]
-    install_dashboard(app, provider, per_process)
+    install_dashboard(app, provider, guarded)
 
     @app.get(f"{PREFIX}/credits")
     def credits(request: Request):
@@ -93,24 +82,24 @@ def install_inspection(app: FastAPI, provider: FakeProvider, *, admin_token: str
             raise HTTPException(400, str(exc)) from None
         return {"credits": credits}
 
-    @app.get(f"{PREFIX}/journal", dependencies=per_process)
+    @app.get(f"{PREFIX}/journal", dependencies=guarded)
     def journal(api: str | None = None, since: str = "0"):
         return _entries(control, api, since)
 
-    @app.get(f"{PREFIX}/journal.jsonl", dependencies=per_process)
+    @app.get(f"{PREFIX}/journal.jsonl", dependencies=guarded)
     def journal_jsonl(api: str | None = None, since: str = "0"):
         return Response(dumps_jsonl(_entries(control, api, since)), media_type="application/x-ndjson")
 
-    @app.delete(f"{PREFIX}/journal", dependencies=per_process)
+    @app.delete(f"{PREFIX}/journal", dependencies=guarded)
     def clear_journal():
         control.clear_journal()
         return {"journal": "cleared"}
 
-    @app.get(f"{PREFIX}/faults", dependencies=per_process)
+    @app.get(f"{PREFIX}/faults", dependencies=guarded)
     def list_faults():
         return {"faults": control.faults()}
 
-    @app.post(f"{PREFIX}/faults", dependencies=per_process, status_code=201)
+    @app.post(f"{PREFIX}/faults", dependencies=guarded, status_code=201)
     async def add_fault(request: Request):
         body = await _json_object(request, '{"kind": "status_500", "api": "aithriving", "count": 1}')
         try:
@@ -119,18 +108,18 @@ def install_inspection(app: FastAPI, provider: FakeProvider, *, admin_token: str
             raise HTTPException(400, str(exc)) from None
         return control.describe(fault)
 
-    @app.delete(f"{PREFIX}/faults", dependencies=per_process)
+    @app.delete(f"{PREFIX}/faults", dependencies=guarded)
     def clear_faults():
         control.clear_faults()
         return {"faults": "cleared"}
 
-    @app.delete(f"{PREFIX}/faults/{{fault_id}}", dependencies=per_process)
+    @app.delete(f"{PREFIX}/faults/{{fault_id}}", dependencies=guarded)
     def clear_fault(fault_id: str):
         if not fault_id.isdigit() or not control.clear_faults(int(fault_id)):
             raise HTTPException(404, f"no active fault with id {fault_id!r}: GET /__fake__/faults lists them")
         return {"cleared": int(fault_id)}
 
-    @app.post(f"{PREFIX}/reset", dependencies=per_process)
+    @app.post(f"{PREFIX}/reset", dependencies=guarded)
     async def reset(request: Request):
         body = await _json_object(request, '{"balances": true}', empty_ok=True)
         _only(body, ("balances",))

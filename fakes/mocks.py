@@ -5,9 +5,11 @@ server's behaviour without a socket. They intercept the real provider hosts
 (contracts.rules.PROVIDER_HOSTS, http and https, any port) and any extra base URLs
 given, so the code under test needs no URL change:
 
-    with mock_providers() as fake:          # fake: the FakeProvider, key "test-key"
-        requests.post("https://www.aithriving.com/api/edit/inpaint", ...)
-        fake.ledger.balance("test-key")
+    with mock_providers() as fake:          # the same object the `inpaint_fake` fixture gives
+        requests.post("https://www.aithriving.com/api/edit/inpaint", headers={"authorization": fake.key}, ...)
+        assert fake.balance() == 6000 - 6    # fake.key is TEST_KEY, "test-key", with 6000 credits
+        fake.inject("timeout")               # the next request times out, the one after succeeds
+        fake.assert_client_conformant()
 
     @mock_providers()                        # or as a decorator (sync or async)
     def test_client(): ...
@@ -42,10 +44,9 @@ import respx
 from inpaint_conformance.contracts import HttpRequest
 from inpaint_conformance.contracts.rules import MAX_UPLOAD_BYTES, PROVIDER_HOSTS, api_for_path
 
-from .ledger import DEFAULT_CREDITS
 from .provider import Answer, FakeProvider
+from .testing import TEST_KEY, InpaintFake, default_provider
 
-TEST_KEY = "test-key"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_MAX_DELAY = 1.0
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -58,15 +59,6 @@ class FaultTimeout(Exception):
 
 class FaultDrop(Exception):
     """Internal: the connection closes without an answer."""
-
-
-def default_provider() -> FakeProvider:
-    """A fresh fake with one key, ``test-key``, holding the default credits."""
-    # No journal thumbnails: nobody watches an in-process mock's dashboard, and they
-    # cost more than the rest of a small call (bench/mock.py).
-    provider = FakeProvider(thumbnails=False)
-    provider.add_key(TEST_KEY, DEFAULT_CREDITS)
-    return provider
 
 
 class _Door:
@@ -235,9 +227,10 @@ def _responses_mock(
 
 # -- the public face -----------------------------------------------------------------
 class ProviderMock(contextlib.ContextDecorator):
-    """Both mocks at once, as a context manager (yields the provider) or a decorator.
+    """Both mocks at once, as a context manager (yields an `InpaintFake`) or a decorator.
 
-    provider: the state to answer from (default: a fresh fake with key "test-key").
+    provider: the state to answer from (default: a fresh fake with key TEST_KEY, "test-key",
+    holding 6000 credits). key: the key the yielded object's ``.key`` and ``.balance()`` name.
     base_urls: more base URLs to answer for (e.g. "http://fake.test"), besides the provider hosts.
     httpx / requests: which libraries to mock. max_delay: cap on slept latency, seconds.
     pass_through: hosts left unmocked (default loopback, so a live fake still works).
@@ -247,6 +240,7 @@ class ProviderMock(contextlib.ContextDecorator):
         self,
         provider: FakeProvider | None = None,
         *,
+        key: str = TEST_KEY,
         base_urls: Iterable[str] = (),
         httpx: bool = True,
         requests: bool = True,
@@ -254,11 +248,12 @@ class ProviderMock(contextlib.ContextDecorator):
         pass_through: Iterable[str] = LOOPBACK_HOSTS,
     ) -> None:
         self.provider = provider or default_provider()
+        self.key = key
         self.base_urls, self.pass_through = tuple(base_urls), tuple(pass_through)
         self.mock_httpx, self.mock_requests, self.max_delay = httpx, requests, max_delay
         self._stack: list[contextlib.ExitStack] = []
 
-    def __enter__(self) -> FakeProvider:
+    def __enter__(self) -> InpaintFake:
         stack = contextlib.ExitStack()
         if self.mock_httpx:
             stack.enter_context(
@@ -269,7 +264,7 @@ class ProviderMock(contextlib.ContextDecorator):
                 _responses_mock(_RequestsDoor(self.provider, self.max_delay), self.base_urls, self.pass_through)
             )
         self._stack.append(stack)
-        return self.provider
+        return InpaintFake(self.provider, self.key)
 
     def __exit__(self, *exc_info) -> None:
         self._stack.pop().close()
@@ -291,4 +286,4 @@ def mock_providers(provider: FakeProvider | None = None, **options) -> ProviderM
     return ProviderMock(provider, **options)
 
 
-__all__ = ["LOOPBACK_HOSTS", "ProviderMock", "TEST_KEY", "default_provider", "mock_providers"]
+__all__ = ["LOOPBACK_HOSTS", "InpaintFake", "ProviderMock", "TEST_KEY", "default_provider", "mock_providers"]

@@ -13,6 +13,7 @@ import math
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -50,6 +51,9 @@ from .journal_entry import request_summary, summary_without_keys
 from .ledger import DEFAULT_CREDITS, Ledger, MemoryLedger
 from .memory_budget import MemoryBudget, request_cost
 
+if TYPE_CHECKING:
+    from .store import FaultStore, JournalStore
+
 log = logging.getLogger("inpaint_conformance.fake")
 JSON = {"content-type": "application/json"}
 
@@ -61,6 +65,7 @@ class Answer:
     response: HttpResponse
     delay: float = 0.0
     transport: str | None = None  # None, "drop" or "timeout"
+    refusal: str | None = None  # why the fake refused the request (the message it answered), None when served
 
 
 @dataclass
@@ -82,16 +87,17 @@ class FakeProvider:
         *,
         engine: Engine | None = None,
         ledger: Ledger | None = None,
-        journal: Journal | None = None,
-        faults: FaultBook | None = None,
+        journal: JournalStore | None = None,
+        faults: FaultStore | None = None,
         ait_failure_status: int = 200,
         thumbnails: bool = True,
         memory_budget: MemoryBudget | None = None,
     ) -> None:
         self.engine = engine or FakeEngine()
         self.ledger = ledger or MemoryLedger()
-        self.journal = journal or Journal()
-        self.faults = faults or FaultBook()
+        # A shared store (fakes.store) passes its SQL journal and fault list here.
+        self.journal: JournalStore = journal or Journal()
+        self.faults: FaultStore = faults or FaultBook()
         # A5 allows 200 or 4xx for AIThriving failures; the provider's likely choice is 200.
         self.ait_failure_status = ait_failure_status
         # Small pictures of each request's image, mask and output for the dashboard.
@@ -293,10 +299,10 @@ class FakeProvider:
             # Auth and credit failures keep the provider's status choice unless it is 4xx-style.
             if status in (401, 402) and self.ait_failure_status == 200:
                 status = 200
-            return Answer(HttpResponse(status, {**JSON, **(headers or {})}, ait_failure(message)))
+            return Answer(HttpResponse(status, {**JSON, **(headers or {})}, ait_failure(message)), refusal=message)
         if status == 402:
             status = 400
-        return Answer(HttpResponse(status, {**JSON, **(headers or {})}, vyro_error(status, message)))
+        return Answer(HttpResponse(status, {**JSON, **(headers or {})}, vyro_error(status, message)), refusal=message)
 
     def _is_key(self, value: str) -> bool:
         return self.ledger.balance(value) is not None
@@ -317,6 +323,7 @@ class FakeProvider:
                 "client_conformant": not any(v.level.value == "MUST" for v in trace.violations),
                 "status": answer.response.status,
                 "transport": answer.transport,
+                "refusal": answer.refusal,
                 "response_bytes": len(answer.response.body),
                 "seed": trace.seed,
                 "credits_before": before,

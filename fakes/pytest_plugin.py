@@ -31,17 +31,18 @@ def inpaint_fake() -> Iterator[InpaintFake]:
     httpx (through respx) and requests (through responses) calls to
     https://www.aithriving.com and https://api.vyro.ai are answered by the fake, so
     the code under test needs no URL change and no network; loopback passes
-    through, other hosts fail. One key, `inpaint_fake.key` ("test-key"), holds
-    6000 credits. Helpers: `.set_credits(key, n)`, `.balance(key=None)`,
+    through, other hosts fail. One key, `inpaint_fake.key` (TEST_KEY, "test-key"),
+    holds 6000 credits. Helpers: `.set_credits(key, n)`, `.balance(key=None)`,
     `.journal(api=None)`, `.assert_client_conformant(level="MUST")`,
-    `.inject(kind, api=, key=, count=, probability=, seed=, seconds=)`,
-    `.clear_faults()`, `.reset(balances=False)`; `.provider` is the FakeProvider.
+    `.inject(kind, api=, key=, count=, probability=, seed=, seconds=)` (a transport
+    fault such as "timeout" fires once unless `count` says otherwise, `count=None`
+    until cleared; a deviation stays until cleared), `.clear_faults()`,
+    `.reset(balances=False)`; `.provider` is the FakeProvider. Outside pytest,
+    `with inpaint_conformance.mock_providers() as fake:` gives the same object.
     """
-    from .mocks import default_provider, mock_providers
-    from .testing import InpaintFake
+    from .mocks import mock_providers
 
-    fake = InpaintFake(default_provider())
-    with mock_providers(fake.provider):
+    with mock_providers() as fake:
         yield fake
 
 
@@ -54,9 +55,8 @@ def inpaint_server() -> Iterator[LiveInpaintFake]:
     helpers as `inpaint_fake`, and key "test-key" with 6000 credits.
     """
     from .app import create_app
-    from .mocks import default_provider
     from .server import serving
-    from .testing import LiveInpaintFake
+    from .testing import LiveInpaintFake, default_provider
 
     provider = default_provider()
     with serving(create_app(provider)) as server:

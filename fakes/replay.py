@@ -63,6 +63,35 @@ class ReplayProvider(FakeProvider):
         self._lock = threading.Lock()
         self._signatures = [_signature(x.request) for x in exchanges]
 
+    def summary(self) -> str:
+        """What the recording holds, for the banner: "5 recorded exchanges (aithriving 3, vyro 2)"."""
+        total = len(self.exchanges)
+        by_route: dict[str, int] = {}
+        for x in self.exchanges:
+            api = api_for_path(x.request.path)
+            name = api.value if api is not None else f"other paths ({x.request.path})"
+            by_route[name] = by_route.get(name, 0) + 1
+        text = f"{total} recorded exchange{'s' if total != 1 else ''}"
+        if by_route:
+            text += " (" + ", ".join(f"{name} {n}" for name, n in by_route.items()) + ")"
+        dropped = sum(1 for x in self.exchanges if x.response is None)
+        if dropped:
+            text += f"; {dropped} without an answer (the upstream gave none): replayed as a closed connection"
+        return text
+
+    def matching_rule(self) -> str:
+        """Which recorded answer a request gets, in words (the banner prints it)."""
+        rule = (
+            "a request gets the answer of the recorded exchange with the same method, API and form fields "
+            "(multipart boundaries ignored); "
+        )
+        if self.strict:
+            return rule + "a request matching none gets HTTP 404 with a message naming it (--replay-strict)"
+        return rule + (
+            "one matching none gets the next unused recorded answer of its API, in recorded order "
+            "(--replay-strict: a 404 naming the request instead)"
+        )
+
     @property
     def remaining(self) -> int:
         """Recorded exchanges not replayed yet."""

@@ -1,4 +1,8 @@
-"""What the pytest fixtures hand a test: a fake's controls plus test-shaped helpers."""
+"""What a test holds: a fake's controls plus test-shaped helpers.
+
+The `inpaint_fake` fixture and `with mock_providers() as fake:` give the same
+object, an `InpaintFake`; the `inpaint_server` fixture a `LiveInpaintFake`.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,33 @@ from inpaint_conformance.contracts import Api, Level
 from inpaint_conformance.contracts.rules import PATHS, PROVIDER_ORIGINS
 
 from .control import FakeControl
-from .mocks import TEST_KEY
+from .ledger import DEFAULT_CREDITS
 from .provider import FakeProvider
+
+# The key a fresh test fake holds, with DEFAULT_CREDITS credits: not a secret.
+TEST_KEY = "test-key"
+
+
+def default_provider() -> FakeProvider:
+    """A fresh fake with one key, ``TEST_KEY`` ("test-key"), holding ``DEFAULT_CREDITS`` (6000)."""
+    # No journal thumbnails: nobody watches an in-process mock's dashboard, and they
+    # cost more than the rest of a small call (bench/mock.py).
+    provider = FakeProvider(thumbnails=False)
+    provider.add_key(TEST_KEY, DEFAULT_CREDITS)
+    return provider
 
 
 class InpaintFake(FakeControl):
-    """A fake provider under a test's control (the `inpaint_fake` fixture).
+    """A fake provider under a test's control (`inpaint_fake`, `mock_providers()`).
 
-    ``key`` is the key the fixture created. ``ait_url`` / ``vyro_url`` are the
-    endpoints the client under test should call: for the in-process mocks the real
-    provider URLs, for a live server its own.
+    ``key`` is the key to call with (default ``TEST_KEY``, "test-key", holding 6000
+    credits); ``balance()`` reads it. ``ait_url`` / ``vyro_url`` are the endpoints
+    the client under test should call: for the in-process mocks the real provider
+    URLs, for a live server its own. ``provider`` is the FakeProvider underneath;
+    ``inject``, ``journal``, ``set_credits``, ``reset``... come from FakeControl.
     """
+
+    DEFAULT_KEY = TEST_KEY
 
     def __init__(self, provider: FakeProvider, key: str = TEST_KEY, base_urls: dict[Api, str] | None = None) -> None:
         super().__init__(provider)

@@ -30,8 +30,10 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        quiet: tuple[object, ...] = (None, False, [], argparse.SUPPRESS)
-        if action.option_strings and "%(default)" not in text and action.default not in quiet:
+        # Identity, not equality: a default of 0 is worth showing, False (a plain flag) is not.
+        quiet = action.default is None or action.default is False or action.default == []
+        quiet = quiet or action.default is argparse.SUPPRESS or "(default" in text
+        if action.option_strings and "%(default)" not in text and not quiet:
             text += " (default: %(default)s)"
         return text
 

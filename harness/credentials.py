@@ -24,13 +24,16 @@ from inpaint_conformance.contracts.rules import AUTH_HEADER
 class NearMiss:
     make: Callable[[str], str]  # the near miss of a key
     shell: str  # the same, as a shell expression of the variable named {var}
+    what: str  # how it differs from the key, for a report's message
 
 
 NEAR_MISSES = {
-    "near-miss-suffixed": NearMiss(lambda key: key + "x", "${{{var}}}x"),
-    "near-miss-prefixed": NearMiss(lambda key: "x" + key, "x${{{var}}}"),
-    "near-miss-truncated": NearMiss(lambda key: key[:-1], "${{{var}%?}}"),
-    "near-miss-case": NearMiss(str.swapcase, '$(printf %s "${var}" | tr a-zA-Z A-Za-z)'),
+    "near-miss-suffixed": NearMiss(lambda key: key + "x", "${{{var}}}x", "the key with a character appended"),
+    "near-miss-prefixed": NearMiss(lambda key: "x" + key, "x${{{var}}}", "the key with a character prepended"),
+    "near-miss-truncated": NearMiss(lambda key: key[:-1], "${{{var}%?}}", "the key without its last character"),
+    "near-miss-case": NearMiss(
+        str.swapcase, '$(printf %s "${var}" | tr a-zA-Z A-Za-z)', "the key in another letter case"
+    ),
 }
 # Roles that send a key the run was given; the balance of that key is watched around each request.
 CHARGED_ROLES = ("main", "second", "low")
@@ -53,6 +56,18 @@ def near_miss(role: str, key: str | None) -> str | None:
         return None
     missed = NEAR_MISSES[role].make(key)
     return missed if missed.strip() and missed != key else None
+
+
+def describe_role(role: str) -> str:
+    """What a request of this role sends, in words: a refused key's message names it."""
+    if role in NEAR_MISSES:
+        return NEAR_MISSES[role].what
+    return {
+        "none": "no credentials",
+        "wrong": "a made-up key",
+        "authorization-bearer": "the key as `Authorization: Bearer`",
+        "authorization-bearer-wrong": "a made-up key as `Authorization: Bearer`",
+    }.get(role, f"the {role} key")
 
 
 def base_role(role: str) -> str | None:

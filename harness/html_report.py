@@ -24,6 +24,7 @@ from inpaint_conformance.contracts import clause as catalog_clause
 from inpaint_conformance.contracts import redact_headers
 from inpaint_conformance.contracts.clauses import UnknownClause
 from inpaint_conformance.contracts.decisions import cited
+from inpaint_conformance.contracts.rules import KEPT_PSNR_DB
 
 from .credit_chart import burst_view, timelines
 from .pictures import MAX_PER_CLAUSE, clause_shots, shots_of
@@ -69,19 +70,49 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["db"] = _db
+    env.filters["kept_words"] = kept_words
+    env.filters["repainted_words"] = repainted_words
+    env.filters["outputs_words"] = outputs_words
     return env
 
 
-def _db(value) -> str:
-    if value is None:
-        return "n/a"
-    if value in ("inf", float("inf")):
-        return "inf dB"
+# PSNR in words: "inf dB" means nothing to most readers, "identical" does.
+def _decibels(value) -> float | None:
     try:
-        return f"{float(value):.1f} dB"
+        return float(value)  # "inf" included
     except (TypeError, ValueError):
-        return str(value)
+        return None
+
+
+def kept_words(value) -> str:
+    """The kept area (mask 0) against the input: identical, or changed by how much."""
+    db = _decibels(value)
+    if db is None:
+        return "kept area: not measured"
+    if db == float("inf"):
+        return "kept area identical to the input"
+    verdict = "nearly identical to" if db >= KEPT_PSNR_DB else "changed from"
+    return f"kept area {verdict} the input (PSNR {db:.1f} dB; {KEPT_PSNR_DB:.0f} dB or more counts as kept)"
+
+
+def repainted_words(value) -> str:
+    """The repainted area (mask 255) against the input: any change is allowed there."""
+    db = _decibels(value)
+    if db is None:
+        return "repainted area: not measured"
+    if db == float("inf"):
+        return "repainted area unchanged: nothing was painted there"
+    return f"repainted area changed by the paint (PSNR {db:.1f} dB against the input)"
+
+
+def outputs_words(value) -> str:
+    """Two outputs of one request and seed against each other."""
+    db = _decibels(value)
+    if db is None:
+        return "the two outputs: not compared"
+    if db == float("inf"):
+        return "the two outputs are identical"
+    return f"the two outputs differ (PSNR {db:.1f} dB; {KEPT_PSNR_DB:.0f} dB or more counts as the same)"
 
 
 def _citation(clause_id: str) -> dict:

@@ -107,8 +107,8 @@ def _db(value) -> str:
     if value is None:
         return "n/a"
     if value == "inf" or value == float("inf"):
-        return "inf dB (identical)"
-    return f"{float(value):.1f} dB"
+        return "identical"
+    return f"PSNR {float(value):.1f} dB"
 
 
 def capture(
@@ -156,18 +156,24 @@ def capture(
         else:
             layers = kept_layers(image, output, mask)
             measured = observations.get("psnr_kept")
-            judged = measured is not None
-            if not judged and layers.kept.any():
-                measured = round(region_psnr(image, output, layers.kept), 2)
-            why = "" if judged else f" (not judged: {observations.get('format') or 'lossy'} output)"
-            pictures.append(
-                _difference_picture(
-                    "difference",
-                    layers,
-                    f"output vs input where the mask keeps: PSNR {_db(measured)}{why}; "
-                    "red = changed, blue = repainted (not judged)",
+            if measured is None:
+                # A lossy output's kept pixels are not judged; a red map of its encoder's
+                # noise would read as a defect, so it gets a plain note instead.
+                fmt = (observations.get("format") or "lossy").upper()
+                shown = f" ({_db(round(region_psnr(image, output, layers.kept), 2))})" if layers.kept.any() else ""
+                notes.append(
+                    f"no difference map: {fmt} output is lossy, so its kept pixels are not judged{shown}; "
+                    "kept pixels are judged on PNG output"
                 )
-            )
+            else:
+                pictures.append(
+                    _difference_picture(
+                        "difference",
+                        layers,
+                        f"output vs input where the mask keeps: {_db(measured)}; "
+                        "red = changed, grey = unchanged, blue = repainted (any change allowed)",
+                    )
+                )
     if first_output is not None and output is not None:
         pictures.append(picture("first output", first_output, "the first of two identical requests with one seed"))
         if first_output.size == output.size:
@@ -178,7 +184,7 @@ def capture(
                 _difference_picture(
                     "reproducibility",
                     outputs_layers(first_output, output),
-                    f"second output vs first: PSNR {_db(observations['psnr_outputs'])}; red = differs",
+                    f"second output vs first: {_db(observations['psnr_outputs'])}; red = differs",
                 )
             )
         else:

@@ -50,7 +50,7 @@ def preflight(target: RemoteTarget, runners: list[Runner]) -> None:
 
 def _reach(target: RemoteTarget) -> None:
     try:
-        target.client.get(target.base_url + "/", timeout=min(target.timeout, REACH_TIMEOUT_S))
+        target.get(target.base_url + "/", timeout=min(target.timeout, REACH_TIMEOUT_S))
     except httpx.TransportError as exc:
         raise TargetError(
             f"cannot reach {target.base_url}: {_reason(exc)}; is the server running, and is --base-url right?"
@@ -129,7 +129,7 @@ def _answers(target: RemoteTarget, api: Api, key: str | None) -> bool:
     headers = dict([auth_header(api, "main", key)]) if key is not None else {}
     _, outgoing = build_request(valid_spec(), target.base_url + PATHS[api], headers)
     try:
-        return target.client.send(outgoing).status_code not in NOT_THERE
+        return target.send(outgoing).status_code not in NOT_THERE
     except httpx.TransportError:
         return False
 

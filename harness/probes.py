@@ -27,6 +27,7 @@ BODY_KINDS = ("multipart", "truncated", "urlencoded")
 PROBE_MODULES = (
     "inpaint_conformance.harness.probes_aithriving",
     "inpaint_conformance.harness.probes_vyro",
+    "inpaint_conformance.harness.probes_shapes",
     "inpaint_conformance.harness.probes_robust",
     "inpaint_conformance.harness.properties",
     "inpaint_conformance.harness.probes_credits",  # last: it sets the embedded fake's balances, then restores them
@@ -88,6 +89,7 @@ def upload(
 
 
 PROMPT = "a small wooden boat on a calm lake, soft morning light"
+FIXED_SEED = "20240607"  # any non-zero seed: the same one makes two AIThriving pictures comparable
 
 
 def valid_spec(

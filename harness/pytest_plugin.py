@@ -7,12 +7,16 @@ then passes, fails or skips as its clause did:
 
     pytest --inpaint-target embedded
     pytest --inpaint-target https://staging.example.com --inpaint-api aithriving \\
-           --inpaint-key "$AIT_API_KEY" --inpaint-credits-url https://staging.example.com/credits
+           --inpaint-key "$AIT_API_KEY" --inpaint-key "$AIT_API_KEY_2" \\
+           --inpaint-low-credit-key "$AIT_LOW_CREDIT_KEY" \\
+           --inpaint-credits-url https://staging.example.com/credits
 
 A failed MUST clause fails its item, with the clause's detail and a curl reproducer.
 A failed SHOULD or MAY clause is reported as xfail (as `verify` does not count it
-in its exit code) unless `--inpaint-strict` is given. Imports are deferred, so a
-session that does not use the plugin pays nothing for it.
+in its exit code) unless `--inpaint-strict` is given. A clause the suite could not
+check (skipped, unverified) is skipped, never passed, with the reason and the
+plugin option that would let it run. Imports are deferred, so a session that does
+not use the plugin pays nothing for it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +38,25 @@ if TYPE_CHECKING:
 
 EMBEDDED = "embedded"
 NODE_PREFIX = "inpaint-conformance"
+# The plugin option standing for each `verify` flag: verify's messages ("pass
+# --credits-url") are shown to a pytest user in the plugin's own words.
+PLUGIN_OPTION = {
+    "--base-url": "--inpaint-target",
+    "--api": "--inpaint-api",
+    "--api-key": "--inpaint-key",
+    "--credits-url": "--inpaint-credits-url",
+    "--low-credit-key": "--inpaint-low-credit-key",
+    "--max-credits": "--inpaint-max-credits",
+    "--examples": "--inpaint-examples",
+    "--deviation": "--inpaint-deviation",
+    "--strict": "--inpaint-strict",
+}
+_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def in_plugin_words(text: str) -> str:
+    """``text`` (a verdict detail or an error of verify) with verify's flags named as this plugin's options."""
+    return _FLAG.sub(lambda m: PLUGIN_OPTION.get(m.group(0), m.group(0)), text)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,8 +75,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="K",
         help="API key or token to test with (repeat for a second key: enables the isolation clause)",
     )
-    group.addoption("--inpaint-credits-url", metavar="URL", help='GET answering {"credits": N} for a key')
-    group.addoption("--inpaint-examples", type=int, metavar="N", help="hypothesis examples per property")
+    group.addoption(
+        "--inpaint-credits-url",
+        metavar="URL",
+        help='GET answering {"credits": N} for the key in `authorization`: enables the credit clauses',
+    )
+    group.addoption(
+        "--inpaint-low-credit-key",
+        metavar="K",
+        help="AIThriving key holding fewer than 6 credits: enables ait.credits.insufficient (or AIT_LOW_CREDIT_KEY)",
+    )
+    group.addoption(
+        "--inpaint-max-credits",
+        type=int,
+        metavar="N",
+        help="refuse to run when the suite could spend more credits than N",
+    )
+    group.addoption("--inpaint-examples", type=int, metavar="N", help="hypothesis examples per property (default: 10)")
     group.addoption(
         "--inpaint-deviation",
         action="append",
@@ -104,7 +143,7 @@ class ClauseFailed(Exception):
 
     def text(self) -> str:
         r = self.result
-        lines = [f"{r.clause} [{r.level}] failed: {r.detail}"]
+        lines = [f"{r.clause} [{r.level}] failed: {in_plugin_words(r.detail)}"]
         if r.reproduce:
             lines += ["", "reproduce:", r.reproduce]
         return "\n".join(lines)
@@ -143,6 +182,10 @@ def verify_argv(config: pytest.Config, report_path: Path) -> list[str]:
         argv += ["--api-key", key]
     if option("inpaint_credits_url"):
         argv += ["--credits-url", option("inpaint_credits_url")]
+    if option("inpaint_low_credit_key"):
+        argv += ["--low-credit-key", option("inpaint_low_credit_key")]
+    if option("inpaint_max_credits") is not None:
+        argv += ["--max-credits", str(option("inpaint_max_credits"))]
     if option("inpaint_examples") is not None:
         argv += ["--examples", str(option("inpaint_examples"))]
     for deviation in option("inpaint_deviation"):
@@ -172,7 +215,7 @@ def run_suite(config: pytest.Config) -> RunReport:
         said = err.getvalue().strip() or out.getvalue().strip()[-2000:]
         errors = [line for line in said.splitlines() if "error:" in line]
         reason = "\n".join(errors) or said or f"exit code {code}"
-        raise SuiteError(f"the inpaint-conformance suite could not run: {reason}")
+        raise SuiteError(f"the inpaint-conformance suite could not run: {in_plugin_words(reason)}")
     try:
         return load_json(report_path)
     except (ReportError, json.JSONDecodeError) as exc:
@@ -192,7 +235,7 @@ def _shown(argv: list[str]) -> list[str]:
     shown, hide = [], False
     for arg in argv:
         shown.append("***" if hide else arg)
-        hide = arg == "--api-key"
+        hide = arg in ("--api-key", "--low-credit-key")
     return shown
 
 
@@ -207,15 +250,19 @@ class ClauseItem(pytest.Item):
         result = self.suite.result(self.clause.id)
         if result is None:
             pytest.skip(f"the suite gave no verdict for {self.clause.id}")
-        if result.status in ("unverified", "not_exercised"):
-            pytest.skip(
-                f"{result.status.replace('_', ' ')}: {result.detail}"
-                + (f" (to verify it: {result.fix})" if result.fix else "")
-            )
         if result.status == "failed":
             if result.level != "MUST" and not self.config.getoption("inpaint_strict"):
-                pytest.xfail(f"{result.level} clause failed (--inpaint-strict fails it): {result.detail}")
+                pytest.xfail(
+                    f"{result.level} clause failed (--inpaint-strict fails it): {in_plugin_words(result.detail)}"
+                )
             raise ClauseFailed(result)
+        if result.status != "passed":  # unverified, not exercised...: not checked is not passed
+            fix = getattr(result, "fix", None)
+            why = in_plugin_words(result.detail + (f" (to verify it: {fix})" if fix else ""))
+            status = result.status.replace("_", " ")
+            if result.status == "unverified" and result.level == "MUST" and self.config.getoption("inpaint_strict"):
+                pytest.fail(f"unverified MUST clause (--inpaint-strict fails it): {why}", pytrace=False)
+            pytest.skip(f"{status}: {why}")
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ClauseFailed):

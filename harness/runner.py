@@ -223,8 +223,7 @@ class Runner:
         for attempt in range(self.max_retries + 1):
             before = self.balance(exchange.watched) if tracked and exchange.watched else None
             try:
-                raw = self.target.client.send(outgoing)
-                raw.read()
+                raw = self.target.send(outgoing)
             except httpx.TransportError as exc:
                 exchange.error = no_answer(exc, self.target.client)
                 return

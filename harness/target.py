@@ -9,6 +9,7 @@ ledger; a remote server's credits come from `--credits-url` when given.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import httpx
 
@@ -49,9 +50,40 @@ class Target:
     reproduce_credits_url: str | None  # where a reproducer reads balances (None: credits are not observable)
     retry_wait_cap: float  # the most seconds to wait on one Retry-After
 
-    def __init__(self, client: httpx.Client, keys: dict[Api, dict[str, str | None]]) -> None:
-        self.client = client
+    def __init__(self, make_client: Callable[[], httpx.Client], keys: dict[Api, dict[str, str | None]]) -> None:
+        self._make_client = make_client
+        self.client = make_client()
         self.keys = keys
+        self._reconnect = False  # the last answer may have left its connection closing
+
+    def send(self, request: httpx.Request) -> httpx.Response:
+        """Send one request and read its whole answer; every request of a run goes through here.
+
+        A server may close a kept-alive connection right after a 5xx without saying so
+        (uvicorn does after an unhandled exception), and a request written to it in
+        that moment gets no answer: a false alarm against whichever probe came next.
+        So after a 5xx, a `Connection: close` or no answer at all, the next request goes
+        out on a fresh connection. Nothing is ever sent twice: a POST that got no answer
+        may have been processed (and charged), so it is reported, never resent.
+        """
+        if self._reconnect:
+            self.client.close()  # drops the pooled connections; the next request dials anew
+            self.client = self._make_client()
+            self._reconnect = False
+        try:
+            response = self.client.send(request)
+            response.read()
+        except httpx.TransportError:
+            self._reconnect = True
+            raise
+        closing = "close" in response.headers.get("connection", "").lower()
+        self._reconnect = response.status_code >= 500 or closing
+        return response
+
+    def get(self, url: str, *, headers: dict[str, str] | None = None, timeout: float | None = None) -> httpx.Response:
+        """A GET through `send` (the credits URL, the preflight's reachability check)."""
+        wait = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+        return self.send(self.client.build_request("GET", url, headers=headers, timeout=wait))
 
     def key(self, api: Api, role: str) -> str | None:
         """The key a request of this role sends ("wrong" is made up; "none" sends nothing; a near
@@ -119,7 +151,9 @@ class EmbeddedTarget(Target):
         suffix = f", deviations: {', '.join(deviations)}" if deviations else ""
         self.description = f"embedded fake (in-process{suffix})"
         transport = httpx.MockTransport(self._handle)
-        super().__init__(httpx.Client(transport=transport, timeout=timeout), {api: dict(EMBEDDED_KEYS) for api in Api})
+        super().__init__(
+            lambda: httpx.Client(transport=transport, timeout=timeout), {api: dict(EMBEDDED_KEYS) for api in Api}
+        )
 
     def _handle(self, request: httpx.Request) -> httpx.Response:
         answer = self.provider.handle(
@@ -181,7 +215,7 @@ class RemoteTarget(Target):
         self.reproduce_credits_url = credits_url
         self.description = self.base_url
         self.reproduce_origin = self.base_url
-        super().__init__(httpx.Client(timeout=timeout, follow_redirects=False), keys)
+        super().__init__(lambda: httpx.Client(timeout=timeout, follow_redirects=False), keys)
 
     def url(self, api: Api) -> str:
         return self.base_url + PATHS[api]
@@ -192,7 +226,7 @@ class RemoteTarget(Target):
     def balance(self, api: Api, key: str) -> int:
         assert self.credits_url is not None
         try:
-            response = self.client.get(self.credits_url, headers={"authorization": key})
+            response = self.get(self.credits_url, headers={"authorization": key})
         except httpx.TransportError as exc:
             raise CreditsUnavailable(
                 f"--credits-url {self.credits_url} did not answer: {_reason(exc)}", "check --credits-url"

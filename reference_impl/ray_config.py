@@ -14,7 +14,17 @@ from typing import Any
 
 import yaml
 
-from .ray_settings import APP_NAME, ENGINE_DEPLOYMENT, INGRESS_DEPLOYMENT, RaySettings, is_loopback
+from inpaint_conformance.fakes.sql_database import url_has_password
+
+from .ray_settings import (
+    APP_NAME,
+    ENGINE_DEPLOYMENT,
+    FRONT_DEPLOYMENT,
+    INGRESS_DEPLOYMENT,
+    RaySettings,
+    SettingsError,
+    is_loopback,
+)
 
 IMPORT_PATH = "inpaint_conformance.reference_impl.ray_app:build_app"
 # Kept out of the file on purpose: a config file ends up in repositories and dashboards.
@@ -27,9 +37,14 @@ def serve_config(
     """The config as a dict (ServeDeploySchema's shape)."""
     # The deployment options below are the same functions `serve --ray` uses; importing
     # ray_app would import Ray, so the two small functions are reached lazily.
-    from .ray_options import engine_options, ingress_options
+    from .ray_options import engine_options, front_options, ingress_options
 
     gpus = 1.0 if settings.gpus_per_replica is None else settings.gpus_per_replica
+    if settings.db and url_has_password(settings.db):
+        raise SettingsError(
+            "the --db URL holds a password, and a config file ends up in repositories and dashboards: "
+            "drop it from the URL and give it to the replicas as PGPASSWORD (runtime_env.env_vars) or in ~/.pgpass"
+        )
     args = {k: v for k, v in settings.to_args().items() if k not in _SECRET_SETTINGS}
     args["gpus_per_replica"] = gpus
     # A proxy bound to loopback serves this machine only: the admin API needs no token there.
@@ -46,6 +61,7 @@ def serve_config(
                 "deployments": [
                     {"name": ENGINE_DEPLOYMENT, **engine_options(settings, gpus)},
                     {"name": INGRESS_DEPLOYMENT, **ingress_options(settings)},
+                    {"name": FRONT_DEPLOYMENT, **front_options(settings)},
                 ],
             }
         ],
@@ -65,7 +81,9 @@ def serve_config_yaml(
         "# API keys are not kept in this file: create them through the ingress with",
         "#   curl -X POST http://HEAD:PORT/__fake__/keys -H 'x-admin-token: TOKEN' -d '{\"key\": \"...\"}'",
         "# where TOKEN is the INPAINT_CONFORMANCE_ADMIN_TOKEN environment variable of the ingress",
-        "# (set it on the nodes, or under runtime_env.env_vars), or point `db` at a prepared SQLite ledger.",
+        "# (set it on the nodes, or under runtime_env.env_vars), or point `db` at a prepared ledger.",
+        "# Several ingress replicas share one PostgreSQL store (db: postgresql://USER@HOST/DB); its",
+        "# password goes in PGPASSWORD under runtime_env.env_vars, never in this file.",
         "",
     ]
     return "\n".join(header) + yaml.safe_dump(serve_config(settings, host=host, port=port), sort_keys=False)

@@ -1,4 +1,4 @@
-"""Serve deployment options of the two deployments, from the settings (no Ray import).
+"""Serve deployment options of the three deployments, from the settings (no Ray import).
 
 `serve --ray` deploys with these and `ray-config` writes them into the YAML, so a
 config file and a command line with the same settings deploy the same thing.
@@ -13,6 +13,10 @@ from .ray_settings import RaySettings
 # Read by the ingress when no admin token is in the settings, so a Serve config need not hold it.
 ADMIN_TOKEN_ENV = "INPAINT_CONFORMANCE_ADMIN_TOKEN"
 INGRESS_MAX_ONGOING = 1000  # the ingress only waits on replicas; the engine bounds the real work
+FRONT_MAX_ONGOING = 4000  # the front door only waits on ingress replicas
+# Ray's resource on the head node only: the front door lives there, beside Serve's proxy and
+# controller, on the one node a Ray cluster cannot lose (the way Ray's own libraries pin actors there).
+HEAD_NODE_RESOURCE = "node:__internal_head__"
 HEALTH_CHECK_TIMEOUT_S = 60  # a replica busy loading or painting on CPU is slow, not dead
 
 
@@ -52,13 +56,28 @@ def engine_options(settings: RaySettings, gpus: float) -> dict[str, Any]:
         }
     else:
         options["num_replicas"] = settings.replicas
-    return options
+    return {**options, **_per_node(settings)}
 
 
 def ingress_options(settings: RaySettings) -> dict[str, Any]:
-    """One ingress replica: the ledger (memory, or SQLite on its node) and the journal live there."""
+    """The HTTP layer's replicas: one over SQLite or memory, N over a PostgreSQL store they share."""
     return {
-        "num_replicas": 1,
+        "num_replicas": settings.ingress_replicas,
         "max_ongoing_requests": INGRESS_MAX_ONGOING,
         "ray_actor_options": {"num_cpus": settings.ingress_cpus},
+        **_per_node(settings),
     }
+
+
+def front_options(settings: RaySettings) -> dict[str, Any]:
+    """The front door: one replica on the head node, no CPU reserved (it only forwards bytes)."""
+    return {
+        "num_replicas": 1,
+        "max_ongoing_requests": FRONT_MAX_ONGOING,
+        "ray_actor_options": {"num_cpus": 0, "resources": {HEAD_NODE_RESOURCE: 0.001}},
+    }
+
+
+def _per_node(settings: RaySettings) -> dict[str, Any]:
+    # Serve places replicas with Ray's SPREAD strategy (a soft spread over nodes); this makes it a hard cap.
+    return {"max_replicas_per_node": settings.max_replicas_per_node} if settings.max_replicas_per_node else {}

@@ -17,12 +17,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .ray_settings import APP_NAME, ENGINE_DEPLOYMENT, RaySettings, SettingsError, is_loopback
+from .ray_settings import APP_NAME, RaySettings, SettingsError, is_loopback
 
 log = logging.getLogger("inpaint_conformance.ray")
 NAMESPACE = "inpaint-conformance"
@@ -119,21 +119,20 @@ def fit_resources(settings: RaySettings) -> RaySettings:
     have_gpu, have_cpu = float(resources.get("GPU", 0.0)), float(resources.get("CPU", 0.0))
     first = settings.first_replicas
     gpus = gpus_per_replica(settings, have_gpu)
+    ingress_cpus = settings.ingress_cpus * settings.ingress_replicas
     cpus = settings.cpus_per_replica
     if cpus is None:
-        cpus = (
-            min(1.0, round((have_cpu - settings.ingress_cpus) / first, 3)) if have_cpu > settings.ingress_cpus else 1.0
-        )
+        cpus = min(1.0, round((have_cpu - ingress_cpus) / first, 3)) if have_cpu > ingress_cpus else 1.0
     problems = []
     if first * gpus > have_gpu + 1e-9:
         problems.append(
             f"{first} engine replica(s) x {gpus:g} GPU need {first * gpus:g} GPUs; the cluster has "
             f"{have_gpu:g}. Use fewer --replicas, or --gpus-per-replica 0.5 to share GPUs."
         )
-    if first * cpus + settings.ingress_cpus > have_cpu + 1e-9:
+    if first * cpus + ingress_cpus > have_cpu + 1e-9:
         problems.append(
-            f"{first} engine replica(s) x {cpus:g} CPU + ingress {settings.ingress_cpus:g} CPU need "
-            f"{first * cpus + settings.ingress_cpus:g} CPUs; the cluster has {have_cpu:g}. "
+            f"{first} engine replica(s) x {cpus:g} CPU + {settings.ingress_replicas} ingress x "
+            f"{settings.ingress_cpus:g} CPU need {first * cpus + ingress_cpus:g} CPUs; the cluster has {have_cpu:g}. "
             "Lower the CPUs per replica or the replicas."
         )
     if problems and _state.started_ray:  # a local instance never grows
@@ -164,6 +163,8 @@ def deploy(
     settings = fit_resources(settings)
     if is_loopback(host) and not settings.loopback_only:
         settings = settings.replace(loopback_only=True)  # nobody else can reach it: admin calls need no token
+    if settings.run is None:  # a new server run: the journal and faults start empty
+        settings = settings.replace(run=uuid.uuid4().hex)
     serve.start(
         http_options={"host": host, "port": port},
         proxy_location="HeadOnly",
@@ -258,80 +259,6 @@ def _condensed(message: str) -> str:
     return f"{lines[0].rstrip(' :')}: {error} (the full traceback: `serve status`, or the logs in /tmp/ray)"
 
 
-def engine_replica_states() -> dict[str, int]:
-    """How many engine replicas are in each state (RUNNING, STARTING, ...)."""
-    status = app_status()
-    deployment = status.deployments.get(ENGINE_DEPLOYMENT) if status else None
-    return dict(deployment.replica_states) if deployment else {}
-
-
-def wait_engine_replicas(count: int, timeout_s: float = 120.0, *, replaced: Iterable[str] = ()) -> set[str]:
-    """Until `count` engine replicas run, none of them in `replaced`; their replica ids.
-
-    After a crash Serve's status still counts the dead replica as running until its
-    controller notices, so "healthy" alone is not "recovered": the live replica actors
-    must be `count` too, none of them a dead one.
-    """
-    gone = set(replaced)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        status = app_status()
-        deployment = status.deployments.get(ENGINE_DEPLOYMENT) if status else None
-        live = set(engine_replica_actors())
-        if (
-            deployment
-            and deployment.status == "HEALTHY"
-            and deployment.replica_states.get("RUNNING", 0) == count
-            and sum(deployment.replica_states.values()) == count
-            and len(live) == count
-            and not live & gone
-        ):
-            return live
-        if time.monotonic() > deadline:
-            raise RayDeployError(
-                f"{count} healthy engine replicas expected within {timeout_s:.0f} s; "
-                f"states now: {engine_replica_states()}, live: {sorted(live)}"
-            )
-        time.sleep(0.25)
-
-
-def engine_replica_actors() -> dict[str, Any]:
-    """The engine replicas' actor handles by replica id (from Ray's named actors)."""
-    import ray
-
-    found = {}
-    for entry in ray.util.list_named_actors(all_namespaces=True):
-        name, namespace = entry["name"], entry["namespace"]
-        # Serve names replicas SERVE_REPLICA::<app>#<deployment>#<replica id>.
-        parts = name.split("::", 1)[-1].split("#")
-        if name.startswith("SERVE_REPLICA::") and parts[:2] == [APP_NAME, ENGINE_DEPLOYMENT] and len(parts) == 3:
-            found[parts[2]] = ray.get_actor(name, namespace=namespace)
-    return found
-
-
-def engine_replica_load(replica: str) -> int | None:
-    """Requests queued or running in one engine replica, by Serve's own count; None if unknown."""
-    import ray
-
-    actor = engine_replica_actors().get(replica)
-    if actor is None:
-        return None
-    try:  # the replica actor's method Serve's routers poll; not a public API, hence the fallback
-        return int(ray.get(actor.get_num_ongoing_requests.remote(), timeout=5))
-    except Exception:
-        return None
-
-
-def kill_engine_replica(replica: str) -> None:
-    """Kill one engine replica's process as a crash would; Serve notices and starts another."""
-    import ray
-
-    actors = engine_replica_actors()
-    if replica not in actors:
-        raise KeyError(f"no engine replica {replica!r}; running: {', '.join(sorted(actors)) or 'none'}")
-    ray.kill(actors[replica], no_restart=True)
-
-
 def shutdown(*, keep_ray: bool = False) -> None:
     """Remove the app; stop Serve and Ray too when this process started them (unless keep_ray)."""
     import ray
@@ -367,13 +294,8 @@ __all__ = [
     "RayDeployError",
     "deploy",
     "deployed_settings",
-    "engine_replica_actors",
-    "engine_replica_load",
-    "engine_replica_states",
-    "kill_engine_replica",
     "require_ray",
     "shutdown",
     "start_ray",
-    "wait_engine_replicas",
     "wait_running",
 ]

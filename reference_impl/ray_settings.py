@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from inpaint_conformance.fakes.sql_database import is_postgres_url
+
 APP_NAME = "inpaint"
 ENGINE_DEPLOYMENT = "InpaintEngine"
 INGRESS_DEPLOYMENT = "InpaintIngress"
+FRONT_DEPLOYMENT = "InpaintFront"
 ENGINES = ("reference", "fake")
 
 
@@ -35,7 +38,9 @@ class RaySettings:
     autoscale: tuple[int, int] | None = None  # (min, max) replicas; replaces `replicas`
     gpus_per_replica: float | None = None  # None: 1 where the cluster has GPUs, else 0
     cpus_per_replica: float | None = None  # None: 1, or less where that would not fit a local machine
+    max_replicas_per_node: int | None = None  # a hard cap per node for both deployments (None: Serve spreads)
     # -- the ingress (HTTP layer: validation, ledger, journal, faults) ----------------
+    ingress_replicas: int = 1  # more than 1 needs a store they all reach: db = postgresql://...
     ingress_cpus: float = 0.25
     api_keys: list[tuple[str, int | None]] = field(default_factory=list)
     db: str | None = None
@@ -43,6 +48,7 @@ class RaySettings:
     admin_token: str | None = None
     loopback_only: bool = False  # the proxy listens on loopback only: /__fake__/ admin calls need no token
     engine_timeout_s: float = 600.0  # an answer slower than this is a 500, never a hang
+    run: str | None = None  # a server run id: the first replica to see a new one clears journal and faults
 
     def __post_init__(self) -> None:
         if self.autoscale is not None:
@@ -61,6 +67,15 @@ class RaySettings:
             raise SettingsError(f"steps must be >= 1, got {self.steps}")
         if self.replicas < 1:
             raise SettingsError(f"replicas must be >= 1, got {self.replicas}")
+        if self.ingress_replicas < 1:
+            raise SettingsError(f"ingress replicas must be >= 1, got {self.ingress_replicas}")
+        if self.ingress_replicas > 1 and not is_postgres_url(self.db):
+            raise SettingsError(
+                f"{self.ingress_replicas} ingress replicas need a store they all share: give --db postgresql://... "
+                "(a SQLite file or the in-memory ledger lives with one replica, on one node)"
+            )
+        if self.max_replicas_per_node is not None and self.max_replicas_per_node < 1:
+            raise SettingsError(f"max replicas per node must be >= 1, got {self.max_replicas_per_node}")
         if self.autoscale is not None:
             low, high = self.autoscale
             if low < 0 or high < 1 or low > high:

@@ -19,6 +19,32 @@ def pytest_configure(config):
         config.pluginmanager.import_plugin("inpaint_conformance.fakes.pytest_plugin")
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL for the session (fakes.throwaway_postgres); skips where none can run."""
+    from inpaint_conformance.fakes.throwaway_postgres import ThrowawayPostgres, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"needs a throwaway PostgreSQL server: {reason}")
+    with ThrowawayPostgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL of a new, empty database on the session's throwaway PostgreSQL."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_db(request, tmp_path) -> str:
+    """`--db` for a store shared between processes: a SQLite file, then a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
 def provider() -> FakeProvider:
     fake = FakeProvider()

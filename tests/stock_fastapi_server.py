@@ -125,7 +125,8 @@ def create_app(credits: dict[str, int]) -> FastAPI:
     ) -> Response:
         if authorization not in credits:
             return envelope(-1, "unknown or missing API key", None, 401)
-        # FastAPI turns an empty Form value into its default; A11/A13 refuse seed="" and output_format="".
+        # FastAPI turns an empty Form value into its default; A11 refuses output_format="" (and A13 lets a
+        # server refuse seed="" or serve it as omitted: this one refuses it).
         form = await request.form()
         seed, output_format = form.get("seed"), form.get("output_format", "png")
         try:

@@ -400,7 +400,7 @@ def test_dashboard_state_gives_new_entries_balances_and_faults():
         FakeControl(provider).inject("seed_echo_wrong")
         state = client.get("/__fake__/dashboard/state", params={"since": 0}).json()
         assert [e["id"] for e in state["entries"]] == [1] and state["last_id"] == 1 and state["first_id"] == 1
-        assert state["entries"][0]["thumbnails"]["output"].startswith("data:image/png;base64,")
+        assert state["entries"][0]["thumbnails"]["output"].startswith("data:image/jpeg;base64,")
         assert state["keys"] == [{"key": state["entries"][0]["key"], "credits": 600 - CREDITS_PER_SUCCESS}]
         assert KEY not in str(state)
         assert {(f["kind"], f["deviation"]) for f in state["faults"]} == {("latency", False), ("seed_echo_wrong", True)}
@@ -430,8 +430,190 @@ def test_dashboard_follows_the_admin_rule_of_the_rest_of_fake(path):
     with TestClient(create_app(provider, admin_token="admin-secret", loopback_only=False)) as client:
         assert client.get(path).status_code == 403
         assert client.get(path, headers={"x-admin-token": "admin-secret"}).status_code == 200
-    app = create_app(provider)
-    app.state.multi_process = True
-    with TestClient(app) as client:
-        refused = client.get(path)
-        assert refused.status_code == 409 and "--workers 1" in refused.json()["detail"]
+
+
+# -- the dashboard says what happened, in words ----------------------------------------------------
+def _journal(provider: FakeProvider, *requests_: tuple[Api, str, dict]) -> None:
+    """Run requests straight through the provider (no socket): what a client's traffic leaves in the journal."""
+    from inpaint_conformance.contracts import HttpRequest
+
+    for api, key, fields in requests_:
+        spec = valid_spec(**fields)
+        files = {name: (part.filename, part.data, part.content_type) for name, part in spec.files.items()}
+        built = httpx.Request("POST", f"http://fake{PATHS[api]}", data=spec.fields, files=files)
+        header = "authorization" if api is Api.AITHRIVING else "bearer"
+        headers = {**dict(built.headers), header: key}
+        provider.handle(HttpRequest("POST", str(built.url), headers, built.read()))
+
+
+def test_outcome_tells_a_refusal_from_a_client_mistake():
+    from inpaint_conformance.fakes.dashboard import dashboard_state
+
+    provider = FakeProvider(thumbnails=False)
+    provider.add_key(KEY, 600)
+    provider.add_key("poor-key", 3)
+    control = FakeControl(provider)
+    _journal(
+        provider,
+        (Api.AITHRIVING, KEY, {}),
+        (Api.AITHRIVING, "nobody-knows-this-key", {}),
+        (Api.AITHRIVING, "poor-key", {}),
+        (Api.AITHRIVING, KEY, {"seed": "-1"}),
+        (Api.VYRO, "nobody-knows-this-key", {}),
+    )
+    control.inject("drop")
+    _journal(provider, (Api.VYRO, KEY, {}))
+    state = dashboard_state(control)
+    by_id = {e["id"]: e for e in state["entries"]}
+    assert by_id[1]["outcome"] == {"kind": "served", "text": f"HTTP 200: painted, seed {by_id[1]['seed']}"}
+    unknown = by_id[2]["outcome"]
+    assert unknown["kind"] == "refused" and "the fake refused it: unknown API key" in unknown["text"]
+    assert "AIThriving's failure envelope" in unknown["text"] and by_id[2]["violations"] == []
+    assert "insufficient credits" in by_id[3]["outcome"]["text"]
+    assert by_id[4]["outcome"]["kind"] == "refused" and by_id[4]["violations"][0]["clause"] == "ait.seed.range"
+    assert by_id[5]["outcome"]["text"].startswith("HTTP 401: the fake refused it: unknown API key")
+    assert by_id[6]["outcome"]["kind"] == "no answer" and "closed the connection" in by_id[6]["outcome"]["text"]
+
+    summary = state["summary"]
+    assert summary["requests"] == 6 and summary["outcomes"] == {"served": 1, "refused": 4, "no answer": 1}
+    assert summary["statuses"] == {"200": 4, "401": 1, "no answer": 1}
+    assert summary["client_broke_a_clause"] == 1
+    assert summary["clauses"] == [{"clause": "ait.seed.range", "level": "MUST", "requests": 1}]
+
+
+def test_table_view_carries_the_whole_journal_without_pictures():
+    from inpaint_conformance.fakes.dashboard import MAX_TABLE_ENTRIES
+
+    provider = FakeProvider()
+    provider.add_key(KEY, 10_000)
+    _journal(provider, *[(Api.VYRO, KEY, {})] * 3)
+    with TestClient(dashboard_app(provider)) as client:
+        state = client.get("/__fake__/dashboard/state", params={"view": "table"}).json()
+        assert len(state["entries"]) == 3 and all("thumbnails" not in e for e in state["entries"])
+        assert client.get("/__fake__/dashboard/state", params={"view": "wall"}).status_code == 400
+    assert MAX_TABLE_ENTRIES >= provider.journal.capacity  # one answer can hold every kept entry
+
+
+@pytest.mark.browser
+def test_dashboard_reads_a_refusal_as_the_fakes_answer_and_the_clients_verdict_apart(page, live_dashboard):
+    from playwright.sync_api import expect
+
+    url, provider, client = live_dashboard
+    inpaint(client, Api.AITHRIVING, key="nobody-knows-this-key")
+    inpaint(client, Api.AITHRIVING, seed="-1")
+    page.goto(f"{url}/__fake__/?view=cards")
+    unknown, bad_seed = page.locator("li.entry[data-id='1']"), page.locator("li.entry[data-id='2']")
+    expect(unknown.locator(".outcome")).to_have_text("HTTP 200 · refused")
+    expect(unknown.locator(".answer")).to_contain_text("the fake refused it: unknown API key")
+    expect(unknown.locator(".client")).to_contain_text("broke no clause")
+    expect(bad_seed.locator(".client")).to_contain_text("broke a MUST clause")
+    expect(bad_seed.locator(".client")).to_contain_text("ait.seed.range")
+    assert "failure" not in unknown.locator(".outcome").inner_text()  # the old "HTTP 200 failure"
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_dashboard_fault_cards_count_in_words(page, live_dashboard):
+    from playwright.sync_api import expect
+
+    url, provider, client = live_dashboard
+    control = FakeControl(provider)
+    control.inject("status_500", api="vyro")
+    control.inject("seed_echo_wrong")
+    page.goto(f"{url}/__fake__/")
+    transport, deviation = (
+        page.locator("#faults li[data-kind=status_500]"),
+        page.locator("#faults li[data-kind=seed_echo_wrong]"),
+    )
+    expect(transport).to_contain_text("not fired yet")
+    expect(transport).to_contain_text("fires for the next 1 request")
+    expect(deviation).to_contain_text("on until cleared")
+    inpaint(client, Api.AITHRIVING)
+    expect(deviation.locator(".fired-count")).to_have_text("fired 1 time")
+    inpaint(client, Api.AITHRIVING)
+    expect(deviation.locator(".fired-count")).to_have_text("fired 2 times")
+    assert "0x" not in page.locator("#faults").inner_text()
+
+
+@pytest.mark.browser
+def test_dashboard_summary_counts_and_filters_by_broken_clause(page, live_dashboard):
+    from playwright.sync_api import expect
+
+    url, provider, client = live_dashboard
+    inpaint(client, Api.AITHRIVING)
+    inpaint(client, Api.AITHRIVING, seed="-1")
+    inpaint(client, Api.AITHRIVING, seed="abc")
+    inpaint(client, Api.VYRO, key="nobody-knows-this-key")
+    page.goto(f"{url}/__fake__/")
+    expect(page.locator("#sum-requests")).to_have_text("4")
+    expect(page.locator("#sum-served")).to_have_text("1")
+    expect(page.locator("#sum-refused")).to_have_text("3")
+    expect(page.locator("#sum-statuses")).to_contain_text("HTTP 200 ×3")
+    expect(page.locator("#sum-statuses")).to_contain_text("HTTP 401 ×1")
+    expect(page.locator("#sum-broke")).to_have_text("The client broke a clause in 2 requests:")
+    chip = page.locator("#sum-clauses button[data-clause='ait.seed.range']")
+    expect(chip).to_contain_text("MUST ×1")
+    chip.click()
+    visible = "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.id)"
+    assert page.locator("#entries > li.entry").evaluate_all(visible) == ["2"]
+    page.locator("#clear-clause-filter").click()
+    assert len(page.locator("#entries > li.entry").evaluate_all(visible)) == 4
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_a_long_journal_opens_as_a_compact_table_with_a_summary(page, live_dashboard):
+    from playwright.sync_api import expect
+
+    url, provider, _ = live_dashboard
+    provider.thumbnails = False
+    provider.ledger.set_balance(KEY, 100_000)
+    FakeControl(provider).inject("mask_inverted", api="vyro")
+    FakeControl(provider).inject("status_429", api="vyro", key=KEY, count=20)
+    # A day of mixed traffic, interleaved: per 50 requests 6 bad seeds, 4 unknown keys, 25 + 15 good ones.
+    kinds = [(Api.AITHRIVING, KEY, {"seed": "-1"})] * 6 + [(Api.VYRO, "nobody-knows-this-key", {})] * 4
+    kinds += [(Api.AITHRIVING, KEY, {})] * 25 + [(Api.VYRO, KEY, {})] * 15
+    _journal(provider, *[kinds[(i * 7) % 50] for i in range(500)])
+    page.goto(f"{url}/__fake__/")
+    rows = page.locator("#rows > tr.entry")
+    expect(rows).to_have_count(500)
+    expect(page.locator("#view")).to_have_value("table")
+    expect(page.locator("#entries")).to_be_hidden()
+    expect(page.locator("#sum-requests")).to_have_text("500")
+    expect(page.locator("#sum-no-answer")).to_have_text("0")
+    expect(page.locator("#sum-statuses")).to_contain_text("HTTP 429 ×20")
+    expect(page.locator("#sum-clauses button[data-clause='ait.seed.range']")).to_contain_text("×60")
+    expect(page.locator("#sum-served")).to_have_text(str(500 - 60 - 40 - 20))
+    page.locator("#sum-clauses button[data-clause='ait.seed.range']").click()
+    visible = "els => els.filter(e => e.offsetParent !== null).length"
+    assert rows.evaluate_all(visible) == 60
+    page.locator("#clear-clause-filter").click()
+    screenshot(page, "dashboard-table.png")
+    page.locator("#view").select_option("cards")
+    expect(page.locator("#entries > li.entry")).to_have_count(100)  # one answer's worth of cards
+    expect(page.locator("#left-out")).to_contain_text("400 older requests not shown")
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_report_paints_no_zero_red(page, tmp_path):
+    """Red means something failed: a count of 0 failed is grey, wherever it stands."""
+    from inpaint_conformance.harness.html_report import write_html
+    from inpaint_conformance.harness.results import ClauseResult, RunReport
+
+    results = [
+        ClauseResult("vyro", "vyro.success.png", "MUST", "passed", "ok"),
+        ClauseResult("vyro", "vyro.unknown_fields", "MAY", "not_exercised", "no probe"),
+    ]
+    path = write_html(RunReport(["vyro"], "all good", results, "", "test"), tmp_path / "r.html")
+    open_offline(page, path)
+    fail_colour = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--fail').trim()")
+    red = page.evaluate(
+        f"(() => {{ const e = document.createElement('i'); e.style.color = '{fail_colour}'; "
+        "document.body.append(e); return getComputedStyle(e).color; })()"
+    )
+    colours = page.locator("td.count.failed").evaluate_all(
+        "tds => tds.map(td => getComputedStyle(td.querySelector('button') || td).color)"
+    )
+    assert colours and red not in colours, colours
+    assert page.locator("[data-testid=verdict]").evaluate("e => e.className") == "verdict good"

@@ -178,6 +178,9 @@ REQUEST_CASES: list[RequestCase] = [
         "below",
     ),
     case("ait.seed.integer", spec(AIT, fields={"seed": " 7 "}), spec(AIT, fields={"seed": "1.5"})),
+    case("ait.seed.integer", spec(AIT, fields={"seed": "0"}), spec(AIT, fields={"seed": " "}), "blank"),
+    # A13: an empty seed may be refused or served as if omitted (a MAY clause).
+    case("ait.seed.empty", BASE[AIT], spec(AIT, fields={"seed": ""})),
     case("ait.robust.malformed", BASE[AIT], lambda: truncated(AIT), "truncated"),
     # B1: a server may refuse text that is not UTF-8 or serve it as it decoded it (a MAY clause).
     case("ait.text.non_utf8", BASE[AIT], spec(AIT, fields={"prompt": b"caf\xe9"}), "latin-1 prompt"),

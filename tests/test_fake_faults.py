@@ -131,3 +131,49 @@ def test_named_deviation_breaks_its_rule(door):
     door.inject("charge_twice", count=1)
     assert _ait(door).json()["code"] == 0
     assert door.balance() == 6000 - 12
+
+
+def _with_retries(call, attempts: int = 3):
+    """A client's retry loop as a user writes it: retry timeouts and 5xx a few times."""
+    for attempt in range(attempts):
+        try:
+            response = call()
+        except (httpx.TimeoutException, requests.exceptions.Timeout):
+            continue
+        if response.status_code < 500:
+            return response, attempt + 1
+    raise AssertionError(f"no answer after {attempts} attempts")
+
+
+@pytest.mark.parametrize("client", [httpx, requests])
+@pytest.mark.parametrize("kind", ["timeout", "status_500"])
+def test_a_transport_fault_fires_once_by_default_so_a_retry_succeeds(door, client, kind):
+    door.inject(kind, seconds=1) if kind == "timeout" else door.inject(kind)
+    response, attempts = _with_retries(lambda: _ait(door, client, timeout=0.3 if kind == "timeout" else 5))
+    assert (response.status_code, response.json()["code"], attempts) == (200, 0, 2)
+    assert door.faults() == []  # used up
+    assert door.balance() == 6000 - 6  # the failed attempt cost nothing
+
+
+def test_count_none_keeps_a_transport_fault_on_until_cleared(door):
+    door.inject("status_500", count=None)
+    assert [_ait(door).status_code for _ in range(3)] == [500, 500, 500]
+    door.clear_faults()
+    assert _ait(door).status_code == 200
+
+
+def test_a_deviation_stays_on_until_cleared_by_default(door):
+    door.inject("charge_twice")
+    _ait(door), _ait(door)
+    assert door.balance() == 6000 - 24
+    assert [f["kind"] for f in door.faults()] == ["charge_twice"]
+
+
+def test_the_http_face_has_the_same_defaults(inpaint_server):
+    faults = inpaint_server.url + "/__fake__/faults"
+    once = httpx.post(faults, json={"kind": "status_500"}).json()
+    assert once["count"] == 1
+    forever = httpx.post(faults, json={"kind": "status_500", "api": "vyro", "count": None}).json()
+    assert forever["count"] is None
+    deviation = httpx.post(faults, json={"kind": "mask_inverted"}).json()
+    assert deviation["count"] is None

@@ -215,18 +215,29 @@ def test_the_dashboard_is_served_under_the_inspection_prefix(client):
     assert "journal" in page.text.lower()
 
 
-def test_worker_apps_share_the_ledger_and_refuse_per_process_state(tmp_path, monkeypatch):
+def test_worker_apps_share_ledger_journal_faults_and_reset(shared_db, monkeypatch):
     from inpaint_conformance.fakes.app_factory import create_app_from_env, settings_env
 
     for name, value in settings_env(
-        db=str(tmp_path / "l.db"), admin_token=None, loopback=True, ait_failure_status=200
+        db=shared_db, admin_token=None, loopback=True, ait_failure_status=200, run="run-1"
     ).items():
         monkeypatch.setenv(name, value)
-    with TestClient(create_app_from_env()) as one, TestClient(create_app_from_env()) as two:
+    one_app, two_app = create_app_from_env(), create_app_from_env()
+    with TestClient(one_app) as one, TestClient(two_app) as two:
         assert one.post("/__fake__/keys", json={"key": "shared-key", "credits": 12}).status_code == 201
         assert two.get("/__fake__/credits", headers={"authorization": "shared-key"}).json() == {"credits": 12}
         _inpaint(one, "shared-key")
         assert two.get("/__fake__/credits", headers={"authorization": "shared-key"}).json() == {"credits": 6}
-        for method, path in [("get", "/__fake__/journal"), ("post", "/__fake__/faults"), ("post", "/__fake__/reset")]:
-            response = two.request(method.upper(), path, json={"kind": "drop"})
-            assert response.status_code == 409 and "--workers 1" in response.json()["detail"]
+        # The journal, the faults and reset answer for both workers, whichever takes the call.
+        assert [e["credits_after"] for e in two.get("/__fake__/journal").json()] == [6]
+        assert two.post("/__fake__/faults", json={"kind": "status_500", "count": 1}).status_code == 201
+        assert _inpaint(one, "shared-key").status_code == 500
+        assert _inpaint(two, "shared-key").json()["code"] == 0
+        assert two.get("/__fake__/faults").json() == {"faults": []}
+        state = one.get("/__fake__/dashboard/state").json()
+        assert [e["status"] for e in state["entries"]] == [200, 500, 200]
+        assert one.post("/__fake__/reset", json={"balances": True}).json()["balances_restored"] == 1
+        assert two.get("/__fake__/credits", headers={"authorization": "shared-key"}).json() == {"credits": 12}
+        assert two.get("/__fake__/journal").json() == []
+    for app in (one_app, two_app):
+        app.state.store.close()

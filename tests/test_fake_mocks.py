@@ -45,7 +45,7 @@ def test_the_mock_and_the_server_answer_alike(inpaint_fake, inpaint_server):
 
 
 def test_async_httpx_requests_run_concurrently(inpaint_fake):
-    inpaint_fake.inject("latency", seconds=0.6)
+    inpaint_fake.inject("latency", seconds=0.6, count=None)  # every request, not only the first
 
     async def four_at_once():
         async with httpx.AsyncClient() as client:
@@ -113,8 +113,8 @@ def test_loopback_passes_through_to_a_live_server(inpaint_fake, inpaint_server):
 def test_mock_providers_as_a_context_manager_and_a_decorator():
     provider = FakeProvider()
     provider.add_key("mine", 12)
-    with mock_providers(provider) as fake:
-        assert fake is provider
+    with mock_providers(provider, key="mine") as fake:
+        assert fake.provider is provider and fake.key == "mine"
         requests.post(AIT, headers={"authorization": "mine"}, files=parts(), data={"prompt": "x"})
     assert provider.ledger.balance("mine") == 6
 
@@ -145,7 +145,7 @@ def test_extra_base_urls_are_mocked_too():
             data={"prompt": "x"},
         )
         assert answer.json()["code"] == 0
-    assert fake.ledger.balance("test-key") == 6000 - CREDITS_PER_SUCCESS
+    assert fake.balance() == 6000 - CREDITS_PER_SUCCESS
 
 
 def test_upload_over_the_limit_is_refused_like_the_server_does(inpaint_fake):
@@ -155,3 +155,25 @@ def test_upload_over_the_limit_is_refused_like_the_server_does(inpaint_fake):
     )
     assert answer.status_code == 413 and answer.json()["code"] == -1
     assert inpaint_fake.balance() == 6000
+
+
+def test_mock_providers_gives_what_the_fixture_gives(inpaint_fake):
+    """Outside pytest a user gets the fixture's object: key, balance, inject, journal, conformance."""
+    import inpaint_conformance
+    from inpaint_conformance.fakes import TEST_KEY
+
+    with inpaint_conformance.mock_providers() as fake:
+        assert type(fake) is type(inpaint_fake)
+        assert fake.key == TEST_KEY == inpaint_conformance.TEST_KEY == "test-key" == fake.DEFAULT_KEY
+        assert fake.balance() == 6000
+        fake.inject("status_500")
+        first = requests.post(fake.ait_url, headers={"authorization": fake.key}, files=parts(), data={"prompt": "x"})
+        second = requests.post(fake.ait_url, headers={"authorization": fake.key}, files=parts(), data={"prompt": "x"})
+        assert (first.status_code, second.json()["code"]) == (500, 0)
+        assert fake.balance() == 6000 - CREDITS_PER_SUCCESS
+        assert [e["status"] for e in fake.journal()] == [500, 200]
+        fake.assert_client_conformant()
+        assert fake.provider.ledger.balance(fake.key) == fake.balance()
+        requests.post(fake.ait_url, headers={"authorization": fake.key}, files=parts(), data={})  # no prompt
+        with pytest.raises(AssertionError, match="ait.prompt.required"):
+            fake.assert_client_conformant()

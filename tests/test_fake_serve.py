@@ -87,7 +87,9 @@ def test_a_port_in_use_is_refused_in_one_line(capsys):
 @pytest.mark.parametrize(
     "flags, words",
     [
-        (["--workers", "2"], "--workers > 1 needs --db PATH"),
+        (["--workers", "2"], "--workers > 1 needs --db PATH (SQLite) or --db postgresql://"),
+        (["--workers", "2", "--db", "x.db", "--replay", "r.jsonl"], "drop --workers"),
+        (["--ingress-replicas", "2"], "only apply with --ray"),
         (["--workers", "2", "--db", "x.db", "--engine", "reference"], "fake engine only"),
         (["--replicas", "3"], "only apply with --ray"),
         (["--port", "70000"], "--port must be in 0..65535"),
@@ -112,28 +114,53 @@ def test_ray_hands_over_to_serve_ray(monkeypatch):
     assert main(["serve", "--ray", "auto"]) == 0 and handed == ["auto"]
 
 
+WORKER_KEYS = {"load-key-a": 6000, "load-key-b": 6000, "load-key-c": 600, "load-key-d": 300}
+
+
 @pytest.mark.slow
-def test_workers_share_the_sqlite_ledger_exactly(tmp_path):
-    server = ServeProcess("--workers", "2", "--db", str(tmp_path / "ledger.db"), "--api-key", "sixty=60", timeout=60)
+def test_workers_share_one_ledger_journal_and_fault_list(shared_db):
+    """Issue 19's done-when: `serve --workers 2 --db ...`, 600 requests from 32 clients over
+    4 keys (two of which run out): no drift against what the clients saw, all 600 journalled."""
+    flags = [f for key, credits in WORKER_KEYS.items() for f in ("--api-key", f"{key}={credits}")]
+    server = ServeProcess("--workers", "2", "--db", shared_db, *flags, timeout=90)
+    keys = list(WORKER_KEYS)
     try:
-        assert "2 worker processes" in server.banner
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            codes = list(
-                pool.map(
-                    lambda _: httpx.post(
-                        f"{server.url}/api/edit/inpaint",
-                        headers={"authorization": "sixty"},
-                        files=parts(),
-                        data={"prompt": "x"},
-                        timeout=60,
-                    ).json()["code"],
-                    range(16),
+        assert "2 worker processes sharing the ledger, journal and faults" in server.banner
+        assert ("PostgreSQL postgresql://" if shared_db.startswith("postgresql") else f"SQLite {shared_db}") in (
+            server.banner
+        )
+
+        def send(i: int) -> tuple[str, int]:
+            key = keys[i % len(keys)]
+            with httpx.Client(timeout=120) as client:
+                answer = client.post(
+                    f"{server.url}/api/edit/inpaint",
+                    headers={"authorization": key},
+                    files=parts(),
+                    data={"prompt": "x"},
                 )
-            )
-        assert codes.count(0) == 60 // CREDITS_PER_SUCCESS
-        assert httpx.get(f"{server.url}/__fake__/credits", headers={"authorization": "sixty"}).json() == {"credits": 0}
-        refused = httpx.get(f"{server.url}/__fake__/journal")
-        assert refused.status_code == 409 and "--workers 1" in refused.json()["detail"]
+            return key, answer.json()["code"]
+
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            seen = list(pool.map(send, range(600)))
+
+        for key, credits in WORKER_KEYS.items():
+            successes = sum(1 for k, code in seen if k == key and code == 0)
+            balance = httpx.get(f"{server.url}/__fake__/credits", headers={"authorization": key}).json()["credits"]
+            assert credits - balance == CREDITS_PER_SUCCESS * successes, key  # drift 0
+        assert sum(1 for k, code in seen if k == "load-key-d" and code == 0) == 300 // CREDITS_PER_SUCCESS
+
+        journal = httpx.get(f"{server.url}/__fake__/journal").json()
+        assert len(journal) == 600 and len({e["id"] for e in journal}) == 600
+        assert [e["id"] for e in journal] == sorted(e["id"] for e in journal)
+        assert {e["path"] for e in journal} == {"/api/edit/inpaint"}
+        assert not any(key in httpx.get(f"{server.url}/__fake__/journal.jsonl").text for key in keys)  # redacted
+
+        # One fault list: a fault set through either worker fires exactly its count across both.
+        assert httpx.post(f"{server.url}/__fake__/faults", json={"kind": "status_500", "count": 3}).status_code == 201
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(lambda _: send(0)[1], range(12)))
+        assert statuses.count(-1) == 3 and httpx.get(f"{server.url}/__fake__/faults").json() == {"faults": []}
         assert server.stop(signal.SIGTERM) == 0
     finally:
         server.close()
@@ -141,7 +168,17 @@ def test_workers_share_the_sqlite_ledger_exactly(tmp_path):
 
 def test_an_unopenable_db_exits_2(capsys, tmp_path):
     code, err = _serve(capsys, "--port", "0", "--db", str(tmp_path / "missing-dir" / "ledger.db"))
-    assert code == 2 and "cannot open --db" in err
+    assert code == 2 and "--db: cannot open" in err and "writable file path" in err
+
+
+def test_an_unreachable_postgres_exits_2_without_showing_its_password(capsys):
+    pytest.importorskip("psycopg", reason="needs the 'postgres' extra")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens there once the socket is closed
+    code, err = _serve(capsys, "--port", "0", "--db", f"postgresql://fake:s3cret-pw@127.0.0.1:{port}/fake")
+    assert code == 2 and "Traceback" not in err
+    assert f"cannot connect to postgresql://fake:***@127.0.0.1:{port}/fake" in err and "s3cret-pw" not in err
 
 
 def test_reference_engine_missing_exits_2_with_the_import_message(capsys, monkeypatch):

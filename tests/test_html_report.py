@@ -74,7 +74,34 @@ def test_a_conforming_answer_leaves_the_difference_map_without_red():
     diff = decode(picture(shot, "difference")["thumb"])
     assert not red(diff).any()
     assert shot["psnr_kept"] == "inf"
-    assert "inf dB" in picture(shot, "difference")["caption"]
+    assert "where the mask keeps: PSNR identical" not in picture(shot, "difference")["caption"]
+    assert "where the mask keeps: identical" in picture(shot, "difference")["caption"]
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp"])
+def test_a_lossy_output_gets_a_plain_note_instead_of_a_red_difference_map(fmt):
+    exchange = runner_for().send(valid_spec(output_format=fmt), focus=("ait.output_format.honoured",))
+    shot = capture(exchange.probe, exchange.verdict, exchange.result)
+
+    assert [p["role"] for p in shot["pictures"]] == ["input", "mask", "output"]
+    (note,) = shot["notes"]
+    assert f"no difference map: {fmt.upper()} output is lossy, so its kept pixels are not judged" in note
+    page = render_html(RunReport(["aithriving"], "t", [_with_shots("ait.output_format.honoured", [shot])], "", "t"))
+    assert "no difference map" in page and 'data-role="difference"' not in page
+
+
+def _with_shots(clause: str, shots: list[dict]) -> ClauseResult:
+    return ClauseResult("aithriving", clause, "MUST", "passed", "ok", evidence={"pictures": shots})
+
+
+def test_picture_captions_say_identical_and_changed_in_words_not_infinite_decibels():
+    runner = runner_for(("mask_inverted",))
+    exchange = runner.send(valid_spec(), focus=("ait.kept_pixels",))
+    shot = capture(exchange.probe, exchange.verdict, exchange.result)
+    page = render_html(RunReport(["aithriving"], "t", [_with_shots("ait.kept_pixels", [shot])], "", "t"))
+    assert "inf dB" not in page
+    assert "kept area changed from the input (PSNR" in page
+    assert "repainted area unchanged: nothing was painted there" in page
 
 
 def test_the_mask_shown_for_an_rgba_image_without_mask_is_the_one_read_from_alpha():

@@ -16,6 +16,7 @@ from inpaint_conformance.harness.commands import ray_config
 from inpaint_conformance.harness.commands.serve_ray import settings_from_args
 from inpaint_conformance.reference_impl.ray_settings import (
     ENGINE_DEPLOYMENT,
+    FRONT_DEPLOYMENT,
     INGRESS_DEPLOYMENT,
     RaySettings,
     SettingsError,
@@ -114,7 +115,12 @@ def test_ray_config_refuses_bad_settings_in_one_line(capsys, flags, expected):
 
 
 def _serve_args(*flags: str) -> argparse.Namespace:
-    return build_parser().parse_args(["serve", *flags])
+    """The flags as `serve` hands them to Ray: parsed, then the engine resolved (--model picks reference)."""
+    from inpaint_conformance.harness.commands.serve import resolve_engine
+
+    args = build_parser().parse_args(["serve", *flags])
+    resolve_engine(args)
+    return args
 
 
 def test_serve_ray_flags_become_settings(tmp_path, monkeypatch):
@@ -214,3 +220,50 @@ def test_a_replica_that_cannot_start_is_reported_as_its_error_not_a_traceback():
     assert line.startswith("The deployment failed to start 3 times in a row")
     assert "ValueError: model '/nope' looks like a folder path but no such folder exists" in line
     assert _condensed("Deployment is healthy.") == "Deployment is healthy."
+
+
+def test_ray_config_for_many_nodes_has_ingress_replicas_a_front_door_and_no_password(capsys):
+    code, out, _ = _ray_config(
+        capsys,
+        "--ingress-replicas",
+        "3",
+        "--max-replicas-per-node",
+        "2",
+        "--db",
+        "postgresql://fake@db.internal:5432/inpaint",
+    )
+    assert code == 0
+    config = yaml.safe_load(out)
+    _validate_with_serve(config)
+    deployments = _deployments(config)
+    assert deployments[INGRESS_DEPLOYMENT]["num_replicas"] == 3
+    assert deployments[INGRESS_DEPLOYMENT]["max_replicas_per_node"] == 2
+    assert deployments[ENGINE_DEPLOYMENT]["max_replicas_per_node"] == 2
+    front = deployments[FRONT_DEPLOYMENT]
+    assert front["num_replicas"] == 1 and "node:__internal_head__" in front["ray_actor_options"]["resources"]
+    assert config["applications"][0]["args"]["db"] == "postgresql://fake@db.internal:5432/inpaint"
+    assert "PGPASSWORD" in out  # the header says where the password goes
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (("--ingress-replicas", "2"), "2 ingress replicas need a store they all share: give --db postgresql://"),
+        (("--ingress-replicas", "2", "--db", "/data/ledger.db"), "a SQLite file or the in-memory ledger"),
+        (("--ingress-replicas", "0"), "ingress replicas must be >= 1"),
+        (("--db", "postgresql://fake:hunter2@db/inpaint"), "holds a password"),
+    ],
+)
+def test_ray_config_refuses_ingress_replicas_without_a_shared_store_and_passwords(capsys, flags, expected):
+    code, out, err = _ray_config(capsys, *flags)
+    assert code == 2 and out == "" and expected in err
+    assert "hunter2" not in err and "Traceback" not in err
+
+
+def test_serve_ray_passes_a_postgres_url_as_given_and_refuses_ingress_replicas_without_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = "postgresql://fake@db.internal/inpaint"
+    settings, _ = settings_from_args(_serve_args("--ray", "--ingress-replicas", "4", "--db", url))
+    assert (settings.ingress_replicas, settings.db) == (4, url)
+    with pytest.raises(SettingsError, match="need a store they all share"):
+        settings_from_args(_serve_args("--ray", "--ingress-replicas", "2", "--db", "ledger.db"))

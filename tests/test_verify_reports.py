@@ -191,10 +191,10 @@ def test_each_probe_spends_at_most_what_it_planned():
         name: (n, planned[name]) for name, n in charges.items() if n > planned[name] and name != "credits_sequences"
     }
     assert over == {}
-    # The fake refuses the three requests it may refuse (a 20,000-character prompt, a 20 MiB upload,
-    # a prompt that is not UTF-8); the state machine plans a most, not a count.
+    # The fake refuses the four requests it may refuse (a 20,000-character prompt, a 20 MiB upload,
+    # a prompt that is not UTF-8, an empty seed); the state machine plans a most, not a count.
     spent = sum(n for name, n in charges.items() if name != "credits_sequences")
-    assert planned_successes(Api.AITHRIVING, 3) - 3 - sequence_successes(3) <= spent
+    assert planned_successes(Api.AITHRIVING, 3) - 4 - sequence_successes(3) <= spent
 
 
 def test_remote_run_prints_its_cost_first(tmp_path, live_fake, capsys):

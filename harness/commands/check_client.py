@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime, timezone
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,10 +18,10 @@ from ..results import EXIT_CANNOT_RUN, RunReport, tool_version
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file")
-    parser.add_argument("--json-report", metavar="PATH")
-    parser.add_argument("--junit-xml", metavar="PATH")
-    parser.add_argument("--strict", action="store_true")
+    parser.add_argument("file", help="the fake's journal (GET /__fake__/journal.jsonl) or a HAR file")
+    parser.add_argument("--json-report", metavar="PATH", help="write every verdict and its evidence as JSON")
+    parser.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report (one test case per clause)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when any clause fails, not only a MUST one")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
         tool_version=tool_version(),
     )
     reports.print_console(report, console)
-    if args.json_report:
-        reports.write_json(report, args.json_report)
-    if args.junit_xml:
-        reports.write_junit(report, args.junit_xml)
+    for path, write, what in (
+        (args.json_report, reports.write_json, "JSON"),
+        (args.junit_xml, reports.write_junit, "JUnit XML"),
+    ):
+        if path:
+            write(report, path)
+            console.print(f"wrote the {what} report: {escape(str(Path(path).resolve()))}")
     return report.exit_code(args.strict)

@@ -1,6 +1,6 @@
 """`inpaint-conformance clauses`: the clause catalog as a table, JSON or Markdown.
 
-Exit codes: 0 printed, 2 an unknown API or format (argparse normally stops those first).
+Exit codes: 0 printed, 2 an unknown API or format.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ API_CHOICES = [api.value for api in Api]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", choices=API_CHOICES)
-    parser.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    parser.add_argument("--api", choices=API_CHOICES, help="list only this API's clauses (default: both)")
+    parser.add_argument("--format", choices=("table", "json", "markdown"), default="table", help="output format")
     parser.add_argument(
         "--decisions",
         action="store_true",

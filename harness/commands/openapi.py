@@ -23,7 +23,7 @@ API_CHOICES = [api.value for api in Api]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", choices=API_CHOICES, required=True)
+    parser.add_argument("--api", choices=API_CHOICES, required=True, help="which API's document to print")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,11 +19,13 @@ API_CHOICES = [api.value for api in Api]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", choices=API_CHOICES, required=True)
-    parser.add_argument("--upstream", required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--record", metavar="FILE")
+    parser.add_argument("--api", choices=API_CHOICES, required=True, help="the API whose rules judge the traffic")
+    parser.add_argument("--upstream", required=True, metavar="URL", help="where to forward, e.g. https://api.vyro.ai")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on")
+    parser.add_argument(
+        "--record", metavar="FILE", help="append each exchange as a JSON line, secrets redacted (for serve --replay)"
+    )
     add_limit_arguments(parser)
 
 

@@ -16,8 +16,8 @@ from ..results import EXIT_CANNOT_RUN, EXIT_OK, ReportError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("report")
-    parser.add_argument("--html", metavar="PATH", required=True)
+    parser.add_argument("report", help="a JSON report from verify --json-report or check-client --json-report")
+    parser.add_argument("--html", metavar="PATH", required=True, help="where to write the HTML page")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,8 +2,10 @@
 
 Exit codes: 0 after a clean shutdown (Ctrl-C or SIGTERM), 2 when it cannot start
 (bad flag, port in use, unreadable --db, engine that does not load), with one line
-saying why and what to do. `--workers N` (with `--db`) runs N processes sharing the
-ledger; `--ray` hands over to harness.commands.serve_ray.
+saying why and what to do. `--db` keeps the state (keys and balances, journal, faults)
+in a SQLite file or a PostgreSQL database (fakes.store); `--workers N` (with `--db`)
+runs N processes sharing it; `--ray` hands over to harness.commands.serve_ray; `--replay FILE`
+answers from a `proxy --record` recording instead of painting.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import sqlite3
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import uvicorn
 
 from inpaint_conformance.contracts.exchange import key_hint
-from inpaint_conformance.fakes.banner import banner, display_base_url
+from inpaint_conformance.fakes.banner import banner, display_base_url, replay_banner
 from inpaint_conformance.fakes.connection_guard import (
     ConnectionLimits,
     add_limit_arguments,
@@ -34,7 +37,7 @@ from inpaint_conformance.fakes.connection_guard import (
 )
 from inpaint_conformance.fakes.control import check_key
 from inpaint_conformance.fakes.engine import Engine, FakeEngine
-from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS, Ledger, MemoryLedger, SqliteLedger
+from inpaint_conformance.fakes.ledger import DEFAULT_CREDITS, Ledger
 from inpaint_conformance.fakes.memory_budget import (
     DEFAULT_BUDGET,
     DEFAULT_MAX_WAIT,
@@ -43,8 +46,12 @@ from inpaint_conformance.fakes.memory_budget import (
     parse_size,
 )
 from inpaint_conformance.fakes.provider import FakeProvider
+from inpaint_conformance.fakes.replay import ReplayProvider
+from inpaint_conformance.fakes.store import StateStore, StoreError, open_store
 
 DEV_KEY = "dev-key"
+DEFAULT_MODEL = "tiny-random"
+DEFAULT_MAX_BATCH = 4
 # A held request (the "timeout" fault) must not keep Ctrl-C waiting for its full 30 s.
 GRACEFUL_SHUTDOWN_S = 5
 
@@ -63,13 +70,26 @@ def _key_credits(text: str) -> tuple[str, int | None]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--api-key", action="append", type=_key_credits, default=[], metavar="KEY[=CREDITS]")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (0: a free one)")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        type=_key_credits,
+        default=[],
+        metavar="KEY[=CREDITS]",
+        help=f"a key the fake accepts and its credits ({DEFAULT_CREDITS} without =CREDITS); repeat for more "
+        f"(default: one key, {DEV_KEY}={DEFAULT_CREDITS})",
+    )
     parser.add_argument(
         "--show-keys", action="store_true", help="print the --api-key keys in clear in the banner (default: a hint)"
     )
-    parser.add_argument("--db", metavar="PATH", help="keep keys and balances in SQLite (survives restarts)")
+    parser.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="keep keys, balances, journal and faults in a SQLite file or a postgresql:// database "
+        "(balances survive restarts; --workers and Ray ingress replicas share it)",
+    )
     parser.add_argument("--admin-token", help="allow /__fake__/ admin calls from non-loopback clients that send it")
     parser.add_argument(
         "--ait-failure-status",
@@ -92,31 +112,104 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="longest wait for the memory budget before a 429 with Retry-After",
     )
     add_limit_arguments(parser)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--replay", metavar="FILE", help="answer with the exchanges recorded by `proxy --record`")
-    parser.add_argument("--engine", choices=("fake", "reference"), default="fake")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes serving the fake engine (more than 1 needs --db)"
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="answer with the exchanges recorded by `proxy --record` (no engine, no keys checked)",
+    )
+    parser.add_argument(
+        "--replay-strict",
+        action="store_true",
+        help="--replay: answer a request that matches no recorded exchange with a 404 naming it, "
+        "instead of the next recorded answer",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("fake", "reference"),
+        help="what paints: the fake's fill, or real diffusion (default: reference when --model is given, else fake)",
+    )
     parser.add_argument(
         "--model",
-        default="tiny-random",
-        help="reference engine: folder, hub id, tiny-random or sd15-random (full-size SD 1.5 shapes, random weights)",
+        help="reference engine: folder, hub id, tiny-random or sd15-random (full-size SD 1.5 shapes, random "
+        f"weights); giving it picks --engine reference (default: {DEFAULT_MODEL})",
     )
-    parser.add_argument("--device", choices=("cuda", "cpu", "auto"), default="auto")
-    parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--max-batch", type=int, default=4)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet")
+    parser.add_argument(
+        "--device", choices=("cuda", "cpu", "auto"), help="reference engine: where to run (default: auto)"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float16", "bfloat16", "float32"),
+        help="reference engine: weight precision (default: float16 on CUDA, float32 on CPU)",
+    )
+    parser.add_argument("--steps", type=int, help="reference engine: denoising steps (default: the model's)")
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        help=f"reference engine: requests of one size painted together (default: {DEFAULT_MAX_BATCH})",
+    )
+    parser.add_argument("--compile", action="store_true", help="reference engine: torch.compile the UNet")
     parser.add_argument(
         "--ray", nargs="?", const="local", metavar="ADDRESS", help="run on Ray Serve (no ADDRESS: local)"
     )
-    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--replicas", type=int, default=1, help="--ray: engine replicas")
+    parser.add_argument(
+        "--ingress-replicas",
+        type=int,
+        default=1,
+        help="--ray: replicas of the HTTP layer (validation, image work, ledger); more than 1 needs --db postgresql://",
+    )
+    parser.add_argument(
+        "--max-replicas-per-node",
+        type=int,
+        help="--ray: at most this many engine (and ingress) replicas on one node (default: Serve spreads them)",
+    )
     parser.add_argument("--autoscale", metavar="MIN:MAX", help="--ray: scale engine replicas on queued requests")
     parser.add_argument(
-        "--gpus-per-replica", type=float, help="--ray: GPUs per engine replica (default 1 where GPUs exist)"
+        "--gpus-per-replica", type=float, help="--ray: GPUs per engine replica (default: 1 where GPUs exist)"
     )
-    parser.add_argument("--cpus-per-replica", type=float, help="--ray: CPUs per engine replica (default 1)")
+    parser.add_argument("--cpus-per-replica", type=float, help="--ray: CPUs per engine replica (default: 1)")
+
+
+REFERENCE_ONLY = ("--model", "--device", "--dtype", "--steps", "--max-batch", "--compile")
+
+
+def resolve_engine(args: argparse.Namespace) -> None:
+    """Decide the engine from the flags, so a model is never silently ignored.
+
+    ``--model`` only means something to the reference engine, so giving it without
+    ``--engine`` picks that engine (and its load is announced); with ``--engine fake``
+    or ``--replay`` the reference flags contradict the command, which is refused.
+    Afterwards ``args.engine``, ``args.model``, ``args.device`` and ``args.max_batch``
+    hold concrete values.
+    """
+    given = [flag for flag in REFERENCE_ONLY if getattr(args, flag[2:].replace("-", "_")) not in (None, False)]
+    if args.replay:
+        if args.engine or given:
+            flags = ", ".join(([f"--engine {args.engine}"] if args.engine else []) + given)
+            raise CannotServe(f"--replay answers from the recording and runs no engine: drop {flags}")
+    elif args.engine is None:
+        args.engine = "reference" if args.model is not None else "fake"
+    if args.engine == "fake" and given:
+        raise CannotServe(
+            f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} to the reference engine: "
+            f"add --engine reference, or drop {'it' if len(given) == 1 else 'them'} to serve the fake"
+        )
+    if args.replay_strict and not args.replay:
+        raise CannotServe("--replay-strict only applies with --replay FILE: add it, or drop --replay-strict")
+    args.engine = args.engine or "fake"
+    args.model = args.model or DEFAULT_MODEL
+    args.device = args.device or "auto"
+    args.max_batch = DEFAULT_MAX_BATCH if args.max_batch is None else args.max_batch
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        resolve_engine(args)
+    except CannotServe as exc:
+        return _refuse(exc)
     if args.ray is not None:
         return _hand_over_to_ray(args)
     try:
@@ -124,10 +217,14 @@ def run(args: argparse.Namespace) -> int:
         sock = _bind(args.host, args.port)
     except CannotServe as exc:
         return _refuse(exc)
-    ledger: Ledger | None = None
+    store: StateStore | None = None
     engine: Engine | None = None
     try:
-        ledger = _open_ledger(args.db)
+        store = _open_store(args.db)
+        # A new run: the journal and faults start empty, stored balances are what reset restores.
+        run = uuid.uuid4().hex
+        store.start_run(run)
+        ledger = store.ledger
         keys = _add_keys(ledger, args.api_key)
         host, port = sock.getsockname()[:2]
         loopback = ipaddress.ip_address(host).is_loopback
@@ -136,15 +233,15 @@ def run(args: argparse.Namespace) -> int:
 
         shown, example_key = _shown_keys(keys, args)
 
-        def describe(engine_name: str) -> str:
+        def describe(title: str) -> str:
             return banner(
                 base_url=base_url,
-                engine=engine_name,
+                title=title,
                 keys=shown,
                 example_key=example_key,
                 other_keys=len(ledger.balances()) - len(keys),
-                ledger=f"SQLite {args.db} (kept across restarts)"
-                if args.db
+                ledger=f"{store.where} (balances kept across restarts)"
+                if store.shared
                 else "in memory (balances are lost on exit; --db PATH keeps them)",
                 admin=_admin_rule(loopback, args.admin_token),
             )
@@ -155,29 +252,49 @@ def run(args: argparse.Namespace) -> int:
                 sock,
                 base_url,
                 describe(
-                    f"fake, {args.workers} worker processes sharing the ledger; "
-                    "journal and faults are per worker, so /__fake__/ refuses them"
+                    f"fake provider ready (engine: fake, {args.workers} worker processes sharing the ledger, "
+                    "journal and faults)"
                 ),
                 loopback,
                 ait_failure_status,
+                run,
             )
             return 0
         engine = _load_engine(args)
-        provider = _provider(args, engine, ledger, ait_failure_status)
+        provider = _provider(args, engine, store, ait_failure_status)
         from inpaint_conformance.fakes.app import create_app
 
         app = create_app(provider, admin_token=args.admin_token, loopback_only=loopback)
+        if isinstance(provider, ReplayProvider):
+            text = replay_banner(
+                base_url=base_url,
+                source=args.replay,
+                replays=provider.summary(),
+                matching=provider.matching_rule(),
+                admin=_admin_rule(loopback, args.admin_token),
+            )
+        else:
+            text = describe(_title(args, engine))
         with _signals_end_cleanly():
-            _BannerServer(_uvicorn_config(app, limits_from_args(args)), describe(engine.name)).run(sockets=[sock])
+            _BannerServer(_uvicorn_config(app, limits_from_args(args)), text).run(sockets=[sock])
     except CannotServe as exc:
         return _refuse(exc)
     finally:
         sock.close()
         if engine is not None:
             engine.close()
-        if args.db and ledger is not None:
-            _checkpoint(args.db)
+        if store is not None:
+            store.close()
+            if store.kind == "sqlite":
+                _checkpoint(args.db)
     return 0
+
+
+def _title(args: argparse.Namespace, engine: Engine) -> str:
+    if args.engine == "reference":
+        device = getattr(engine, "device", args.device)
+        return f"reference provider ready (engine: reference, model {args.model}, device {device}; real diffusion)"
+    return "fake provider ready (engine: fake: a seeded fill, no diffusion)"
 
 
 def _uvicorn_config(app, limits: ConnectionLimits, **options) -> uvicorn.Config:
@@ -193,7 +310,13 @@ def _uvicorn_config(app, limits: ConnectionLimits, **options) -> uvicorn.Config:
 
 
 def _serve_workers(
-    args: argparse.Namespace, sock: socket.socket, base_url: str, text: str, loopback: bool, ait_failure_status: int
+    args: argparse.Namespace,
+    sock: socket.socket,
+    base_url: str,
+    text: str,
+    loopback: bool,
+    ait_failure_status: int,
+    run: str,
 ) -> None:
     """uvicorn worker processes on the socket bound here, each building its app from the environment."""
     from uvicorn.supervisors import Multiprocess
@@ -201,7 +324,15 @@ def _serve_workers(
     from inpaint_conformance.fakes.app_factory import settings_env
 
     os.environ.update(
-        settings_env(db=args.db, admin_token=args.admin_token, loopback=loopback, ait_failure_status=ait_failure_status)
+        settings_env(
+            db=args.db,
+            admin_token=args.admin_token,
+            loopback=loopback,
+            ait_failure_status=ait_failure_status,
+            run=run,
+            # Each worker gets its share, so the N processes together keep to --memory-budget.
+            memory_budget=MemoryBudget(parse_size(args.memory_budget) // args.workers, args.memory_wait),
+        )
     )
     config = _uvicorn_config(
         "inpaint_conformance.fakes.app_factory:create_app_from_env",
@@ -239,15 +370,22 @@ def _hand_over_to_ray(args: argparse.Namespace) -> int:
     return run_ray(args)
 
 
-def _provider(args, engine, ledger, ait_failure_status: int) -> FakeProvider:
+def _provider(args, engine, store: StateStore, ait_failure_status: int) -> FakeProvider:
     budget = MemoryBudget(parse_size(args.memory_budget), args.memory_wait)
-    options = {"engine": engine, "ledger": ledger, "ait_failure_status": ait_failure_status, "memory_budget": budget}
+    options = {
+        "engine": engine,
+        "ledger": store.ledger,
+        "journal": store.journal,
+        "faults": store.faults,
+        "ait_failure_status": ait_failure_status,
+        "memory_budget": budget,
+    }
     if not getattr(args, "replay", None):
         return FakeProvider(**options)
-    from inpaint_conformance.fakes.replay import RecordingError, ReplayProvider
+    from inpaint_conformance.fakes.replay import RecordingError
 
     try:
-        return ReplayProvider(args.replay, **options)
+        return ReplayProvider(args.replay, strict=args.replay_strict, **options)
     except RecordingError as exc:
         raise CannotServe(f"--replay {args.replay}: {exc}") from None
 
@@ -258,13 +396,28 @@ def _refuse(exc: CannotServe) -> int:
 
 
 def _check_flags(args: argparse.Namespace) -> None:
-    if args.replicas != 1 or args.autoscale:
-        raise CannotServe("--replicas and --autoscale only apply with --ray: drop them")
+    if args.replicas != 1 or args.autoscale or args.ingress_replicas != 1 or args.max_replicas_per_node:
+        raise CannotServe(
+            "--replicas, --ingress-replicas, --max-replicas-per-node and --autoscale only apply with --ray: drop them"
+        )
     if args.workers < 1:
         raise CannotServe(f"--workers must be at least 1, got {args.workers}")
     if args.workers > 1 and not args.db:
-        # Each worker is a process: only a SQLite ledger is shared between them.
-        raise CannotServe("--workers > 1 needs --db PATH: the workers share their credits through it")
+        # Each worker is a process: only a store outside them is shared between them.
+        raise CannotServe(
+            "--workers > 1 needs --db PATH (SQLite) or --db postgresql://...: "
+            "the workers share their credits, journal and faults through it"
+        )
+    if args.replay and (args.workers > 1 or args.db or args.api_key):
+        extra = [
+            flag
+            for flag, value in (("--workers", args.workers > 1), ("--db", args.db), ("--api-key", args.api_key))
+            if value
+        ]
+        raise CannotServe(
+            f"--replay answers every request from the recording (no key is checked, nothing is charged): "
+            f"drop {', '.join(extra)}"
+        )
     if args.workers > 1 and args.engine != "fake":
         raise CannotServe(
             "--workers > 1 runs the fake engine only (each worker would load the model): "
@@ -321,13 +474,11 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _open_ledger(path: str | None) -> Ledger:
-    if not path:
-        return MemoryLedger()
+def _open_store(db: str | None) -> StateStore:
     try:
-        return SqliteLedger(path)
-    except sqlite3.Error as exc:
-        raise CannotServe(f"cannot open --db {path} as a SQLite ledger ({exc}): give a writable file path") from None
+        return open_store(db)
+    except StoreError as exc:
+        raise CannotServe(f"--db: {exc}") from None
 
 
 def _add_keys(ledger: Ledger, requested: list[tuple[str, int | None]]) -> dict[str, str]:
@@ -353,7 +504,7 @@ def _shown_keys(keys: dict[str, str], args: argparse.Namespace) -> tuple[dict[st
 
 
 def _load_engine(args: argparse.Namespace) -> Engine:
-    if args.engine == "fake":
+    if args.engine == "fake" or args.replay:
         return FakeEngine()
     try:
         from inpaint_conformance.reference_impl import load_engine

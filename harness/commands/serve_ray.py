@@ -2,9 +2,10 @@
 
 `serve` hands over here when `--ray` is given. No ADDRESS starts a local Ray instance
 (this machine's CPUs and GPUs); an ADDRESS ("auto", "HOST:6379", "ray://HOST:10001")
-joins a running cluster. The app is one ingress (the same HTTP layer as `serve`) and
-`--replicas N` engine replicas, one GPU each where there are GPUs, or `--autoscale
-MIN:MAX` replicas scaled on queued requests. Ctrl-C removes the app (and stops the
+joins a running cluster. The app is a front door on the head node, `--ingress-replicas N`
+ingress replicas (the same HTTP layer as `serve`; more than one share a PostgreSQL
+store, `--db postgresql://...`) and `--replicas N` engine replicas, one GPU each where
+there are GPUs, or `--autoscale MIN:MAX` replicas scaled on queued requests. Ctrl-C removes the app (and stops the
 local Ray instance it started). For a long-lived deployment on a cluster use
 `inpaint-conformance ray-config ... > serve.yaml && serve deploy serve.yaml`.
 
@@ -54,16 +55,27 @@ def settings_from_args(args: argparse.Namespace) -> tuple[RaySettings, str | Non
         compile=args.compile,
         max_batch=args.max_batch,
         replicas=args.replicas,
+        ingress_replicas=getattr(args, "ingress_replicas", 1),
+        max_replicas_per_node=getattr(args, "max_replicas_per_node", None),
         autoscale=parse_autoscale(args.autoscale),
         gpus_per_replica=getattr(args, "gpus_per_replica", None),
         cpus_per_replica=getattr(args, "cpus_per_replica", None),
         api_keys=keys,
-        # The ledger file is opened by the ingress replica: give it a path that means the same there.
-        db=str(Path(args.db).resolve()) if args.db else None,
+        db=_store_for_replicas(args.db),
         ait_failure_status=400 if args.ait_failure_status == "4xx" else 200,
         admin_token=args.admin_token,
     )
     return settings, address
+
+
+def _store_for_replicas(db: str | None) -> str | None:
+    """`--db` as the replicas must see it: a PostgreSQL URL as given, a SQLite path made absolute
+    (the ingress replica opens it in another process, maybe another working directory)."""
+    from inpaint_conformance.fakes.sql_database import is_postgres_url
+
+    if not db or is_postgres_url(db):
+        return db or None
+    return str(Path(db).resolve())
 
 
 def _port_is_free(host: str, port: int) -> bool:
@@ -149,9 +161,20 @@ def _banner(settings: RaySettings, base_url: str, address: str | None) -> str:
     )
     engine = (
         f"{settings.engine} ({settings.model}) on Ray Serve: {replicas} engine replica(s), "
-        f"{settings.gpus_per_replica or 0:g} GPU and {settings.cpus_per_replica or 1:g} CPU each"
-        + (f", cluster {address}" if address else "")
+        f"{settings.gpus_per_replica or 0:g} GPU and {settings.cpus_per_replica or 1:g} CPU each, "
+        f"behind {settings.ingress_replicas} ingress replica(s)" + (f", cluster {address}" if address else "")
     )
-    ledger = f"SQLite {settings.db} (kept across restarts)" if settings.db else "in memory, in the ingress replica"
-    text = banner(base_url=base_url, engine=engine, keys=keys, other_keys=0, ledger=ledger, admin=admin)
-    return text + f"\n  replicas    GET  {base_url}/__ray__/replicas   (jobs each engine replica painted)"
+    from inpaint_conformance.fakes.sql_database import is_postgres_url, redact_url
+
+    if is_postgres_url(settings.db):
+        ledger = f"PostgreSQL {redact_url(str(settings.db))}, shared by {settings.ingress_replicas} ingress replica(s)"
+    elif settings.db:
+        ledger = f"SQLite {settings.db} (kept across restarts), in the ingress replica"
+    else:
+        ledger = "in memory, in the ingress replica"
+    title = f"{'reference' if settings.engine == 'reference' else 'fake'} provider ready (engine: {engine})"
+    text = banner(base_url=base_url, title=title, keys=keys, other_keys=0, ledger=ledger, admin=admin)
+    return (
+        text
+        + f"\n  replicas    GET  {base_url}/__ray__/replicas   (jobs each engine replica painted for one ingress replica)"
+    )

@@ -70,27 +70,50 @@ API_CHOICES = [api.value for api in Api]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", choices=API_CHOICES)
-    parser.add_argument("--base-url")
+    parser.add_argument("--api", choices=API_CHOICES, help="verify only this API (default: both)")
+    parser.add_argument(
+        "--base-url",
+        help="origin of the server to verify, e.g. https://staging.example.com (default: the embedded fake, "
+        "in-process)",
+    )
     parser.add_argument(
         "--api-key",
         action="append",
         default=[],
         metavar="KEY",
-        help="key to test with; a second one enables the isolation clause",
+        help="--base-url: key to test with; a second one enables the isolation clause "
+        "(default: $AIT_API_KEY / $VYRO_TOKEN, and *_2 for the second)",
     )
-    parser.add_argument("--credits-url")
-    parser.add_argument("--low-credit-key", help="a key with fewer than 6 credits (enables ait.credits.insufficient)")
-    parser.add_argument("--examples", type=int, default=None, help="hypothesis examples per property")
-    parser.add_argument("--hypothesis-seed", type=int, default=0)
-    parser.add_argument("--max-credits", type=int)
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one answer")
-    parser.add_argument("--strict", action="store_true")
-    parser.add_argument("--json-report", metavar="PATH")
-    parser.add_argument("--junit-xml", metavar="PATH")
-    parser.add_argument("--html-report", metavar="PATH")
     parser.add_argument(
-        "--deviation", action="append", default=[], help="embedded fake only: turn on a named deviation"
+        "--credits-url",
+        metavar="URL",
+        help='--base-url: GET answering {"credits": N} for the key in `authorization`; enables the credit clauses',
+    )
+    parser.add_argument(
+        "--low-credit-key",
+        metavar="KEY",
+        help=f"--base-url: a key with fewer than 6 credits, enables ait.credits.insufficient (default: ${LOW_KEY_ENV})",
+    )
+    parser.add_argument(
+        "--examples", type=int, default=None, help=f"hypothesis examples per property (default: {DEFAULT_EXAMPLES})"
+    )
+    parser.add_argument(
+        "--hypothesis-seed", type=int, default=0, help="seed of the property probes: same seed, same requests"
+    )
+    parser.add_argument(
+        "--max-credits", type=int, metavar="N", help="refuse to start when the run could spend more than N credits"
+    )
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one answer")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when any clause fails, not only a MUST one")
+    parser.add_argument("--json-report", metavar="PATH", help="write every verdict and its evidence as JSON")
+    parser.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report (one test case per clause)")
+    parser.add_argument("--html-report", metavar="PATH", help="write one self-contained HTML page with the pictures")
+    parser.add_argument(
+        "--deviation",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="embedded fake only: turn on a named deviation (repeatable)",
     )
     parser.add_argument("--yes", action="store_true", help="do not ask before spending credits")
 
@@ -145,14 +168,16 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
     finally:
         target.close()
     print_console(report, out, strict=args.strict)
-    for flag, path, write in (
-        ("--json-report", args.json_report, write_json),
-        ("--junit-xml", args.junit_xml, write_junit),
-        ("--html-report", args.html_report, write_html),
+    for flag, path, write, what in (
+        ("--json-report", args.json_report, write_json, "JSON report"),
+        ("--junit-xml", args.junit_xml, write_junit, "JUnit XML report"),
+        ("--html-report", args.html_report, write_html, "HTML report (open it in a browser, it works offline)"),
     ):
         try:
             if path:
                 write(report, path)
+                # On stderr, with the progress: stdout's last line stays the verdict.
+                err.print(f"wrote the {what}: {Path(path).resolve()}", highlight=False, markup=False, soft_wrap=True)
         except OSError as exc:
             raise TargetError(f"cannot write {flag} {path}: {exc.strerror or exc}") from None
         except ReportError as exc:

@@ -33,6 +33,8 @@ _EXPORTS = {
     "validate_response": "inpaint_conformance.contracts",
     "FakeProvider": "inpaint_conformance.fakes",
     "mock_providers": "inpaint_conformance.fakes",
+    "InpaintFake": "inpaint_conformance.fakes",
+    "TEST_KEY": "inpaint_conformance.fakes",
 }
 
 __all__ = [
@@ -42,7 +44,9 @@ __all__ = [
     "FakeProvider",
     "HttpRequest",
     "HttpResponse",
+    "InpaintFake",
     "Level",
+    "TEST_KEY",
     "__version__",
     "clause",
     "clauses",
@@ -64,7 +68,7 @@ if TYPE_CHECKING:
         validate_request,
         validate_response,
     )
-    from inpaint_conformance.fakes import FakeProvider, mock_providers
+    from inpaint_conformance.fakes import TEST_KEY, FakeProvider, InpaintFake, mock_providers
 
 
 def __getattr__(name: str) -> Any:

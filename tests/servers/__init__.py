@@ -1,0 +1,1 @@
+"""Servers written without this project's code, for tests that verify them (see hosting.py)."""
