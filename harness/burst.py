@@ -2,7 +2,7 @@
 
 A ledger that reads a balance, works, then writes it back shows only when requests
 overlap. `send_together` prepares every request the way `Runner.send` does, holds
-one thread per request at a barrier, releases them together on the runner's client
+one thread per request at a barrier, releases them together on a client of their own
 (httpx.Client is thread-safe; the embedded fake answers in each thread, so its ledger
 really is raced), reads the key's balance while they run, and judges each answer
 afterwards like any other exchange. Nothing is retried: a 429 is a refusal, which
@@ -110,7 +110,8 @@ def send_together(
         except Exception:  # a failed read mid-burst leaves a gap in the timeline, nothing more
             return None
 
-    answers, sent, answered = _fire(runner.target.client, [outgoing for _, outgoing in prepared], read_balance, reads)
+    with runner.target.new_client() as client:  # its own connections: balance reads go through `send` meanwhile
+        answers, sent, answered = _fire(client, [outgoing for _, outgoing in prepared], read_balance, reads)
     after = runner.balance(role)
     if after is None:
         return None

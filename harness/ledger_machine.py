@@ -16,8 +16,9 @@ earlier sequence's success), so it would shrink to a sequence that failed once, 
 Instead steps are dropped from the failing sequence, one at a time, while what is left
 fails twice in a row when replayed: what remains is reported, with a script replaying it
 (harness/credit_scripts.py). The replays send at most REPLAY_REQUESTS requests. A drawn
-failure that does not fail again at all (it needed what came before it) is kept, and up
-to ROUNDS - 1 more runs draw other sequences for one that does.
+failure that does not fail again alone (it needed what came before it) is shrunk again
+with the earlier sequences of its run before it; failing that it is kept, and up to
+ROUNDS - 1 more runs draw other sequences for one that does.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class SequenceFailure:
     start: dict[str, int]
     steps: list[Step]
     message: str
+    roles: tuple[str, ...] = ()  # the keys whose balance went wrong
 
     @property
     def requests(self) -> int:
@@ -116,6 +118,8 @@ class MachineRun:
     requests: int = 0
     found: SequenceFailure | None = None  # the first failing sequence drawn
     drawn: SequenceFailure | None = None  # the failing sequence of the current round
+    history: list[Step] = field(default_factory=list)  # the steps of the round's sequences before the current one
+    current: list[Step] = field(default_factory=list)  # the steps of the sequence being drawn
     shortest: SequenceFailure | None = None  # what is left of it that fails twice in a row when replayed
     unavailable: bool = False  # a balance could not be read: nothing was judged
 
@@ -167,7 +171,7 @@ def run_ledger_machine(
     replays_left = [REPLAY_REQUESTS]  # shared by every round's replays
     try:
         for attempt in range(ROUNDS):
-            run.drawn = None
+            run.drawn, run.history, run.current = None, [], []
             try:
                 run_state_machine_as_test(hypothesis_seed(seed + attempt)(machine), settings=options)
             except Exception:
@@ -177,6 +181,12 @@ def run_ledger_machine(
                 break  # every sequence held
             run.found = run.found or run.drawn
             run.shortest = _shrink(machine, run.drawn, replays_left)
+            if run.shortest is None and run.history:
+                # It needed what came before it: the earlier sequences of the round may hold that (a server
+                # that remembers a key's last charge for its refund), and with them it may fail every time.
+                drawn = run.drawn
+                joined = SequenceFailure(drawn.start, run.history + drawn.steps, drawn.message, drawn.roles)
+                run.shortest = _shrink(machine, joined, replays_left)
             if run.shortest is not None:
                 break  # else it failed only after what came before it: draw again
     finally:
@@ -187,31 +197,41 @@ def run_ledger_machine(
 
 
 def _shrink(machine, found: SequenceFailure, left: list[int]) -> SequenceFailure | None:
-    """Drop steps while what is left fails twice in a row when replayed; None if ``found`` itself does not.
+    """The shortest part of ``found`` that fails twice in a row when replayed; None if no part does.
 
-    The shortest tail that still fails is tried first (a few replays find it), then each single step.
+    Replays cost requests (and, on a remote server, credits), so the likeliest cuts are tried
+    first and the whole sequence last: the shortest tail (what came before is noise) of the
+    requests of the keys whose balance went wrong (a ledger bug usually lives in one key's
+    history), then the whole; then single steps are dropped while it still fails.
     """
 
     def twice(steps: list[Step]) -> SequenceFailure | None:
-        cost = 2 * sum(step.spec is not None for step in steps)
-        if cost > left[0] or cost == 0:
+        requests = sum(step.spec is not None for step in steps)
+        if requests == 0:
             return None
-        left[0] -= cost
-        again = _replay(machine, found.start, steps)
-        return _replay(machine, found.start, steps) if again is not None else None
+        for _ in range(2):
+            if requests > left[0]:
+                return None
+            left[0] -= requests
+            failed = _replay(machine, found.start, steps)
+            if failed is None:
+                return None
+        return failed
 
-    best = twice(found.steps)
+    own = [step for step in found.steps if step.spec is not None and step.role in found.roles]
+    base = own if own and len(own) < len(found.steps) else found.steps
+    best = None
+    for keep in range(1, len(base) + 1):
+        best = twice(base[-keep:])
+        if best is not None:
+            break
+    best = best or (twice(found.steps) if base is own else None)
     if best is None:
         return None
-    for keep in range(1, len(best.steps)):  # the shortest tail that still fails: what came before is noise
-        tail = twice(best.steps[-keep:])
-        if tail is not None:
-            best = tail
-            break
     improved = True
     while improved:
         improved = False
-        for index in range(len(best.steps) - 1):  # then single steps, never the one that fails
+        for index in range(len(best.steps) - 1):  # single steps, never the one that fails
             shorter = twice(best.steps[:index] + best.steps[index + 1 :])
             if shorter is not None:  # it stops at the step that fails: anything after it is gone too
                 best, improved = shorter, True
@@ -241,7 +261,7 @@ def _replay(machine, start: dict[str, int], steps: list[Step]) -> SequenceFailur
 def _set_credits(runner: Runner, role: str, credits: int, why: str) -> bool:
     """Set a key's balance where the target allows it (the embedded fake), with an event in the timeline."""
     key = runner.key(role)
-    if key is None or not runner.target.embedded:
+    if key is None or not runner.target.sets_credits:
         return False
     before = runner.balance(role)
     if not runner.target.set_credits(runner.api, key, credits):
@@ -271,6 +291,9 @@ def _machine_class(runner: Runner, run: MachineRun, budget: _Budget):
 
         @initialize(drawn=st.fixed_dictionaries({role: st.integers(*b) for role, b in fundable.items()}))
         def start_balances(self, drawn: dict[str, int]) -> None:
+            if not self.replaying:
+                run.history += run.current  # the sequence drawn before this one
+                run.current = self.steps
             for role in run.roles:
                 if role in drawn and _set_credits(runner, role, drawn[role], "a sequence starts"):
                     self.start[role] = drawn[role]
@@ -333,7 +356,8 @@ def _machine_class(runner: Runner, run: MachineRun, budget: _Budget):
             step.balances, step.expected = observed, dict(self.model.balances)
             found = self.model.compare(observed)
             if found:
-                self._fail("; ".join(v.message for v in found) + f" after step {len(self.steps)}")
+                wrong = tuple(role for role, credits in observed.items() if credits != self.model.balances[role])
+                self._fail("; ".join(v.message for v in found) + f" after step {len(self.steps)}", wrong)
 
         def _send(self, rule: str, kind: str, role: str, spec: RequestSpec, expect: str | Expectation) -> None:
             label = f"{kind}-key" if rule == "stranger" else kind
@@ -347,10 +371,10 @@ def _machine_class(runner: Runner, run: MachineRun, budget: _Budget):
             broke = self.model.answered(role, exchange.succeeded)
             if broke is not None:
                 step.balances = {}
-                self._fail(f"{broke.message} at step {len(self.steps)}")
+                self._fail(f"{broke.message} at step {len(self.steps)}", (role,))
 
-        def _fail(self, message: str) -> None:
-            self.failed = SequenceFailure(dict(self.start), list(self.steps), message)
+        def _fail(self, message: str, roles: tuple[str, ...]) -> None:
+            self.failed = SequenceFailure(dict(self.start), list(self.steps), message, roles)
             if not self.replaying and run.drawn is None:
                 run.drawn = self.failed
             raise AssertionError(message)

@@ -49,6 +49,7 @@ class Target:
     reproduce_origin: str  # the origin a curl reproducer addresses
     reproduce_credits_url: str | None  # where a reproducer reads balances (None: credits are not observable)
     retry_wait_cap: float  # the most seconds to wait on one Retry-After
+    sets_credits = False  # whether `set_credits` can give a key a balance (the embedded fake can)
 
     def __init__(self, make_client: Callable[[], httpx.Client], keys: dict[Api, dict[str, str | None]]) -> None:
         self._make_client = make_client
@@ -79,6 +80,11 @@ class Target:
         closing = "close" in response.headers.get("connection", "").lower()
         self._reconnect = response.status_code >= 500 or closing
         return response
+
+    def new_client(self) -> httpx.Client:
+        """A client with connections of its own, for requests sent at once from many threads
+        (harness/burst.py): `send` may swap its client for a fresh one meanwhile."""
+        return self._make_client()
 
     def get(self, url: str, *, headers: dict[str, str] | None = None, timeout: float | None = None) -> httpx.Response:
         """A GET through `send` (the credits URL, the preflight's reachability check)."""
@@ -123,6 +129,7 @@ class EmbeddedTarget(Target):
     """The fake of `fakes.FakeProvider`, answering in this process."""
 
     embedded = True
+    sets_credits = True
     reproduce_origin = SERVE_ORIGIN
     reproduce_credits_url = SERVE_ORIGIN + CREDITS_PATH
     retry_wait_cap = 0.0  # in-process: waiting changes nothing
