@@ -72,6 +72,11 @@ def machine_info() -> dict[str, str]:
     return info
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, for a results file's "load average at end"."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
+
+
 def _version(module: str) -> str:
     try:
         mod = __import__(module)

@@ -4,15 +4,16 @@ a `verify` run made here)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 
 from _common import REPO
+from _doc_format import load, ms, rate, source, table, x
+from _doc_parts_load import BENCHES as LOAD_BENCHES
+from _doc_parts_load import PARTS as LOAD_PARTS
 
-RESULTS = REPO / "bench" / "results"
 # name -> the command that writes bench/results/<name>.json (plus --json PATH)
 BENCHES = {
     "fake": ["bench/fake.py"],
@@ -22,55 +23,8 @@ BENCHES = {
     "hotpath": ["bench/hotpath.py"],
     "reference-tiny": ["bench/reference.py", "--cpu-threads", "1"],  # steadier than 2 on a shared box
     "reference-ray": ["bench/reference_ray.py"],
+    **LOAD_BENCHES,
 }
-
-
-class MissingResults(Exception):
-    """A part needs a results file that is not there: run its benchmark."""
-
-
-def load(name: str) -> dict:
-    path = RESULTS / f"{name}.json"
-    if not path.exists():
-        raise MissingResults(f"{path.relative_to(REPO)} is missing: python bench/report.py --run {name}")
-    return json.loads(path.read_text())
-
-
-# -- formatting --------------------------------------------------------------------------------
-def x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
-
-
-def rate(value: float | None) -> str:
-    if not value:
-        return "-"
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
-
-
-def ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
-
-
-def table(header: list[str], rows: list[list[str]], right_from: int = 1) -> str:
-    align = ["---" if i < right_from else "---:" for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def source(name: str, numbers: dict) -> str:
-    """Where a part's numbers come from: the command, the machine, how busy it was."""
-    machine = numbers.get("machine", {})
-    versions = ", ".join(
-        f"{k} {machine[k]}" for k in ("python", "Pillow", "numpy", "uvicorn", "httptools", "uvloop") if k in machine
-    )
-    return (
-        f"`{numbers.get('command', BENCHES.get(name, ['?'])[0])}` on {machine.get('cores', '?')} cores "
-        f"({machine.get('cpu', '?')}), {versions}; load average at the start {machine.get('load average at start', '?')} "
-        f"(bench/results/{name}.json)."
-    )
 
 
 # -- bench/fake.py -----------------------------------------------------------------------------
@@ -430,4 +384,5 @@ PARTS: dict[str, Callable[[str], str]] = {
     "performance": part_performance,
     "reference-summary": part_reference_summary,
     "verify-sample": part_verify_sample,
+    **LOAD_PARTS,
 }

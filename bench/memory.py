@@ -13,7 +13,7 @@
 - **proxy**: `inpaint-conformance proxy` in front of the fake, M uploads of a ~15 MB PNG
   through it (one client, as a client uploading in turn; `--proxy-clients` for more).
 
-The uploads are zero-filled: 127 KB on the wire, 128 MB of pixels decoded. Peak RSS
+The uploads are zero-filled: 128 KiB on the wire, 128 MiB of pixels decoded. Peak RSS
 is the kernel's high-water mark (VmHWM), reset once the server is ready, so start-up
 does not count. Targets (issue 14): fake < 1.5 GB with 32 clients; proxy < 300 MB.
 Numbers are printed, never asserted: exit 0 whenever the bench could run.
@@ -33,7 +33,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BENCH_CREDITS, BENCH_KEY, REPO, command_line, console, print_machine, write_json
+from _common import (
+    BENCH_CREDITS,
+    BENCH_KEY,
+    REPO,
+    command_line,
+    console,
+    load_average,
+    print_machine,
+    write_json,
+)
 from _load import LOOPBACK, ServerProcess, checkout_env, free_port
 
 FAKE_TARGET_MB, PROXY_TARGET_MB = 1536, 300
@@ -209,6 +218,15 @@ def serve_argv(port: int, extra: list[str]) -> list[str]:
     ]
 
 
+def priced_mb(headers: dict[str, str], body: bytes) -> float:
+    """What the server's memory budget prices this upload at, from its image headers (fakes.memory_budget)."""
+    from inpaint_conformance.contracts import Api
+    from inpaint_conformance.contracts.rules import INPUT_FORMATS
+    from inpaint_conformance.fakes.memory_budget import request_cost
+
+    return request_cost(headers["content-type"], body, INPUT_FORMATS[Api.AITHRIVING]) / 1024**2
+
+
 def measure_fake(clients: int, side: int, extra: list[str]) -> dict:
     port = free_port()
     headers, body = ait_call(deep_png(side, side))
@@ -237,6 +255,7 @@ def measure_fake(clients: int, side: int, extra: list[str]) -> dict:
         "after_mb": round(after),
         "credits_spent": spent,
         "charged_only_successes": spent == 6 * result["ok"],
+        "priced_mb": round(priced_mb(headers, body)),
     }
 
 
@@ -288,6 +307,14 @@ def measure_proxy(uploads: int, clients: int, megabytes: float, extra: list[str]
     }
 
 
+def budget(flag: str | None) -> dict:
+    """The fake's memory budget in this run: --memory-budget, else serve's default, and its wait."""
+    from inpaint_conformance.fakes.memory_budget import DEFAULT_BUDGET, DEFAULT_MAX_WAIT, parse_size
+
+    limit = parse_size(flag) if flag else DEFAULT_BUDGET
+    return {"mb": round(limit / 1024**2), "serve_default": flag is None, "wait_s": DEFAULT_MAX_WAIT}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -316,7 +343,14 @@ def main(argv: list[str] | None = None) -> int:
     extra = ["--memory-budget", args.memory_budget] if args.memory_budget else []
     floor_before, floor_peak = floor_mb(args.side)
     rows = [("floor (1 upload, in process)", f"{floor_before:.0f}", f"{floor_peak:.0f}", "-", "-", "decode+encode")]
-    payload: dict = {"machine": info, "floor": {"idle_mb": round(floor_before), "peak_mb": round(floor_peak)}}
+    payload: dict = {
+        "machine": info,
+        "command": command_line(),
+        "side": args.side,
+        "memory_budget": budget(args.memory_budget),
+        "targets_mb": {"fake": FAKE_TARGET_MB, "proxy": PROXY_TARGET_MB},
+        "floor": {"idle_mb": round(floor_before), "peak_mb": round(floor_peak)},
+    }
     if "fake" not in args.skip:
         fake = measure_fake(clients, args.side, extra)
         payload["fake"] = fake
@@ -354,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         table.add_row(*row)
     con.print(table)
+    payload["load average at end"] = load_average()
     write_json(args.json, payload)
     return 0
 

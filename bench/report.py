@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import REPO
-from _doc_parts import BENCHES, PARTS, RESULTS, MissingResults
+from _doc_format import RESULTS, MissingResults
+from _doc_parts import BENCHES, PARTS
 
 DOCS = (REPO / "README.md", REPO / "bench" / "README.md")
 MARKER = re.compile(r"<!-- bench:(?P<name>[\w-]+) -->(?P<body>.*?)<!-- /bench:(?P=name) -->", re.S)
@@ -45,7 +46,8 @@ def render(text: str, skip: set[str] = frozenset()) -> str:
 def run_benches(names: list[str]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in names:
-        command = [sys.executable, *BENCHES[name], "--json", str(RESULTS / f"{name}.json")]
+        # Relative to the checkout (the command runs there): the path each part quotes in its source line.
+        command = [sys.executable, *BENCHES[name], "--json", str((RESULTS / f"{name}.json").relative_to(REPO))]
         print(f"running {' '.join(command[1:])} ...", flush=True)
         done = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
         if done.returncode != 0:

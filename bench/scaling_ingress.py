@@ -47,6 +47,7 @@ from _common import (
     fmt_ms,
     fmt_rate,
     fmt_ratio,
+    load_average,
     print_machine,
     ratio,
     write_json,
@@ -257,9 +258,19 @@ def main(argv: list[str] | None = None) -> int:
 
         shutil.rmtree(folder, ignore_errors=True)
     rows = report(args, con, results, ready)
-    if hasattr(os, "getloadavg"):
-        con.print("load average at the end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
-    write_json(args.json, {"machine": info, "command": command_line(), "results": rows})
+    at_end = load_average()
+    con.print(f"load average at the end: {at_end}")
+    options = {"clients": args.clients, "rounds": args.rounds, "seconds_per_cell": args.seconds, "sizes": args.sizes}
+    write_json(
+        args.json,
+        {
+            "machine": info,
+            "command": command_line(),
+            "options": options,
+            "results": rows,
+            "load average at end": at_end,
+        },
+    )
     return 0
 
 

@@ -35,7 +35,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BENCH_CREDITS, BENCH_KEY, REPO, build_call, command_line, console, print_machine, write_json
+from _common import (
+    BENCH_CREDITS,
+    BENCH_KEY,
+    REPO,
+    build_call,
+    command_line,
+    console,
+    load_average,
+    print_machine,
+    write_json,
+)
 from _load import LOOPBACK, ServerProcess, checkout_env, free_port
 
 from inpaint_conformance.contracts import Api
@@ -176,6 +186,7 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "connections": args.connections,
         "mode": args.mode,
+        "seconds": args.seconds,
         "nofile": args.nofile,
         "slow_open_at_end": open_slow,
         "slow_answers": dict(crowd.answers.most_common()),
@@ -233,7 +244,16 @@ def main(argv: list[str] | None = None) -> int:
             ", ".join(f"{k}: {v}" for k, v in list(result["slow_answers"].items())[:3]) or "-",
         )
     con.print(table)
-    write_json(args.json, {"machine": info, "results": results})
+    write_json(
+        args.json,
+        {
+            "machine": info,
+            "command": command_line(),
+            "target_s": TARGET_S,
+            "results": results,
+            "load average at end": load_average(),
+        },
+    )
     return 0
 
 

@@ -37,7 +37,8 @@ from inpaint_conformance.contracts.multipart import FormError, parse_form
 # RGB with a grey mask (priced 48 + 16 + 160 = 224 MB).
 WORKING_BYTES_PER_PIXEL = 10
 # With it, 32 concurrent 4096x4096 16-bit RGBA uploads stay well under 1.5 GB peak RSS
-# (three are worked on at once; bench/memory.py).
+# (three such requests fit in the budget at once; fewer run where the handler slots, one per
+# usable core, are fewer: the others wait for a slot; bench/memory.py).
 DEFAULT_BUDGET = 1024 * 1024 * 1024
 DEFAULT_MAX_WAIT = 30.0
 _IMAGE_PARTS = ("image", "mask")

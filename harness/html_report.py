@@ -28,7 +28,7 @@ from inpaint_conformance.contracts.rules import KEPT_PSNR_DB
 
 from .credit_chart import burst_view, timelines
 from .pictures import MAX_PER_CLAUSE, clause_shots, shots_of
-from .reports import STATUS_WORDS
+from .reports import BASELINE_WORDS, STATUS_WORDS
 from .results import LEVELS, STATUSES, ClauseResult, ReportError, RunReport
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -135,7 +135,7 @@ def _citation(clause_id: str) -> dict:
     }
 
 
-def _exchange_view(evidence: dict) -> dict | None:
+def exchange_view(evidence: dict) -> dict | None:
     """The failing exchange's status, headers and body excerpt, secrets redacted."""
     exchange = evidence.get("exchange")
     if not isinstance(exchange, dict):
@@ -172,8 +172,9 @@ def _row(result: ClauseResult, shots: dict[str, dict]) -> dict:
         "detail": result.detail,
         "reproduce": result.reproduce,
         "fix": result.fix,
+        "baseline": result.baseline,
         "citation": _citation(result.clause),
-        "exchange": _exchange_view(evidence),
+        "exchange": exchange_view(evidence),
         "violations": evidence.get("violations") or [],
         "violation_count": evidence.get("violation_count"),
         "observed": evidence.get("observed") if isinstance(evidence.get("observed"), dict) else None,
@@ -213,9 +214,15 @@ def render_html(report: RunReport) -> str:
     """The whole page as a string."""
     shots = shots_of(report.results)
     # Failures first (MUST before SHOULD before MAY), then unverified, not exercised, passed; catalog order within.
-    rank = {"failed": 0, "unverified": 1, "not_exercised": 2, "passed": 3}
+    # A baseline's new failures before its known ones; clauses left out by --only/--skip last.
+    rank = {"failed": 0, "unverified": 1, "not_exercised": 2, "passed": 3, "not_selected": 4}
     ordered = sorted(
-        report.results, key=lambda r: (rank[r.status], LEVELS.index(r.level) if r.status == "failed" else 0)
+        report.results,
+        key=lambda r: (
+            rank[r.status],
+            r.baseline == "known",
+            LEVELS.index(r.level) if r.status == "failed" else 0,
+        ),
     )
     rows = [_row(r, shots) for r in ordered]
     counts = report.summary()
@@ -228,8 +235,11 @@ def render_html(report: RunReport) -> str:
         gallery=_gallery(shots),
         counts=counts,
         must_failed=must_failed,
-        statuses=STATUSES,
+        # "not selected" gets a column only in reports of --only/--skip runs.
+        statuses=[s for s in STATUSES if s in counts],
         status_words=STATUS_WORDS,
+        baseline_words=BASELINE_WORDS,
+        new_failures=[r.clause for r in report.results if r.baseline == "new"],
         unverified_fixes=report.unverified_fixes(),
         levels=LEVELS,
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -9,6 +9,11 @@ A clause is "passed" only where a check of it ran and held. One that could not b
 judged is "unverified", with the reason and, where one exists, the flag that would
 verify it (`fix`); one whose behaviour never happened (no 429 came; the client never
 sent a seed) is "not_exercised": nothing to judge, and nothing missing from the setup.
+A clause left out by `verify --only/--skip` is "not_selected": nothing was said about it.
+
+With `verify --baseline`, each result also carries its standing against the baseline
+(`baseline`: "known" failure, "new" failure, or "fixed"), and the exit code counts only
+what the baseline does not excuse (see harness/baseline.py).
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Literal
 
-Status = Literal["passed", "failed", "unverified", "not_exercised"]
-STATUSES: tuple[str, ...] = ("passed", "failed", "unverified", "not_exercised")
+Status = Literal["passed", "failed", "unverified", "not_exercised", "not_selected"]
+STATUSES: tuple[str, ...] = ("passed", "failed", "unverified", "not_exercised", "not_selected")
+# Standing against a baseline (verify --baseline): in it and still not passing, not in it and
+# failing, in it and now passing.
+BASELINE_MARKS: tuple[str, ...] = ("known", "new", "fixed")
 # Reports written before "unverified" existed called it "skipped".
 _OLD_STATUSES = {"skipped": "unverified"}
 LEVELS: tuple[str, ...] = ("MUST", "SHOULD", "MAY")
@@ -40,14 +48,20 @@ class ClauseResult:
     reproduce: str | None = None  # a shell command that replays the failing request, secrets as $VARS
     evidence: dict = field(default_factory=dict)  # JSON-safe observations; never a secret
     fix: str | None = None  # unverified: what would verify it ("pass --credits-url URL")
+    baseline: str | None = None  # verify --baseline only: one of BASELINE_MARKS, or None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ReportError(f"clause {self.clause}: status must be one of {', '.join(STATUSES)}, got {self.status!r}")
         if self.level not in LEVELS:
             raise ReportError(f"clause {self.clause}: level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+        if self.baseline is not None and self.baseline not in BASELINE_MARKS:
+            raise ReportError(
+                f"clause {self.clause}: baseline must be one of {', '.join(BASELINE_MARKS)} or null, got {self.baseline!r}"
+            )
 
     def to_dict(self) -> dict:
+        # "baseline" only in reports of runs with --baseline: a report without one keeps its shape.
         return {
             "api": self.api,
             "clause": self.clause,
@@ -57,7 +71,7 @@ class ClauseResult:
             "reproduce": self.reproduce,
             "evidence": self.evidence,
             "fix": self.fix,
-        }
+        } | ({"baseline": self.baseline} if self.baseline else {})
 
     @classmethod
     def from_dict(cls, data: dict) -> ClauseResult:
@@ -83,6 +97,7 @@ class ClauseResult:
             reproduce=data.get("reproduce"),
             evidence=dict(evidence),
             fix=data.get("fix"),
+            baseline=data.get("baseline"),
         )
 
 
@@ -95,12 +110,21 @@ class RunReport:
     tool_version: str
     # Per API, per key role: the balance event by event (harness/credit_log.py); empty where none was seen.
     credits: dict[str, dict] = field(default_factory=dict)
+    # verify --baseline: {"path", "strict" (--strict-baseline), "known", "new", "fixed"}; None without one.
+    baseline: dict | None = None
+    # verify --only/--skip: {"only": [...], "skip": [...], "probes": {api: [names run]}}; None for a whole run.
+    selection: dict | None = None
 
     def summary(self) -> dict[str, int]:
-        """Clauses per status, plus the MUST clauses failed and not verified (what the exit code reads)."""
+        """Clauses per status, plus the MUST clauses failed and not verified (what the exit code reads).
+
+        "not_selected" is counted only in runs that used --only/--skip, so a whole run's summary keeps its shape.
+        """
         counts = dict.fromkeys(STATUSES, 0)
         for result in self.results:
             counts[result.status] += 1
+        if not counts["not_selected"] and self.selection is None:
+            del counts["not_selected"]
         counts["must_failed"] = len(self.failures())
         counts["must_unverified"] = len(self.must_unverified())
         return counts
@@ -112,11 +136,20 @@ class RunReport:
     def must_unverified(self) -> list[ClauseResult]:
         return [r for r in self.results if r.status == "unverified" and r.level == "MUST"]
 
+    def blocking(self, strict: bool = False) -> list[ClauseResult]:
+        """The results that fail the run: failures (MUST, or any level with strict), MUST clauses not
+        verified (strict only), less the known failures of a baseline; plus, with --strict-baseline,
+        the clauses of the baseline that now pass."""
+        found = self.failures(strict=strict) + (self.must_unverified() if strict else [])
+        found = [r for r in found if r.baseline != "known"]
+        if self.baseline and self.baseline.get("strict"):
+            found += [r for r in self.results if r.baseline == "fixed"]
+        return found
+
     def exit_code(self, strict: bool = False) -> int:
-        """1 when a MUST clause failed; with strict, also when any clause failed or a MUST was not verified."""
-        if self.failures(strict=strict) or (strict and self.must_unverified()):
-            return EXIT_FAILED
-        return EXIT_OK
+        """1 when a MUST clause failed; with strict, also when any clause failed or a MUST was not verified.
+        A baseline's known failures do not count; with --strict-baseline its fixed clauses do."""
+        return EXIT_FAILED if self.blocking(strict) else EXIT_OK
 
     def unverified_fixes(self) -> list[str]:
         """What would verify the unverified MUST clauses, most needed first ("pass --credits-url URL")."""
@@ -138,7 +171,7 @@ class RunReport:
             "summary": self.summary(),
             "results": [r.to_dict() for r in self.results],
             "credits": self.credits,
-        }
+        } | {name: value for name, value in (("baseline", self.baseline), ("selection", self.selection)) if value}
 
     @classmethod
     def from_dict(cls, data: dict) -> RunReport:
@@ -156,6 +189,8 @@ class RunReport:
             started=str(data.get("started", "")),
             tool_version=str(data.get("tool_version", "")),
             credits=credits,
+            baseline=data["baseline"] if isinstance(data.get("baseline"), dict) else None,
+            selection=data["selection"] if isinstance(data.get("selection"), dict) else None,
         )
 
 

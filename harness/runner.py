@@ -36,7 +36,7 @@ from .credentials import CHARGED_ROLES, NEAR_MISSES, auth_header, near_miss
 from .credit_log import CreditLog
 from .exchanges import Exchange, build_request, no_answer
 from .pictures import PictureBook
-from .probes import RequestSpec, probes_for
+from .probes import ProbeDef, RequestSpec, probes_for
 from .redaction import Redactor
 from .reproduce import Reproducer
 from .results import ClauseResult
@@ -291,8 +291,11 @@ class Runner:
                 self.pictures.file(clause_id, exchange)
 
     # -- the run ----------------------------------------------------------------------------
-    def run(self, on_probe_done: Callable[[str], None] | None = None) -> list[ClauseResult]:
-        for definition in probes_for(self.api):
+    def run(
+        self, on_probe_done: Callable[[str], None] | None = None, *, probes: list[ProbeDef] | None = None
+    ) -> list[ClauseResult]:
+        """Run ``probes`` (default: every probe of the API) and return one result per clause."""
+        for definition in probes_for(self.api) if probes is None else probes:
             self.current_probe = definition.name
             try:
                 definition.run(self)

@@ -29,7 +29,16 @@ def _run(script: str, *args: str, tmp_path: Path) -> tuple[str, dict]:
     return done.stdout, json.loads(out.read_text())
 
 
-def test_memory_bench_reports_fake_proxy_and_floor(tmp_path):
+def rendered(name: str, numbers: dict, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The bench/README.md part bench/report.py would write from these numbers."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import _doc_parts_load
+
+    monkeypatch.setattr(_doc_parts_load, "load", lambda _: numbers)
+    return _doc_parts_load.PARTS[name](name)
+
+
+def test_memory_bench_reports_fake_proxy_and_floor(tmp_path, monkeypatch):
     text, numbers = _run(
         "memory.py",
         "--side",
@@ -46,12 +55,19 @@ def test_memory_bench_reports_fake_proxy_and_floor(tmp_path):
     fake, proxy = numbers["fake"], numbers["proxy"]
     assert fake["answers"] == 3 and fake["5xx_or_no_answer"] == 0 and fake["charged_only_successes"]
     assert proxy["answers"] == 2 and proxy["peak_mb"] >= proxy["idle_mb"] > 0
+    part = rendered("memory", numbers, monkeypatch)
+    assert "| `serve`, 3 such uploads" in part and "| `proxy` in front of `serve`, 2 uploads" in part
+    assert f"| credits | only successes charged | {fake['credits_spent']} for {fake['ok']} ok | met |" in part
+    assert "| `proxy` peak RSS | < 300 MB |" in part and "python bench/memory.py --side 512" in part
 
 
-def test_slow_clients_bench_times_a_normal_request_among_slow_connections(tmp_path):
+def test_slow_clients_bench_times_a_normal_request_among_slow_connections(tmp_path, monkeypatch):
     text, numbers = _run(
         "slow_clients.py", "--connections", "40", "--seconds", "4", "--mode", "headers", tmp_path=tmp_path
     )
     [result] = numbers["results"]
     assert result["mode"] == "headers" and result["normal_requests"] >= 2
     assert "normal requests among slow connections" in text
+    part = rendered("slow-clients", numbers, monkeypatch)
+    assert "40 slow connections per mode" in part and "| dribble headers (a byte every 2 s) |" in part
+    assert "Target: every normal request answered 200 within 5 s" in part

@@ -119,7 +119,7 @@ def test_a_vyro_answer_that_is_not_png_is_not_served(bench_modules):
     assert "HTTP 400" in _common.not_served(vyro, 400, "application/json", b"{}")
 
 
-def test_scaling_ingress_bench_compares_workers_and_stores(tmp_path):
+def test_scaling_ingress_bench_compares_workers_and_stores(tmp_path, monkeypatch):
     from inpaint_conformance.fakes.throwaway_postgres import unavailable_reason
 
     if unavailable_reason():
@@ -138,3 +138,11 @@ def test_scaling_ingress_bench_compares_workers_and_stores(tmp_path):
     }
     assert all(row["errors"] == 0 and row["ok"] > 0 for row in numbers["results"]), numbers["results"]
     assert "aithriving 64x64" in text
+    # bench/README.md's part, as bench/report.py would write it from these numbers
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import _doc_parts_load
+
+    monkeypatch.setattr(_doc_parts_load, "load", lambda _: numbers)
+    part = _doc_parts_load.part_scaling_ingress("scaling-ingress")
+    assert "| `serve --workers 2`, PostgreSQL |" in part and "| server | 64 px req/s | 64 px CPU ms/req |" in part
+    assert "Errors: none in any cell" in part and "CPU per request a shared store adds" in part

@@ -617,3 +617,57 @@ def test_report_paints_no_zero_red(page, tmp_path):
     )
     assert colours and red not in colours, colours
     assert page.locator("[data-testid=verdict]").evaluate("e => e.className") == "verdict good"
+
+
+# -- the matrix of several runs ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def three_runs_matrix(tmp_path_factory) -> Path:
+    """`report a.json b.json c.json --html`: the fake, and two mutants of it that break different clauses."""
+    folder = tmp_path_factory.mktemp("matrix")
+    reports = []
+    for deviation in (None, "mask_inverted", "size_rounded"):
+        path = folder / f"{deviation or 'fake'}.json"
+        argv = ["verify", "--api", "aithriving", "--examples", "2", "--json-report", str(path)]
+        main(argv + (["--deviation", deviation] if deviation else []))
+        reports.append(str(path))
+    page = folder / "matrix.html"
+    labels = ["--label", "fake", "--label", "masks inverted", "--label", "sizes rounded"]
+    assert main(["report", *reports, *labels, "--html", str(page)]) == 0
+    return page
+
+
+@pytest.mark.browser
+def test_matrix_of_three_runs_loads_offline_with_differences_marked_and_cells_linking_to_evidence(
+    page, three_runs_matrix
+):
+    from playwright.sync_api import expect
+
+    asked = open_offline(page, three_runs_matrix)
+    assert [url for url in asked if not url.startswith(("file:", "data:"))] == []
+    headers = page.locator("#matrix thead th[data-run]")
+    expect(headers).to_have_count(3)
+    assert [t.strip().splitlines()[0] for t in headers.all_inner_texts()] == ["fake", "masks inverted", "sizes rounded"]
+    size_row = page.locator('#matrix tr[data-clause="ait.output.size"]')
+    expect(size_row).to_have_class(re.compile(r"\bdiffers\b"))
+    assert size_row.locator("td.cell").evaluate_all("cells => cells.map(c => c.dataset.status)") == [
+        "passed",
+        "passed",
+        "failed",
+    ]
+    agreeing = page.locator('#matrix tr[data-clause="ait.auth.missing"]')
+    expect(agreeing).not_to_have_class(re.compile(r"\bdiffers\b"))
+    # Highlighted: a differing row is painted unlike an agreeing one.
+    assert size_row.locator("th.clause").evaluate("e => getComputedStyle(e).borderLeftWidth") == "4px"
+    # A cell links to that run's evidence of the clause, further down the same page.
+    size_row.locator('td.cell[data-run="2"] a').click()
+    evidence = page.locator("article.evidence-item:target")
+    expect(evidence).to_have_attribute("id", "r2-ait.output.size")
+    expect(evidence).to_be_in_viewport()
+    expect(evidence).to_contain_text("failed")
+    expect(evidence.locator("pre.reproduce")).to_contain_text("$AIT_API_KEY")
+    # Only the differences, on request.
+    page.locator("#only-differing").check()
+    expect(agreeing).to_be_hidden()
+    expect(size_row).to_be_visible()
+    screenshot(page, "matrix.png")
+    assert page.errors == []

@@ -68,8 +68,11 @@ def test_verify_says_where_it_wrote_each_report(capsys, tmp_path, monkeypatch):
         ["verify", "--api", "vyro", "--examples", "0"]
         + ["--json-report", "out/r.json", "--junit-xml", "out/j.xml", "--html-report", "r.html"]
     )
-    out = " ".join(capsys.readouterr().out.split())
+    captured = capsys.readouterr()
+    # Where the reports went is progress (stderr); stdout's last line stays the verdict.
+    out = " ".join(captured.err.split())
     assert code == 0
+    assert captured.out.strip().splitlines()[-1].startswith("OK")
     for what, path in (("JSON report", "out/r.json"), ("JUnit XML report", "out/j.xml"), ("HTML report", "r.html")):
         assert f"wrote the {what}" in out and str(tmp_path / path) in out
         assert (tmp_path / path).stat().st_size > 0

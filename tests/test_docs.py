@@ -96,6 +96,7 @@ def test_each_generated_part_names_the_command_that_made_it():
     """A part of bench/README.md states its source: the command, the machine and the results file."""
     text = (ROOT / "bench" / "README.md").read_text()
     parts = re.findall(r"<!-- bench:([\w-]+) -->(.*?)<!-- /bench:\1 -->", text, re.S)
-    assert {name for name, _ in parts} >= {"fake", "hotpath", "verify", "mock", "scaling"}
+    expected = {"fake", "hotpath", "verify", "mock", "scaling", "memory", "slow-clients", "scaling-ingress"}
+    assert {name for name, _ in parts} >= expected
     for name, body in parts:
         assert f"bench/results/{name}.json" in body and "python bench/" in body, name

@@ -208,18 +208,21 @@ def test_losing_a_node_mid_load_answers_everyone_and_loses_no_credit(cluster_app
     ]
     start_balance = cluster_app.balance()
     voided_before, refunded_before = _voided(cluster_app.db)
-    # Every answer waits 0.5 s after its charge (a latency fault), and the kill comes just after a
-    # charge: it catches requests that were charged and whose answer had not left, the case the
-    # front door must give back.
-    delay = httpx.post(f"{cluster_app.base_url}/__fake__/faults", json={"kind": "latency", "seconds": 0.5})
+    # Every answer waits 3 s after its charge (a latency fault kept on: count None, since a transport
+    # fault fires once by default), longer than the engine's work even on a loaded machine, so most
+    # requests an ingress replica holds are charged and not yet answered. The kill comes while the
+    # doomed replica holds some, just after a charge: the case the front door must give back.
+    delay = httpx.post(
+        f"{cluster_app.base_url}/__fake__/faults", json={"kind": "latency", "seconds": 3.0, "count": None}
+    )
     assert delay.status_code == 201, delay.text
 
     with Load(cluster_app.base_url) as load:
         load.wait_for(lambda: len(load.seen(INGRESS_HEADER)) == 2 and load.count() >= 16, 60, "both ingress replicas")
         # Kill while the doomed ingress replica holds requests, just after charges were made.
-        busy = time.monotonic() + 10
+        busy = time.monotonic() + 15
         while time.monotonic() < busy and not (
-            (replica_load(INGRESS_DEPLOYMENT, lost_ingress[0]) or 0) >= 1 and _charged_lately(cluster_app.db, 0.2)
+            (replica_load(INGRESS_DEPLOYMENT, lost_ingress[0]) or 0) >= 2 and _charged_lately(cluster_app.db, 1.0)
         ):
             time.sleep(0.01)
         held = replica_load(INGRESS_DEPLOYMENT, lost_ingress[0]) or 0

@@ -4,7 +4,7 @@ Exit codes: 0 after a clean shutdown (Ctrl-C or SIGTERM), 2 when it cannot start
 (bad flag, port in use, unreadable --db, engine that does not load), with one line
 saying why and what to do. `--db` keeps the state (keys and balances, journal, faults)
 in a SQLite file or a PostgreSQL database (fakes.store); `--workers N` (with `--db`)
-runs N processes sharing it; `--ray` hands over to harness.commands.serve_ray; `--replay FILE`
+runs N processes sharing it; `--ray` runs it on Ray Serve; `--replay FILE`
 answers from a `proxy --record` recording instead of painting.
 """
 

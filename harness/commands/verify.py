@@ -23,9 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from inpaint_conformance.contracts import Api
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS
 
+from ..ci_options import CI_ERRORS, CiOptions, add_ci_arguments, ci_options
 from ..html_report import write_html
 from ..preflight import preflight
-from ..probes import planned_successes, probes_for
 from ..reports import print_console, write_json, write_junit
 from ..reproduce import Reproducer
 from ..results import EXIT_CANNOT_RUN, ReportError, RunReport, tool_version
@@ -116,6 +116,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="embedded fake only: turn on a named deviation (repeatable)",
     )
     parser.add_argument("--yes", action="store_true", help="do not ask before spending credits")
+    add_ci_arguments(parser)  # --only/--skip, --baseline/--write-baseline/--strict-baseline
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # Logs and CI consoles are not terminals; give the table room there instead of 80 columns.
         return _verify(args, progress_console, Console(width=None if sys.stdout.isatty() else 140))
-    except TargetError as exc:
+    except (TargetError, *CI_ERRORS) as exc:
         print(f"inpaint-conformance verify: error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
 
@@ -145,10 +146,12 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
     examples = DEFAULT_EXAMPLES if args.examples is None else args.examples
     if examples < 0:
         raise TargetError(f"--examples must be 0 or more, got {examples}")
+    ci = ci_options(args, apis)
+    apis = ci.apis(apis)
     target = _target(args, apis)
     # A remote run's preflight sends one valid request per API before any probe (charged like any success).
     extra = 0 if target.embedded else PREFLIGHT_SUCCESSES
-    plan = Plan(apis, {api: planned_successes(api, examples) + extra for api in apis})
+    plan = Plan(apis, {api: ci.planned_successes(api, examples) + extra for api in apis})
     try:
         if not target.embedded:
             err.print(
@@ -164,9 +167,10 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
             )
         if not target.embedded:
             _confirm(args, plan)
-        report, errors = _run(target, apis, args, examples, err, plan)
+        report, errors = _run(target, apis, args, examples, err, ci, plan)
     finally:
         target.close()
+    ci.finish(report)
     print_console(report, out, strict=args.strict)
     for flag, path, write, what in (
         ("--json-report", args.json_report, write_json, "JSON report"),
@@ -182,6 +186,7 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
             raise TargetError(f"cannot write {flag} {path}: {exc.strerror or exc}") from None
         except ReportError as exc:
             raise TargetError(f"{flag} {path}: {exc}") from None
+    ci.record(report, err)
     if errors:
         for line in errors:
             err.print(f"[red]harness error[/]: {escape(line)}", highlight=False)
@@ -233,7 +238,13 @@ def _confirm(args: argparse.Namespace, plan: Plan) -> None:
 
 
 def _run(
-    target: Target, apis: list[Api], args: argparse.Namespace, examples: int, err: Console, plan: Plan
+    target: Target,
+    apis: list[Api],
+    args: argparse.Namespace,
+    examples: int,
+    err: Console,
+    ci: CiOptions,
+    plan: Plan,
 ) -> tuple[RunReport, list[str]]:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     files_dir = Path(f"{args.json_report}.probes") if args.json_report else None
@@ -268,12 +279,13 @@ def _run(
     )
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         for runner in runners:
-            task = progress.add_task(runner.api.value, total=len(probes_for(runner.api)), probe="")
+            probes = ci.probes(runner.api)
+            task = progress.add_task(runner.api.value, total=len(probes), probe="")
 
             def advance(name: str, task: TaskID = task) -> None:
                 progress.update(task, advance=1, probe=name)
 
-            results += runner.run(advance)
+            results += runner.run(advance, probes=probes)
             errors += runner.harness_errors
     credits = {runner.api.value: runner.credit_log.to_dict() for runner in runners if runner.credit_log.events}
     report = RunReport([a.value for a in apis], target.description, results, started, tool_version(), credits)
