@@ -303,6 +303,34 @@ CLAUSES: list[Clause] = [
         decision="A17",
     ),
     _c("credits.isolation", MUST, "A request charges only the key that sent it.", decision="A18"),
+    _c(
+        "credits.concurrent",
+        MUST,
+        (
+            "Requests that overlap on one key are charged as if they came one after another: the balance falls by "
+            "exactly 6 per success the client saw, failures cost nothing, and every request gets one answer."
+        ),
+        quote="The service uses 6 credits per successful result.",
+        decision="A17",
+    ),
+    _c(
+        "credits.no_overdraft",
+        MUST,
+        (
+            "A key holding credits for k results that gets more than k requests at once serves at most k of them; "
+            "its balance never goes below 0 and ends at its start minus 6 per success."
+        ),
+        decision="A17",
+    ),
+    _c(
+        "credits.sequence",
+        MUST,
+        (
+            "Over any sequence of requests (successes, each kind of failure, other keys, balance reads) every key's "
+            "balance is its start minus 6 per success it sent: never negative, never moved by another key's request."
+        ),
+        decision="A17, A18",
+    ),
     # A19, B1-B5
     _c("unknown_fields", MAY, "Extra form fields are ignored or refused; either way never a 5xx.", decision="A19"),
     _c(

@@ -121,12 +121,22 @@ class Plan:
     def credits(self) -> int:
         return self.successes.get(Api.AITHRIVING, 0) * CREDITS_PER_SUCCESS
 
-    def describe(self) -> str:
+    def spare(self, max_credits: int | None) -> int:
+        """What --max-credits leaves over the plan: a credit probe may drain a key with it (probes_credits.py)."""
+        return max(0, max_credits - self.credits) if max_credits is not None else 0
+
+    def describe(self, max_credits: int | None = None) -> str:
+        spare = self.spare(max_credits)
         parts = []
         if Api.AITHRIVING in self.successes:
             n = self.successes[Api.AITHRIVING]
             parts.append(
                 f"aithriving: up to {n} charged requests x {CREDITS_PER_SUCCESS} credits = {self.credits} credits"
+                + (
+                    f" (and what --max-credits leaves over it, to drain the second key: {spare} credits)"
+                    if spare
+                    else ""
+                )
             )
         if Api.VYRO in self.successes:
             parts.append(f"vyro: up to {self.successes[Api.VYRO]} successful requests (Vyro's price is not documented)")
@@ -219,7 +229,7 @@ def execute(options: VerifyOptions, progress: Console | None = None) -> tuple[Ru
         extra = 0 if target.embedded else PREFLIGHT_SUCCESSES
         plan = Plan(apis, {api: ci.planned_successes(api, examples) + extra for api in apis})
         if not target.embedded and options.announce is not None:
-            options.announce(f"verify {target.description}: {plan.describe()}")
+            options.announce(f"verify {target.description}: {plan.describe(options.max_credits)}")
         if options.max_credits is not None and plan.credits > options.max_credits:
             raise TargetError(
                 f"this run would spend up to {plan.credits} credits, over --max-credits {options.max_credits}: "
@@ -227,7 +237,7 @@ def execute(options: VerifyOptions, progress: Console | None = None) -> tuple[Ru
             )
         if not target.in_process and options.confirm is not None:
             options.confirm(plan)
-        report, errors = _run(target, apis, options, examples, progress, ci)
+        report, errors = _run(target, apis, options, examples, progress, ci, plan.spare(options.max_credits))
     finally:
         target.close()
     ci.finish(report)
@@ -301,6 +311,7 @@ def _run(
     examples: int,
     progress_console: Console | None,
     ci: CiOptions,
+    spare_credits: int,
 ) -> tuple[RunReport, list[str]]:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if target.embedded:
@@ -319,6 +330,7 @@ def _run(
             reproducer=reproducer,
             pictures=options.pictures,
             debug=options.debug,
+            spare_credits=spare_credits,
         )
         for api in apis
     ]
@@ -343,7 +355,9 @@ def _run(
 
             results += runner.run(advance, probes=probes)
             errors += runner.harness_errors
-    return RunReport([a.value for a in apis], target.description, results, started, tool_version()), errors
+    credits = {runner.api.value: runner.credit_log.to_dict() for runner in runners if runner.credit_log.events}
+    report = RunReport([a.value for a in apis], target.description, results, started, tool_version(), credits)
+    return report, errors
 
 
 __all__ = [

@@ -43,6 +43,13 @@ def build_request(spec: RequestSpec, url: str, headers: dict[str, str]) -> tuple
     return HttpRequest("POST", url, Headers(request.headers.multi_items()), body), request
 
 
+def no_answer(exc: httpx.TransportError, client: httpx.Client) -> str:
+    """Why a request got no answer, in one short line (what an exchange's ``error`` says)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {client.timeout.read:g} s"
+    return f"no answer: {' '.join(str(exc).split())[:160] or type(exc).__name__}"
+
+
 @dataclass
 class Exchange:
     """One probe request and its final answer (after any 429 retries)."""

@@ -26,6 +26,7 @@ from inpaint_conformance.contracts.clauses import UnknownClause
 from inpaint_conformance.contracts.decisions import cited
 from inpaint_conformance.contracts.rules import KEPT_PSNR_DB
 
+from .credit_chart import burst_view, timelines
 from .pictures import MAX_PER_CLAUSE, clause_shots, shots_of
 from .reports import BASELINE_WORDS, STATUS_WORDS
 from .results import LEVELS, STATUSES, ClauseResult, ReportError, RunReport
@@ -178,6 +179,8 @@ def _row(result: ClauseResult, shots: dict[str, dict]) -> dict:
         "violation_count": evidence.get("violation_count"),
         "observed": evidence.get("observed") if isinstance(evidence.get("observed"), dict) else None,
         "raw": json.dumps(rest, indent=2, ensure_ascii=False, default=str) if rest else None,
+        "burst": burst_view(evidence["burst"]) if isinstance(evidence.get("burst"), dict) else None,
+        "sequence": evidence.get("sequence") if isinstance(evidence.get("sequence"), dict) else None,
         "shots": resolved[:MAX_PER_CLAUSE],
         "more_shots": max(0, len(resolved) - MAX_PER_CLAUSE) + int(evidence.get("pictures_left_out") or 0),
     }
@@ -241,6 +244,7 @@ def render_html(report: RunReport) -> str:
         levels=LEVELS,
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         pics=_PictureIndex(),
+        credit_views=timelines(report.credits),
     )
 
 

@@ -11,8 +11,15 @@ from typing import TYPE_CHECKING, Protocol
 from inpaint_conformance.contracts import Api, Expectation, Violation
 
 if TYPE_CHECKING:
+    import httpx
+
+    from inpaint_conformance.contracts import HttpResponse
+
+    from .credit_log import CreditLog
     from .exchanges import Exchange
+    from .reproduce import Reproducer
     from .request_spec import RequestSpec
+    from .target import Target
 
 
 class ProbeContext(Protocol):
@@ -59,3 +66,38 @@ class ProbeContext(Protocol):
     def credits_observable(self) -> bool: ...
 
     def balance(self, role: str) -> int | None: ...
+
+
+class CreditProbeContext(ProbeContext, Protocol):
+    """What the credit probes see beyond a plain probe (harness/probes_credits.py, burst.py,
+    ledger_machine.py): requests prepared, sent together and judged apart, the target's own
+    means to set a balance and to be replayed, and the run's credit timeline."""
+
+    current_probe: str
+    reproducer: Reproducer
+    spare_credits: int  # what --max-credits leaves over the plan: a probe may drain a key with it
+    credit_log: CreditLog
+    target: Target
+
+    def violate(
+        self,
+        violation: Violation,
+        exchange: Exchange | None = None,
+        *,
+        evidence: dict | None = None,
+        reproduce: str | None = None,
+    ) -> None: ...
+
+    def prepare(
+        self,
+        spec: RequestSpec,
+        *,
+        focus: tuple[str, ...] = (),
+        expect: str | Expectation = "auto",
+        watch_balance: str | None = None,
+        label: str = "",
+    ) -> tuple[Exchange, httpx.Request]: ...
+
+    def judge(self, exchange: Exchange, raw: httpx.Response) -> HttpResponse: ...
+
+    def finish(self, exchange: Exchange) -> None: ...

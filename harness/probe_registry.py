@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from inpaint_conformance.contracts import Api
 
-from . import probes_aithriving, probes_robust, probes_shapes, probes_vyro, properties
+from . import probes_aithriving, probes_credits, probes_robust, probes_shapes, probes_vyro, properties
 from .probes import ProbeDef, definitions_in
 
-PROBE_MODULES = (probes_aithriving, probes_vyro, probes_shapes, probes_robust, properties)
+# probes_credits last: it sets the embedded fake's balances, then restores them.
+PROBE_MODULES = (probes_aithriving, probes_vyro, probes_shapes, probes_robust, properties, probes_credits)
 
 
 def probes_for(api: Api) -> list[ProbeDef]:

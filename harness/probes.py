@@ -15,12 +15,13 @@ from typing import TypeVar
 
 from inpaint_conformance.contracts import Api
 
-from .probe_context import ProbeContext
+from .probe_context import CreditProbeContext, ProbeContext
 
 # The request model, for probe modules that import it from here.
 from .request_spec import FIXED_SEED, PROMPT, RequestSpec, Upload, upload, valid_spec
 
-ProbeFunction = Callable[[ProbeContext], None]
+# A probe sees a ProbeContext; the credit probes see the wider CreditProbeContext. The Runner is both.
+ProbeFunction = Callable[[ProbeContext], None] | Callable[[CreditProbeContext], None]
 F = TypeVar("F", bound=ProbeFunction)
 _DEFINITIONS = "__probe_definitions__"
 

@@ -110,6 +110,8 @@ class RunReport:
     results: list[ClauseResult]
     started: str  # ISO 8601, UTC
     tool_version: str
+    # Per API, per key role: the balance event by event (harness/credit_log.py); empty where none was seen.
+    credits: dict[str, dict] = field(default_factory=dict)
     # verify --baseline: {"path", "strict" (--strict-baseline), "known", "new", "fixed"}; None without one.
     baseline: dict | None = None
     # verify --only/--skip: {"only": [...], "skip": [...], "probes": {api: [names run]}}; None for a whole run.
@@ -192,6 +194,7 @@ class RunReport:
             "tool_version": self.tool_version,
             "summary": self.summary(),
             "results": [r.to_dict() for r in self.results],
+            "credits": self.credits,
         } | {name: value for name, value in (("baseline", self.baseline), ("selection", self.selection)) if value}
 
     @classmethod
@@ -200,12 +203,16 @@ class RunReport:
             raise ReportError("not an inpaint-conformance report: expected a JSON object with a 'results' list")
         results = [ClauseResult.from_dict(item) for item in data["results"]]
         apis = data.get("apis") or list(dict.fromkeys(r.api for r in results))
+        credits = data.get("credits") or {}
+        if not isinstance(credits, dict):
+            raise ReportError(f"'credits' must be an object of per-key timelines, got {type(credits).__name__}")
         return cls(
             apis=[str(a) for a in apis],
             target=str(data.get("target", "")),
             results=results,
             started=str(data.get("started", "")),
             tool_version=str(data.get("tool_version", "")),
+            credits=credits,
             baseline=data["baseline"] if isinstance(data.get("baseline"), dict) else None,
             selection=data["selection"] if isinstance(data.get("selection"), dict) else None,
         )

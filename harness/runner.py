@@ -32,10 +32,11 @@ from inpaint_conformance.contracts import (
 )
 from inpaint_conformance.contracts.catalog import credit_clauses
 from inpaint_conformance.contracts.response_validation import server_error_floor
-from inpaint_conformance.contracts.sequences import UNCHARGED_WHEN_REFUSED, check_charge
+from inpaint_conformance.contracts.sequences import UNCHARGED_WHEN_REFUSED, check_charge, expected_charge
 
 from .credentials import CHARGED_ROLES, NEAR_MISSES, auth_header, near_miss
-from .exchanges import Exchange, build_request
+from .credit_log import CreditLog
+from .exchanges import Exchange, build_request, no_answer
 from .pictures import PictureBook
 from .probe_registry import probes_for
 from .probes import ProbeDef
@@ -69,6 +70,7 @@ class Runner:
         max_retries: int = MAX_RETRIES,
         pictures: bool = True,
         debug: bool = False,
+        spare_credits: int = 0,
     ) -> None:
         """``debug``: a crashed probe's error keeps its whole traceback, not only `type: message`."""
         self.target, self.api, self.p = target, api, api.prefix
@@ -83,6 +85,9 @@ class Runner:
         self.redactor = Redactor([*keys, *(near_miss(role, k) for k in keys for role in NEAR_MISSES)])
         # Pictures cost about a quarter of a default run: kept only for a report that shows them.
         self.pictures = PictureBook() if pictures else None
+        self.credit_log = CreditLog()  # every balance seen move, per key role: the report's credit timeline
+        # Credits a probe may spend beyond the plan (what --max-credits leaves over it), e.g. to drain a key.
+        self.spare_credits = spare_credits
 
     # -- what probes use --------------------------------------------------------------
     def key(self, role: str) -> str | None:
@@ -127,8 +132,19 @@ class Runner:
         self.tally.exercise(clause_id, observed)
         self._file(clause_id, exchanges)
 
-    def violate(self, violation: Violation, exchange: Exchange | None = None) -> None:
-        self.tally.violate(violation.clause, violation.message, self.current_probe, exchange)
+    def violate(
+        self,
+        violation: Violation,
+        exchange: Exchange | None = None,
+        *,
+        evidence: dict | None = None,
+        reproduce: str | None = None,
+    ) -> None:
+        """A check of this clause found it broken; ``evidence`` and ``reproduce`` stand for a violation no
+        single exchange shows (requests sent at once, a sequence): what happened, and a script replaying it."""
+        self.tally.violate(
+            violation.clause, violation.message, self.current_probe, exchange, evidence=evidence, reproduce=reproduce
+        )
         self._file(violation.clause, (exchange,) if exchange is not None else ())
 
     def send(
@@ -149,6 +165,21 @@ class Runner:
         balance must not move (e.g. "main" around a request with a near miss of its key);
         by default the balance of the key that sent the request is judged.
         """
+        exchange, outgoing = self.prepare(spec, focus=focus, expect=expect, watch_balance=watch_balance, label=label)
+        self._exchange(exchange, outgoing)
+        self.finish(exchange)
+        return exchange
+
+    def prepare(
+        self,
+        spec: RequestSpec,
+        *,
+        focus: tuple[str, ...] = (),
+        expect: str | Expectation = "auto",
+        watch_balance: str | None = None,
+        label: str = "",
+    ) -> tuple[Exchange, httpx.Request]:
+        """The exchange `send` would make of this request, judged as sent, and the request to send."""
         headers = self._auth_headers(spec.auth)
         http, outgoing = build_request(spec, self.target.url(self.api), headers)
         verdict = validate_request(self.api, http)
@@ -156,11 +187,22 @@ class Runner:
         probe = self.current_probe + (f"[{label}]" if label else "")
         exchange = Exchange(probe, self.api, spec, http, verdict, expectation, redactor=self.redactor)
         exchange.watched = watch_balance or (spec.auth if spec.auth in CHARGED_ROLES else None)
-        self._exchange(exchange, outgoing)
+        return exchange, outgoing
+
+    def judge(self, exchange: Exchange, raw: httpx.Response) -> HttpResponse:
+        """Judge the answer that came to a prepared exchange (read in full already); the answer as kept."""
+        response = HttpResponse(raw.status_code, Headers(raw.headers.multi_items()), raw.content)
+        exchange.response = response
+        exchange.result = validate_response(
+            self.api, exchange.verdict, response, exchange.expectation, quote=self.redactor.text
+        )
+        return response
+
+    def finish(self, exchange: Exchange) -> None:
+        """Hand the tally every clause the exchange was judged on (and the picture book its pictures)."""
         if self.pictures is not None:
             self.pictures.add(exchange)
         self._record(exchange)
-        return exchange
 
     # -- internals ----------------------------------------------------------------------
     def _auth_headers(self, role: str) -> dict[str, str]:
@@ -191,25 +233,19 @@ class Runner:
             before = self.balance(exchange.watched) if tracked and exchange.watched else None
             try:
                 raw = self.target.send(outgoing)
-            except httpx.TimeoutException:
-                exchange.error = f"no answer within {self.target.client.timeout.read:g} s"
-                return
             except httpx.TransportError as exc:
-                exchange.error = f"no answer: {' '.join(str(exc).split())[:160] or type(exc).__name__}"
+                exchange.error = no_answer(exc, self.target.client)
                 return
-            exchange.response = HttpResponse(raw.status_code, Headers(raw.headers.multi_items()), raw.content)
-            exchange.result = validate_response(
-                self.api, exchange.verdict, exchange.response, exchange.expectation, quote=self.redactor.text
-            )
+            response = self.judge(exchange, raw)
             after = self.balance(exchange.watched) if tracked and exchange.watched else None
             exchange.credits = (before, after) if before is not None and after is not None else None
-            retry = exchange.outcome is Outcome.REFUSED and exchange.response.status == 429
+            retry = exchange.outcome is Outcome.REFUSED and response.status == 429
             if not retry or attempt == self.max_retries:
                 return
             # B5: the refusal is judged (rate clauses, not charged); the probe's own clauses wait for the retry.
-            exchange.refusals.append(exchange.response.status)
+            exchange.refusals.append(response.status)
             self._record(dataclasses.replace(exchange, refusals=list(exchange.refusals)))
-            time.sleep(min(_retry_after(exchange.response), self.target.retry_wait_cap))
+            time.sleep(min(_retry_after(response), self.target.retry_wait_cap))
 
     def _record(self, exchange: Exchange) -> None:
         if exchange.error:
@@ -248,6 +284,7 @@ class Runner:
             general = f"{self.p}.credits.{'isolation' if succeeded else 'failure'}"
             clause_ids = [general, *sorted(about & UNCHARGED_WHEN_REFUSED)]
         violation = check_charge(before, after, succeeded and sender, clause_ids[0])
+        self.credit_log.request(exchange, expected_charge(succeeded and sender), ok=violation is None)
         whose = "" if sender else f" on the {exchange.watched} key, which did not send it"
         for clause_id in clause_ids:
             if violation is None:

@@ -27,6 +27,8 @@ class _Broken:
     message: str
     probe: str
     exchange: Exchange | None = None  # to build the reproducer and the pictures from
+    evidence: dict | None = None  # what showed it, where no single exchange does (requests at once, a sequence)
+    reproduce: str | None = None  # a script replaying that, instead of the exchange's curl command
 
 
 @dataclass
@@ -54,10 +56,19 @@ class Tally:
         entry.exercised += 1
         entry.observed[observed] = entry.observed.get(observed, 0) + 1
 
-    def violate(self, clause_id: str, message: str, probe: str, exchange: Exchange | None = None) -> None:
+    def violate(
+        self,
+        clause_id: str,
+        message: str,
+        probe: str,
+        exchange: Exchange | None = None,
+        *,
+        evidence: dict | None = None,
+        reproduce: str | None = None,
+    ) -> None:
         entry = self._entry(clause_id)
         entry.exercised += 1
-        entry.broken.append(_Broken(message, probe, exchange))
+        entry.broken.append(_Broken(message, probe, exchange, evidence, reproduce))
 
     def unverified(self, clause_id: str, reason: str, fix: str | None = None) -> None:
         """This clause could not be judged here, and why; ``fix``: what would let it be judged."""
@@ -111,13 +122,10 @@ class Tally:
                 "violations": [{"probe": b.probe, "message": b.message} for b in entry.broken[:5]],
                 "violation_count": len(entry.broken),
                 "exchange": first.exchange.evidence() if first.exchange is not None else None,
+                **(first.evidence or {}),
             }
-            return make(
-                "failed",
-                detail,
-                reproduce=reproduce(first.exchange) if first.exchange is not None else None,
-                evidence=evidence,
-            )
+            command = first.reproduce or (reproduce(first.exchange) if first.exchange is not None else None)
+            return make("failed", detail, reproduce=command, evidence=evidence)
         if entry.exercised:
             seen = sorted(entry.observed.items(), key=lambda item: -item[1])
             shown = "; ".join(f"{text}" + (f" (x{n})" if n > 1 else "") for text, n in seen[:MAX_SHOWN])

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 
 from inpaint_conformance.contracts import Api, HttpRequest
-from inpaint_conformance.contracts.rules import AUTH_HEADER, CREDITS_PER_SUCCESS, PATHS, api_for_path
+from inpaint_conformance.contracts.rules import AUTH_HEADER, CREDITS_PER_SUCCESS, FAKE_PREFIX, PATHS, api_for_path
 from inpaint_conformance.fakes import DEVIATIONS, FakeProvider, Fault
 
 from .credentials import NEAR_MISSES, base_role, near_miss
@@ -24,6 +24,7 @@ WRONG_KEY = "inpaint-conformance-wrong-key"  # made up: no server should know it
 EMBEDDED_ORIGIN = "http://embedded-fake.invalid"
 # Where a user replays an embedded-fake failure: `inpaint-conformance serve`'s default address.
 SERVE_ORIGIN = "http://127.0.0.1:8000"
+CREDITS_PATH = f"{FAKE_PREFIX}/credits"  # where `serve` answers a key's balance
 EMBEDDED_KEYS = {"main": "embedded-main-key", "second": "embedded-second-key", "low": "embedded-low-key"}
 EMBEDDED_CREDITS = 10_000_000  # enough for any --examples: the fake's credits cost nothing
 
@@ -50,7 +51,9 @@ class Target:
     embedded: bool
     in_process: bool  # answered in this process: nothing a run spends is real money
     reproduce_origin: str  # the origin a curl reproducer addresses
+    reproduce_credits_url: str | None  # where a reproducer reads balances (None: credits are not observable)
     retry_wait_cap: float  # the most seconds to wait on one Retry-After
+    sets_credits = False  # whether `set_credits` can give a key a balance (the embedded fake can)
 
     def __init__(self, make_client: Callable[[], httpx.Client], keys: dict[Api, dict[str, str | None]]) -> None:
         self._make_client = make_client
@@ -82,6 +85,11 @@ class Target:
         self._reconnect = response.status_code >= 500 or closing
         return response
 
+    def new_client(self) -> httpx.Client:
+        """A client with connections of its own, for requests sent at once from many threads
+        (harness/burst.py): `send` may swap its client for a fresh one meanwhile."""
+        return self._make_client()
+
     def get(self, url: str, *, headers: dict[str, str] | None = None, timeout: float | None = None) -> httpx.Response:
         """A GET through `send` (the credits URL, the preflight's reachability check)."""
         wait = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
@@ -105,6 +113,10 @@ class Target:
     def balance(self, api: Api, key: str) -> int:
         raise NotImplementedError
 
+    def set_credits(self, api: Api, key: str, credits: int) -> bool:
+        """Give a key exactly this balance where the target allows it (the embedded fake); False elsewhere."""
+        return False
+
     def missing_key(self, role: str) -> tuple[str, str]:
         """Why a probe needing this key role cannot run, and the flag that would let it."""
         raise NotImplementedError
@@ -122,7 +134,9 @@ class EmbeddedTarget(Target):
 
     embedded = True
     in_process = True
+    sets_credits = True
     reproduce_origin = SERVE_ORIGIN
+    reproduce_credits_url = SERVE_ORIGIN + CREDITS_PATH
     retry_wait_cap = 0.0  # in-process: waiting changes nothing
 
     def __init__(
@@ -176,6 +190,10 @@ class EmbeddedTarget(Target):
             raise CreditsUnavailable(f"the embedded fake has no key {key!r}")
         return value
 
+    def set_credits(self, api: Api, key: str, credits: int) -> bool:
+        self.provider.ledger.set_balance(key, credits)
+        return True
+
     def missing_key(self, role: str) -> tuple[str, str]:
         return f"the embedded fake has no {role} key", "a harness bug: every role is set up"
 
@@ -216,6 +234,7 @@ class RemoteTarget(Target):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.credits_url = credits_url
+        self.reproduce_credits_url = credits_url
         self.description = self.base_url
         self.reproduce_origin = self.base_url
         super().__init__(lambda: httpx.Client(timeout=timeout, follow_redirects=False, transport=transport), keys)

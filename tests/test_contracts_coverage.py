@@ -25,6 +25,9 @@ MULTI_EXCHANGE = {
     "ait.credits.insufficient",
     "ait.credits.isolation",  # the second key's balance around the first key's success
     "ait.rate.limit",  # a 429 must not be charged: balance before and after
+    "ait.credits.concurrent",  # requests at once: the balance before and after them (check_overlap)
+    "ait.credits.no_overdraft",  # requests at once on a key that cannot pay for all (check_double_spend)
+    "ait.credits.sequence",  # a sequence of answers against the ledger model (LedgerModel)
 }
 # The same tables, with the rows whose bad answer contracts do not flag yet (xfail, strict).
 KNOWN_GAPS = {case.clause for case in RESPONSE_CASES if case.gap}

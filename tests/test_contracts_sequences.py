@@ -13,6 +13,7 @@ from test_contracts_requests import AIT, BASE, spec
 from test_contracts_responses import JSON, ait_fail, ait_ok
 
 from inpaint_conformance.contracts import Api, HttpResponse, Outcome, validate_request, validate_response
+from inpaint_conformance.contracts.credits import LedgerModel, check_double_spend, check_overlap
 from inpaint_conformance.contracts.envelopes import ait_success
 from inpaint_conformance.contracts.rules import CREDITS_PER_SUCCESS, RANDOM_SEED_MIN, SEED_MAX
 from inpaint_conformance.contracts.sequences import (
@@ -83,7 +84,32 @@ SEQUENCE_CASES = [
         lambda: [check_charge(30, 30, succeeded=False, clause="ait.rate.limit")],
         lambda: [check_charge(30, 30 - CREDITS_PER_SUCCESS, succeeded=False, clause="ait.rate.limit")],
     ),
+    # 8 requests at once, 5 served: charged 30. A ledger that read, waited and wrote charged 6.
+    (
+        "ait.credits.concurrent",
+        lambda: check_overlap(1000, 1000 - 5 * CREDITS_PER_SUCCESS, successes=5, sent=8, unanswered=0),
+        lambda: check_overlap(1000, 1000 - CREDITS_PER_SUCCESS, successes=5, sent=8, unanswered=0),
+    ),
+    # A key holding 14 credits (2 results) gets 8 requests at once: 2 served, 2 left. Serving all 8 overdraws it.
+    (
+        "ait.credits.no_overdraft",
+        lambda: check_double_spend(14, 2, successes=2, sent=8, lowest=2),
+        lambda: check_double_spend(14, 14 - 8 * CREDITS_PER_SUCCESS, successes=8, sent=8),
+    ),
+    # A success then a failure on the main key: charged 6 once. A refund of 12 for the failure gives 6 back.
+    (
+        "ait.credits.sequence",
+        lambda: ledger_after([("main", True), ("main", False), ("second", False)], {"main": 94, "second": 20}),
+        lambda: ledger_after([("main", True), ("main", False)], {"main": 100, "second": 20}),
+    ),
 ]
+
+
+def ledger_after(answers: list[tuple[str, bool]], observed: dict[str, int]) -> list:
+    """The ledger model of main (100) and second (20) after these answers, against the observed balances."""
+    model = LedgerModel({"main": 100, "second": 20})
+    found = [model.answered(key, succeeded) for key, succeeded in answers]
+    return found + model.compare(observed)
 
 
 @pytest.mark.parametrize(("clause_id", "good", "bad"), SEQUENCE_CASES, ids=[c[0] for c in SEQUENCE_CASES])
@@ -118,3 +144,25 @@ def test_expected_charge_is_the_documented_price():
     text = (SEEDS / "aithriving-inpaint.txt").read_text(encoding="utf-8")
     price = int(re.search(r"uses (\d+) credits per successful result", text).group(1))
     assert (expected_charge(True), expected_charge(False)) == (price, 0)
+
+
+def test_overlap_wants_one_answer_per_request():
+    found = check_overlap(100, 100 - 2 * CREDITS_PER_SUCCESS, successes=2, sent=8, unanswered=1)
+    assert [v.clause for v in found] == ["ait.credits.concurrent"] and "got no answer" in found[0].message
+
+
+def test_double_spend_names_each_way_the_money_went_wrong():
+    """Charged after the work, then refused below 0: 2 served, 6 refused but charged: -34."""
+    found = check_double_spend(14, 14 - 8 * CREDITS_PER_SUCCESS, successes=2, sent=8)
+    messages = " | ".join(v.message for v in found)
+    assert {v.clause for v in found} == {"ait.credits.no_overdraft"}
+    assert "below 0 (to -34)" in messages and "expected 2" in messages
+    assert check_double_spend(5, 5, successes=0, sent=8) == []  # a key that cannot pay for one: nothing served
+
+
+def test_the_ledger_model_flags_a_key_served_without_the_credits():
+    model = LedgerModel({"low": 5})
+    broke = model.answered("low", succeeded=True)
+    assert broke is not None and "held 5 credits" in broke.message
+    assert model.answered(None, succeeded=True) is None and model.answered("unknown", succeeded=True) is None
+    assert model.compare({"low": -1}) == []  # booked as served: the balance followed the (broken) success

@@ -160,8 +160,9 @@ MUTANTS = [
         "ait.credits.failure",
         MUST,
         *"ait.credits.insufficient ait.robust.malformed ait.seed.range ait.seed.integer".split(),  # refusals charged
+        "ait.credits.concurrent",  # the refusals among requests sent at once are charged too
     ),
-    fastapi("price_five", "ait.credits.success", MUST),
+    fastapi("price_five", "ait.credits.success", MUST, "ait.credits.concurrent"),  # 5 per success at once too
     fastapi("overdraw", "ait.credits.insufficient", MUST),
     node("shared_org_balance", "ait.credits.isolation", MUST),
 ]

@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 import pytest
 
 from inpaint_conformance.contracts import clauses
+from inpaint_conformance.harness.runner import CREDIT_CLAUSES as RUNNER_CREDIT_CLAUSES
 
 pytest_plugins = ["pytester"]
 
@@ -15,7 +16,8 @@ AIT_CLAUSES = len(clauses("aithriving"))
 # Installed packages load the plugin through its entry point; a bare checkout needs -p.
 INSTALLED = any(ep.name == "inpaint_harness" for ep in entry_points(group="pytest11"))
 PLUGIN = [] if INSTALLED else ["-p", "inpaint_conformance.harness.pytest_plugin"]
-FAST = ["--inpaint-target", "embedded", "--inpaint-api", "aithriving", "--inpaint-examples", "0"]
+# One example: with none, no sequence is drawn and ait.credits.sequence is (rightly) unverified.
+FAST = ["--inpaint-target", "embedded", "--inpaint-api", "aithriving", "--inpaint-examples", "1"]
 
 
 @pytest.fixture
@@ -125,7 +127,7 @@ def test_a_deviation_for_a_remote_target_is_refused_clearly(session):
     result.stdout.fnmatch_lines(["*--inpaint-deviation*cannot change a server at --inpaint-target*"])
 
 
-CREDIT_CLAUSES = ["ait.credits.success", "ait.credits.failure", "ait.credits.insufficient", "ait.credits.isolation"]
+CREDIT_CLAUSES = [f"ait.credits.{name}" for name in RUNNER_CREDIT_CLAUSES]
 
 
 def _plugin_options(session) -> set[str]:
@@ -154,9 +156,10 @@ def test_skip_reasons_name_the_plugins_own_options(session, live_fake):
 
 def test_every_credit_clause_can_be_verified_from_the_plugin(session, live_fake):
     url, provider = live_fake
-    provider.add_key("second-key", 600)
+    provider.add_key("second-key", 14)  # credits for two results: ait.credits.no_overdraft sends it more at once
     provider.add_key("low-key", 3)
-    base = ["--inpaint-target", url, "--inpaint-api", "aithriving", "--inpaint-examples", "0", "-rs", "-v"]
+    # One example: with none, no sequence is drawn and ait.credits.sequence is (rightly) unverified.
+    base = ["--inpaint-target", url, "--inpaint-api", "aithriving", "--inpaint-examples", "1", "-rs", "-v"]
     without_keys = session(*base, "--inpaint-key", "test-key", "--inpaint-credits-url", f"{url}/__fake__/credits")
     without_keys.stdout.fnmatch_lines(["SKIPPED * unverified: *second key*--inpaint-key*"])
     without_keys.stdout.fnmatch_lines(["SKIPPED * unverified: *fewer than 6 credits*--inpaint-low-credit-key*"])

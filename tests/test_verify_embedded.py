@@ -89,7 +89,8 @@ def test_each_deviation_is_caught(tmp_path, deviation):
     if deviation in CAUGHT_BY:
         assert CAUGHT_BY[deviation] in {r["clause"] for r in failed}
     for result in failed:
-        assert result["reproduce"] and result["reproduce"].startswith("curl ")
+        # One request replays as curl; requests at once or a sequence as a Python script (harness/credit_scripts.py).
+        assert result["reproduce"] and result["reproduce"].startswith(("curl ", "python3 - <<'PY'"))
 
 
 def test_should_failure_fails_only_with_strict(tmp_path):

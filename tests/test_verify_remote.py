@@ -87,12 +87,13 @@ def test_fake_server_door_over_loopback(tmp_path, live_fake):
     seen = statuses(report)
     assert seen["ait.credits.success"] == "passed"
     # No second key and no low-credit key were given: those clauses are unverified, with the flag to pass.
-    assert seen["ait.credits.isolation"] == "unverified"
+    assert seen["ait.credits.isolation"] == seen["ait.credits.no_overdraft"] == "unverified"
     assert seen["ait.credits.insufficient"] == "unverified"
     fixes = {r["clause"]: r["fix"] for r in report["results"] if r["status"] == "unverified"}
-    assert fixes["ait.credits.isolation"] == "pass a second --api-key"
+    assert fixes["ait.credits.isolation"] == fixes["ait.credits.no_overdraft"] == "pass a second --api-key"
     assert fixes["ait.credits.insufficient"].startswith("pass --low-credit-key")
-    assert report["summary"]["must_unverified"] == 2
+    assert seen["ait.credits.concurrent"] == seen["ait.credits.sequence"] == "passed"
+    assert report["summary"]["must_unverified"] == 3
 
 
 def test_credit_clauses_are_unverified_never_passed_without_credits_url(tmp_path, independent):

@@ -20,12 +20,13 @@ from inpaint_conformance.fakes.server import serving
 from inpaint_conformance.harness.cli import main
 from inpaint_conformance.harness.credentials import NEAR_MISSES, near_miss, shell_value
 from inpaint_conformance.harness.probe_registry import planned_successes, probes_for
+from inpaint_conformance.harness.probes_credits import sequence_successes
 from inpaint_conformance.harness.reports import load_json, print_console, write_json, write_junit
 from inpaint_conformance.harness.reproduce import Reproducer
 from inpaint_conformance.harness.request_spec import RequestSpec, valid_spec
 from inpaint_conformance.harness.results import ClauseResult, ReportError, RunReport
 from inpaint_conformance.harness.runner import Runner
-from inpaint_conformance.harness.target import EMBEDDED_KEYS, WRONG_KEY, EmbeddedTarget
+from inpaint_conformance.harness.target import WRONG_KEY, EmbeddedTarget
 
 
 def report_with(*results: ClauseResult) -> RunReport:
@@ -169,19 +170,32 @@ def test_the_last_line_of_a_fully_verified_run_says_ok():
     )
 
 
-def test_planned_charges_bound_what_the_run_spends():
+def test_each_probe_spends_at_most_what_it_planned():
     target = EmbeddedTarget(inject_429=False)
-    key = EMBEDDED_KEYS["main"]
-    before = target.provider.ledger.balance(key)
+    ledger, charges = target.provider.ledger, {}
+    taking = ledger.try_charge
     runner = Runner(
         target, Api.AITHRIVING, examples=3, hypothesis_seed=0, reproducer=Reproducer("http://x", wrong_key=WRONG_KEY)
     )
+
+    def counted(key, amount):  # every charge the fake takes, whichever key pays it, by the probe that caused it
+        left = taking(key, amount)
+        if left is not None:
+            charges[runner.current_probe] = charges.get(runner.current_probe, 0) + amount // CREDITS_PER_SUCCESS
+        return left
+
+    ledger.try_charge = counted
     runner.run()
-    spent = (before - target.provider.ledger.balance(key)) // CREDITS_PER_SUCCESS
-    planned = planned_successes(Api.AITHRIVING, 3)
+    planned = {p.name: p.planned_successes(3) for p in probes_for(Api.AITHRIVING)}
+    # On the embedded fake the state machine is not capped: its credits cost nothing (remote runs cap it).
+    over = {
+        name: (n, planned[name]) for name, n in charges.items() if n > planned[name] and name != "credits_sequences"
+    }
+    assert over == {}
     # The fake refuses the four requests it may refuse (a 20,000-character prompt, a 20 MiB upload,
-    # a prompt that is not UTF-8, an empty seed).
-    assert planned - 4 <= spent <= planned
+    # a prompt that is not UTF-8, an empty seed); the state machine plans a most, not a count.
+    spent = sum(n for name, n in charges.items() if name != "credits_sequences")
+    assert planned_successes(Api.AITHRIVING, 3) - 4 - sequence_successes(3) <= spent
 
 
 def test_remote_run_prints_its_cost_first(tmp_path, live_fake, capsys):

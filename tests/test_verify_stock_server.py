@@ -20,7 +20,8 @@ MAIN, SECOND, LOW = "stock-main-key", "stock-second-key", "stock-low-key"
 
 @pytest.fixture(scope="module")
 def stock():
-    credits = {MAIN: 100_000, SECOND: 100_000, LOW: 3}
+    # The second key holds credits for two results: ait.credits.no_overdraft sends it more at once.
+    credits = {MAIN: 100_000, SECOND: 14, LOW: 3}
     with serving(create_app(credits)) as server:
         yield server.url, credits
 

@@ -1,7 +1,7 @@
 """Unverified is not passed: a clause `verify` could not judge says so, why, and which flag would let it.
 
 Against the embedded fake (every key it needs, credits observable) every clause of the
-catalog is verified. Against a server without --credits-url the four MUST credit
+catalog is verified. Against a server without --credits-url the seven MUST credit
 clauses are not: the last line, summary.must_unverified, JUnit and the HTML report say
 so, and --strict fails the run.
 """
@@ -16,7 +16,10 @@ import pytest
 from inpaint_conformance.contracts import CATALOG, Api, Level, clauses
 from inpaint_conformance.harness.cli import main
 
-CREDIT_MUSTS = {f"ait.credits.{name}" for name in ("success", "failure", "insufficient", "isolation")}
+CREDIT_MUSTS = {
+    f"ait.credits.{name}"
+    for name in ("success", "failure", "insufficient", "isolation", "concurrent", "no_overdraft", "sequence")
+}
 
 
 def test_the_embedded_fake_verifies_every_clause_of_the_catalog(tmp_path, capsys):
@@ -67,7 +70,7 @@ def test_without_credits_url_the_summary_counts_the_must_clauses_not_verified(wi
     report = json.loads(paths["json"].read_text())
     unverified = {r["clause"]: r for r in report["results"] if r["status"] == "unverified"}
     assert set(unverified) == CREDIT_MUSTS
-    assert report["summary"]["must_unverified"] == len(CREDIT_MUSTS) == 4
+    assert report["summary"]["must_unverified"] == len(CREDIT_MUSTS) == 7
     assert report["summary"]["failed"] == 0
     for result in unverified.values():
         assert result["detail"] == "credits are not observable"
@@ -80,7 +83,7 @@ def test_without_credits_url_the_last_line_says_how_many_and_how_to_verify_them(
     url, _ = live_fake
     assert main(["verify", "--base-url", url, "--api-key", "test-key", "--examples", "0", "--yes"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last.startswith("OK, but 4 MUST clauses not verified: pass --credits-url URL")
+    assert last.startswith("OK, but 7 MUST clauses not verified: pass --credits-url URL")
 
 
 def test_junit_marks_unverified_clauses_skipped_with_the_reason_and_the_flag(without_credits):
@@ -97,7 +100,7 @@ def test_the_html_report_shows_a_banner_for_the_must_clauses_not_verified(withou
     page = paths["html"].read_text(encoding="utf-8")
     start = page.index('data-testid="unverified"')
     banner = page[start : page.index("</p>", start)]
-    assert "4 MUST clauses not verified" in banner and "pass --credits-url URL" in banner
+    assert "7 MUST clauses not verified" in banner and "pass --credits-url URL" in banner
 
 
 def test_an_unused_behaviour_is_not_exercised_never_passed(without_credits):

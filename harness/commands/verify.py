@@ -165,8 +165,9 @@ def _verify(args: argparse.Namespace, err: Console, out: Console) -> int:
 def _confirm(args: argparse.Namespace, plan: Plan) -> None:
     if args.yes or not sys.stdin.isatty() or plan.credits == 0:
         return
+    most = args.max_credits if args.max_credits is not None else plan.credits  # what is left over may drain a key
     try:
-        answer = input(f"spend up to {plan.credits} credits? [y/N] ").strip().lower()
+        answer = input(f"spend up to {most} credits? [y/N] ").strip().lower()
     except EOFError:
         answer = ""
     if answer not in ("y", "yes"):
