@@ -7,8 +7,8 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from inpaint_conformance.contracts import clauses
-from inpaint_conformance.harness.runner import CREDIT_CLAUSES as RUNNER_CREDIT_CLAUSES
+from inpaint_conformance.contracts import Api, clauses
+from inpaint_conformance.contracts.catalog import credit_clauses
 
 pytest_plugins = ["pytester"]
 
@@ -127,7 +127,7 @@ def test_a_deviation_for_a_remote_target_is_refused_clearly(session):
     result.stdout.fnmatch_lines(["*--inpaint-deviation*cannot change a server at --inpaint-target*"])
 
 
-CREDIT_CLAUSES = [f"ait.credits.{name}" for name in RUNNER_CREDIT_CLAUSES]
+CREDIT_CLAUSES = credit_clauses(Api.AITHRIVING)
 
 
 def _plugin_options(session) -> set[str]:
