@@ -56,19 +56,22 @@ def _sample_from_readme() -> list[str]:
 
 
 def _shape(line: str) -> tuple:
-    """clause, level, status, check count and first piece of evidence (numbers with decimals normalised)."""
+    """clause, level, status and first piece of evidence (numbers with decimals normalised).
+
+    Not how many checks ran: property probes draw their examples from hypothesis, whose draws
+    for a given seed change between hypothesis releases (a fresh install may get a newer one)."""
     cells = [c.strip() for c in line.strip("│ ").split("│")]
     if len(cells) < 4:
         return (re.sub(r"\d+\.\d+", "#.#", line.strip()),)
     clause, level, status, evidence = cells[:4]
     count, _, rest = evidence.partition(":")
     first = re.split(r";|\(x\d+\)", rest)[0]
-    return clause, level, status, count, re.sub(r"\d+\.\d+", "#.#", first).strip()
+    return clause, level, status, re.sub(r"\d+\.\d+", "#.#", first).strip()
 
 
 @pytest.mark.slow
 def test_the_readme_sample_output_has_the_shape_of_a_real_verify_run(monkeypatch):
-    """Each sample row (clause, level, status, how many checks, what they saw) and the last line
+    """Each sample row (clause, level, status, what the checks saw) and the last line
     match what `inpaint-conformance verify` prints today; `python bench/report.py` rewrites them."""
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     import _doc_parts
