@@ -124,7 +124,8 @@ MUTANTS = [
             "ait.transport.post ait.transport.multipart ait.auth.header ait.failure.envelope ait.image.formats "
             "ait.image.sniffed ait.negative_prompt.optional ait.mask.optional ait.mask.partial ait.mask.colour "
             "ait.mask.resize ait.mask.format ait.mask.alpha ait.mask.wins ait.output.size ait.output_format.honoured "
-            "ait.seed.echo ait.seed.random_range ait.credits.failure ait.robust.malformed ait.text.non_utf8"
+            "ait.seed.echo ait.seed.random_range ait.credits.failure ait.credits.concurrent ait.robust.malformed "
+            "ait.text.non_utf8"
         ).split(),
     ),  # every success reads as a failure (code "0" is not 0), and is charged as one
     fastapi("success_message_ok", "ait.success.code", MUST),
