@@ -251,7 +251,9 @@ def test_losing_a_node_mid_load_answers_everyone_and_loses_no_credit(cluster_app
     # Exact: each success the clients saw cost 6, nothing else cost anything.
     assert start_balance - cluster_app.balance() == CREDITS_PER_SUCCESS * ait_successes
     assert held >= 1 and voided >= 1, "the kill caught no request in flight: this run proved nothing"
-    assert refunded >= 1, "no request was charged and then lost: the front door's refund went untested"
+    # Whether a voided request had been charged yet depends on where the kill caught it (charged
+    # and waiting, or still at the engine): both must end exact, as asserted above. The charged case
+    # is driven deterministically in tests/test_ray_front.py (a replica lost after it charged).
 
     # Serve replaces both lost replicas (on the surviving worker); they then answer.
     wait_replicas(INGRESS_DEPLOYMENT, 2, timeout_s=120, replaced=lost_ingress)
