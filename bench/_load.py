@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from _common import BENCH_CREDITS, BENCH_KEY, REPO, Call, Sample, not_served
@@ -33,7 +33,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def serve_argv(port: int, extra: Sequence[str] = ()) -> list[str]:
+    """The command line of `inpaint-conformance serve` on loopback ``port`` with the bench key."""
+    return [
+        sys.executable,
+        "-m",
+        "inpaint_conformance.harness.cli",
+        "serve",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--api-key",
+        f"{BENCH_KEY}={BENCH_CREDITS}",
+        *extra,
+    ]
+
+
 # -- running work with N concurrent workers ----------------------------------------
+
+
 def run_concurrently(
     make_worker: Callable[[], Callable[[], str | None]],
     concurrency: int,
@@ -244,18 +263,7 @@ def start_fake(workers: int = 1, db: str | None = None, extra_keys: dict[str, in
     """`inpaint-conformance serve` on a free loopback port with the bench key; ready on return."""
     port = free_port()
     if serve_available():
-        argv = [
-            sys.executable,
-            "-m",
-            "inpaint_conformance.harness.cli",
-            "serve",
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(port),
-            "--api-key",
-            f"{BENCH_KEY}={BENCH_CREDITS}",
-        ]
+        argv = serve_argv(port)
         for key, credits in (extra_keys or {}).items():
             argv += ["--api-key", f"{key}={credits}"]
         if workers > 1:

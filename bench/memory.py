@@ -34,7 +34,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    BENCH_CREDITS,
     BENCH_KEY,
     REPO,
     command_line,
@@ -43,7 +42,7 @@ from _common import (
     print_machine,
     write_json,
 )
-from _load import LOOPBACK, ServerProcess, checkout_env, free_port
+from _load import LOOPBACK, ServerProcess, checkout_env, free_port, serve_argv
 
 FAKE_TARGET_MB, PROXY_TARGET_MB = 1536, 300
 SIDE = 4096
@@ -200,22 +199,6 @@ def tally(answers: list) -> dict:
         "5xx_or_no_answer": server_errors,
         "statuses": sorted({str(a[0]) for a in answers}),
     }
-
-
-def serve_argv(port: int, extra: list[str]) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "inpaint_conformance.harness.cli",
-        "serve",
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-        "--api-key",
-        f"{BENCH_KEY}={BENCH_CREDITS}",
-        *extra,
-    ]
 
 
 def priced_mb(headers: dict[str, str], body: bytes) -> float:

@@ -36,7 +36,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    BENCH_CREDITS,
     BENCH_KEY,
     REPO,
     build_call,
@@ -46,7 +45,7 @@ from _common import (
     print_machine,
     write_json,
 )
-from _load import LOOPBACK, ServerProcess, checkout_env, free_port
+from _load import LOOPBACK, ServerProcess, checkout_env, free_port, serve_argv
 
 from inpaint_conformance.contracts import Api
 
@@ -151,19 +150,7 @@ def normal_request(port: int, kind: str) -> tuple[float, str]:
 
 def run(args: argparse.Namespace) -> dict:
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "inpaint_conformance.harness.cli",
-        "serve",
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-        "--api-key",
-        f"{BENCH_KEY}={BENCH_CREDITS}",
-        *args.serve_args,
-    ]
+    argv = serve_argv(port, args.serve_args)
     # The shell's own `ulimit -n`, then exec: the server is the process measured, under that limit.
     shell = ["sh", "-c", f"ulimit -n {args.nofile} && exec {shlex.join(argv)}"]
     server = ServerProcess("fake", shell, port, env=checkout_env(), cwd=REPO)
